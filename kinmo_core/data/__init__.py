@@ -1,0 +1,1 @@
+"""Datasets: the HumanML3D layout, procedural corpus synthesis and real mocap import."""
