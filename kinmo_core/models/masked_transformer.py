@@ -1,0 +1,201 @@
+"""Masked token transformer over base-layer motion tokens (MoMask), with KinMo's hierarchical conditions.
+
+The condition is a short sequence of embeddings prepended as tokens: one slot per text
+level (global, group, interaction). A missing level uses a learned null embedding, so
+the same weights generate coarse (global only) and fine (all three levels) motion.
+Training masks a cosine-scheduled share of the tokens; generation unmasks them
+iteratively by confidence, with classifier-free guidance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class MaskTransformerConfig:
+    """Sizes of the masked transformer."""
+
+    codebook_size: int = 256
+    cond_dim: int = 256
+    num_cond: int = 3
+    d_model: int = 256
+    n_layers: int = 4
+    n_heads: int = 4
+    ff_mult: int = 4
+    dropout: float = 0.1
+    max_tokens: int = 64
+    cond_drop_prob: float = 0.1
+    level_drop_prob: float = 0.3
+
+    def to_dict(self) -> dict:
+        """Return the config as a JSON-ready dict."""
+        return asdict(self)
+
+    @property
+    def mask_id(self) -> int:
+        """Token id of [MASK]."""
+        return self.codebook_size
+
+    @property
+    def pad_id(self) -> int:
+        """Token id of padding."""
+        return self.codebook_size + 1
+
+
+def cosine_schedule(t: torch.Tensor) -> torch.Tensor:
+    """Share of tokens masked at time t in [0, 1] (1 at t=0, 0 at t=1)."""
+    return torch.cos(t * math.pi / 2)
+
+
+def gumbel_noise(shape: torch.Size, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """Standard Gumbel noise, for sampling by argmax."""
+    u = torch.rand(shape, generator=generator, device=device).clamp(1e-20, 1.0 - 1e-7)
+    return -torch.log(-torch.log(u))
+
+
+class TokenTransformer(nn.Module):
+    """Bidirectional transformer over [conditions; tokens] with learned positions (shared by both generators)."""
+
+    def __init__(self, vocab: int, d_model: int, n_layers: int, n_heads: int, ff_mult: int, dropout: float,
+                 max_len: int) -> None:
+        super().__init__()
+        self.tok = nn.Embedding(vocab, d_model)
+        self.pos = nn.Parameter(torch.zeros(1, max_len, d_model))
+        nn.init.normal_(self.pos, std=0.02)
+        layer = nn.TransformerEncoderLayer(d_model, n_heads, d_model * ff_mult, dropout, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(self, prefix: torch.Tensor, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """Run over prefix (B, P, D) and token embeddings x (B, T, D); pad (B, T) True where padded."""
+        h = torch.cat([prefix, x], dim=1)
+        h = h + self.pos[:, : h.shape[1]]
+        key_pad = torch.cat([pad.new_zeros(pad.shape[0], prefix.shape[1]), pad], dim=1)
+        h = self.blocks(h, src_key_padding_mask=key_pad)
+        return self.norm(h[:, prefix.shape[1]:])
+
+
+class MaskTransformer(nn.Module):
+    """Predicts masked base-layer tokens from the visible ones and the text conditions."""
+
+    def __init__(self, cfg: MaskTransformerConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg = cfg or MaskTransformerConfig()
+        self.net = TokenTransformer(cfg.codebook_size + 2, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.ff_mult,
+                                    cfg.dropout, cfg.max_tokens + cfg.num_cond)
+        self.cond_proj = nn.Linear(cfg.cond_dim, cfg.d_model)
+        self.null_cond = nn.Parameter(torch.zeros(cfg.num_cond, cfg.d_model))
+        self.level_emb = nn.Parameter(torch.zeros(cfg.num_cond, cfg.d_model))
+        nn.init.normal_(self.null_cond, std=0.02)
+        nn.init.normal_(self.level_emb, std=0.02)
+        self.head = nn.Linear(cfg.d_model, cfg.codebook_size)
+
+    def condition_tokens(self, cond: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """Project cond (B, L, cond_dim); levels where present (B, L) is False use the null embedding."""
+        proj = self.cond_proj(cond)
+        null = self.null_cond[None].expand_as(proj)
+        return torch.where(present[..., None], proj, null) + self.level_emb[None]
+
+    def forward(self, ids: torch.Tensor, cond: torch.Tensor, present: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """Return logits (B, T, K) for token ids (B, T) under conditions (B, L, C) and present (B, L)."""
+        prefix = self.condition_tokens(cond, present)
+        return self.head(self.net(prefix, self.net.tok(ids), pad))
+
+    def training_loss(self, codes: torch.Tensor, lengths: torch.Tensor, cond: torch.Tensor, present: torch.Tensor,
+                      generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """MoMask's masked-token loss on base codes (B, T) with token lengths (B,)."""
+        cfg = self.cfg
+        b, t = codes.shape
+        device = codes.device
+        pad = torch.arange(t, device=device)[None] >= lengths[:, None]
+        present = present.clone()
+        # Hierarchical dropout: drop the finer levels (interaction, then group) so coarse generation is learned too,
+        # and all levels at once for classifier-free guidance.
+        u = torch.rand(b, generator=generator, device=device)
+        drop_fine = u < cfg.level_drop_prob
+        keep_levels = torch.randint(1, cfg.num_cond, (b,), generator=generator, device=device)
+        level_idx = torch.arange(cfg.num_cond, device=device)[None]
+        present &= ~(drop_fine[:, None] & (level_idx >= keep_levels[:, None]))
+        drop_all = torch.rand(b, generator=generator, device=device) < cfg.cond_drop_prob
+        present &= ~drop_all[:, None]
+        ratio = cosine_schedule(torch.rand(b, generator=generator, device=device))
+        n_mask = (ratio * lengths.float()).ceil().clamp(min=1).long()
+        scores = torch.rand(b, t, generator=generator, device=device).masked_fill(pad, 2.0)
+        ranks = scores.argsort(1).argsort(1)
+        is_mask = ranks < n_mask[:, None]
+        ids = codes.clone().masked_fill(pad, cfg.pad_id)
+        # BERT-style corruption: 10% of the masked slots get a random code, 10% keep the truth.
+        r = torch.rand(b, t, generator=generator, device=device)
+        rand_codes = torch.randint(0, cfg.codebook_size, (b, t), generator=generator, device=device)
+        inp = torch.where(is_mask & (r < 0.8), torch.full_like(ids, cfg.mask_id), ids)
+        inp = torch.where(is_mask & (r >= 0.8) & (r < 0.9), rand_codes, inp)
+        logits = self(inp, cond, present, pad)
+        target = codes.masked_fill(~is_mask, -100)
+        loss = F.cross_entropy(logits.reshape(-1, cfg.codebook_size), target.reshape(-1), ignore_index=-100)
+        with torch.no_grad():
+            acc = (logits.argmax(-1) == codes)[is_mask].float().mean()
+        return {"loss": loss, "acc": acc}
+
+    def guided_logits(self, ids: torch.Tensor, cond: torch.Tensor, present: torch.Tensor, pad: torch.Tensor,
+                      guidance: float) -> torch.Tensor:
+        """Classifier-free guided logits: uncond + guidance * (cond - uncond)."""
+        if guidance == 1.0:
+            return self(ids, cond, present, pad)
+        both = self(torch.cat([ids, ids]), torch.cat([cond, cond]), torch.cat([present, torch.zeros_like(present)]),
+                    torch.cat([pad, pad]))
+        c, u = both.chunk(2)
+        return u + guidance * (c - u)
+
+    @torch.no_grad()
+    def generate(self, cond: torch.Tensor, present: torch.Tensor, lengths: torch.Tensor, steps: int = 10,
+                 guidance: float = 4.0, temperature: float = 1.0, topk_ratio: float = 0.9,
+                 init_ids: torch.Tensor | None = None, remask_ratio: float = 1.0,
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode base tokens by confidence; with init_ids, re-mask and refine the least fitting share.
+
+        Returns (ids (B, T), confidence (B, T)). Padding positions hold pad_id.
+        """
+        cfg = self.cfg
+        b = cond.shape[0]
+        t = int(lengths.max())
+        device = cond.device
+        pad = torch.arange(t, device=device)[None] >= lengths[:, None]
+        if init_ids is None:
+            ids = torch.full((b, t), cfg.mask_id, dtype=torch.long, device=device)
+            scores = torch.zeros(b, t, device=device)
+            start = 0.0
+        else:
+            ids = init_ids[:, :t].clone()
+            # How well each given token fits the new (finer) condition decides what is redone first.
+            logits = self.guided_logits(ids.masked_fill(pad, cfg.pad_id), cond, present, pad, guidance)
+            scores = logits.softmax(-1).gather(-1, ids.clamp(max=cfg.codebook_size - 1)[..., None])[..., 0]
+            start = float(torch.acos(torch.tensor(remask_ratio).clamp(0, 1)) * 2 / math.pi)
+        scores = scores.masked_fill(pad, 1e5)
+        ids = ids.masked_fill(pad, cfg.pad_id)
+        for s in range(steps):
+            frac = start + (1.0 - start) * s / steps
+            n_mask = (cosine_schedule(torch.tensor(frac)) * lengths.float()).round().clamp(min=1).long()
+            ranks = scores.argsort(1).argsort(1)
+            is_mask = (ranks < n_mask[:, None]) & ~pad
+            ids = torch.where(is_mask, torch.full_like(ids, cfg.mask_id), ids)
+            logits = self.guided_logits(ids, cond, present, pad, guidance)
+            k = max(1, int(math.ceil((1 - topk_ratio) * cfg.codebook_size)))
+            kth = logits.topk(k, dim=-1).values[..., -1:]
+            filtered = logits.masked_fill(logits < kth, float("-inf"))
+            if temperature > 0:
+                pred = (filtered / temperature + gumbel_noise(filtered.shape, generator, device)).argmax(-1)
+            else:
+                pred = filtered.argmax(-1)
+            ids = torch.where(is_mask, pred, ids)
+            probs = logits.softmax(-1).gather(-1, pred[..., None])[..., 0]
+            scores = torch.where(is_mask, probs, torch.full_like(probs, 1e5)).masked_fill(pad, 1e5)
+        conf = self.guided_logits(ids, cond, present, pad, guidance).softmax(-1)
+        conf = conf.gather(-1, ids.clamp(max=cfg.codebook_size - 1)[..., None])[..., 0]
+        return ids, conf.masked_fill(pad, 0.0)
