@@ -1,0 +1,166 @@
+"""The Motion Reasoner's default language model: global caption in, 21 part descriptions out.
+
+A small transformer decoder writes every description field (6 groups, 15 pairs) in
+parallel: each field is its own token sequence that starts from a learned field
+embedding and cross-attends to frozen token features of the global caption. Writing
+the fields in parallel, with a key/value cache, keeps generation to a few dozen cheap
+decoder steps per caption. Tokens are WordPiece ids of the frozen encoder's tokenizer,
+remapped to the compact vocabulary seen in training so the output layer stays small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from kinmo_core.models.masked_transformer import gumbel_noise
+
+PAD, BOS, EOS, UNK = 0, 1, 2, 3
+NUM_SPECIAL = 4
+
+
+@dataclass
+class ReasonerConfig:
+    """Sizes of the reasoner's decoder."""
+
+    vocab_size: int = 2048
+    text_dim: int = 384
+    num_fields: int = 21
+    d_model: int = 256
+    n_layers: int = 4
+    n_heads: int = 4
+    ff_mult: int = 4
+    dropout: float = 0.1
+    max_len: int = 40
+
+    def to_dict(self) -> dict:
+        """Return the config as a JSON-ready dict."""
+        return asdict(self)
+
+
+class Block(nn.Module):
+    """Pre-norm decoder block: causal self-attention (with cache), cross-attention to the caption, MLP."""
+
+    def __init__(self, cfg: ReasonerConfig) -> None:
+        super().__init__()
+        d = cfg.d_model
+        self.heads = cfg.n_heads
+        self.dropout = cfg.dropout
+        self.ln1, self.ln2, self.ln3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.self_out = nn.Linear(d, d)
+        self.q_cross = nn.Linear(d, d)
+        self.kv_cross = nn.Linear(d, 2 * d)
+        self.cross_out = nn.Linear(d, d)
+        self.mlp = nn.Sequential(nn.Linear(d, cfg.ff_mult * d), nn.GELU(), nn.Linear(cfg.ff_mult * d, d))
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        return rearrange(x, "n l (h e) -> n h l e", h=self.heads)
+
+    def memory_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of the caption features, computed once per caption."""
+        k, v = self.kv_cross(memory).chunk(2, dim=-1)
+        return self._split(k), self._split(v)
+
+    def forward(self, x: torch.Tensor, mem_kv: tuple[torch.Tensor, torch.Tensor], mem_mask: torch.Tensor,
+                cache: dict | None = None) -> torch.Tensor:
+        """Apply the block to x (N, L, D); with a cache, x holds only the new positions."""
+        p = self.dropout if self.training else 0.0
+        q, k, v = (self._split(t) for t in self.qkv(self.ln1(x)).chunk(3, dim=-1))
+        if cache is not None:
+            if "k" in cache:
+                k = torch.cat([cache["k"], k], dim=2)
+                v = torch.cat([cache["v"], v], dim=2)
+            cache["k"], cache["v"] = k, v
+        causal = cache is None or q.shape[2] > 1
+        a = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=causal)
+        x = x + self.drop(self.self_out(rearrange(a, "n h l e -> n l (h e)")))
+        q = self._split(self.q_cross(self.ln2(x)))
+        a = F.scaled_dot_product_attention(q, mem_kv[0], mem_kv[1], attn_mask=mem_mask[:, None, None, :],
+                                           dropout_p=p)
+        x = x + self.drop(self.cross_out(rearrange(a, "n h l e -> n l (h e)")))
+        return x + self.drop(self.mlp(self.ln3(x)))
+
+
+class ReasonerModel(nn.Module):
+    """Field-conditioned transformer decoder over caption token features."""
+
+    def __init__(self, cfg: ReasonerConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg = cfg or ReasonerConfig()
+        self.tok = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.field = nn.Embedding(cfg.num_fields, cfg.d_model)
+        self.pos = nn.Embedding(cfg.max_len + 1, cfg.d_model)
+        self.text_proj = nn.Linear(cfg.text_dim, cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = nn.LayerNorm(cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.head.weight = self.tok.weight
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear | nn.Embedding):
+            nn.init.normal_(m.weight, std=0.02)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+    def _memory(self, text: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        memory = self.text_proj(text)
+        return [blk.memory_kv(memory) for blk in self.blocks]
+
+    def forward(self, ids: torch.Tensor, fields: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor
+                ) -> torch.Tensor:
+        """Logits (N, L, V) for token ids (N, L) of fields (N,) given caption features (N, T, text_dim)."""
+        pos = torch.arange(ids.shape[1], device=ids.device)
+        h = self.tok(ids) + self.field(fields)[:, None] + self.pos(pos)[None]
+        for blk, kv in zip(self.blocks, self._memory(text), strict=True):
+            h = blk(h, kv, text_mask)
+        return self.head(self.norm(h))
+
+    def loss(self, targets: torch.Tensor, fields: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor
+             ) -> torch.Tensor:
+        """Next-token loss (paper Eq. 8) on targets (N, L) that start with BOS and end with EOS then PAD."""
+        logits = self(targets[:, :-1], fields, text, text_mask)
+        gold = targets[:, 1:].masked_fill(targets[:, 1:] == PAD, -100)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), gold.reshape(-1), ignore_index=-100)
+
+    @torch.no_grad()
+    def generate(self, text: torch.Tensor, text_mask: torch.Tensor, temperature: float = 0.0,
+                 generator: torch.Generator | None = None, max_len: int | None = None) -> torch.Tensor:
+        """Write all fields of each caption: returns ids (B, num_fields, L) without BOS, PAD after EOS."""
+        b = text.shape[0]
+        nf = self.cfg.num_fields
+        max_len = min(max_len or self.cfg.max_len, self.cfg.max_len)
+        device = text.device
+        fields = torch.arange(nf, device=device).repeat(b)
+        field_emb = self.field(fields)[:, None]
+        mem = [(k.repeat_interleave(nf, 0), v.repeat_interleave(nf, 0)) for k, v in self._memory(text)]
+        mask = text_mask.repeat_interleave(nf, dim=0)
+        caches: list[dict] = [{} for _ in self.blocks]
+        cur = torch.full((b * nf,), BOS, dtype=torch.long, device=device)
+        done = torch.zeros(b * nf, dtype=torch.bool, device=device)
+        out = []
+        for step in range(max_len):
+            h = self.tok(cur)[:, None] + field_emb + self.pos.weight[step][None, None]
+            for blk, kv, cache in zip(self.blocks, mem, caches, strict=True):
+                h = blk(h, kv, mask, cache)
+            logits = self.head(self.norm(h[:, -1]))
+            logits[:, PAD] = float("-inf")
+            logits[:, BOS] = float("-inf")
+            if temperature > 0:
+                nxt = (logits / temperature + gumbel_noise(logits.shape, generator, device)).argmax(-1)
+            else:
+                nxt = logits.argmax(-1)
+            nxt = torch.where(done, torch.full_like(nxt, PAD), nxt)
+            out.append(nxt)
+            done |= nxt == EOS
+            cur = nxt
+            if bool(done.all()):
+                break
+        return torch.stack(out, dim=1).reshape(b, nf, -1)
