@@ -32,3 +32,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# The Blender add-on zip (extension and legacy add-on in one): dist/kinmo-<version>.zip. Needs only Python 3.11.
+addon: $(PY)
+	$(PY) blender_addon/build.py --overwrite

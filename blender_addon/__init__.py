@@ -1,0 +1,39 @@
+"""KinMo for Blender: import KinMo motion files and retarget them onto any armature (text to motion comes later).
+
+Loads as a Blender extension (blender_manifest.toml, id "kinmo") and as a legacy add-on (bl_info). Blender's own
+Python needs only numpy: everything that needs KinMo's Python side (torch) runs in a `kinmo worker` subprocess
+(backend.py). The submodules that import bpy are loaded in register(), so the math can be imported without Blender.
+"""
+
+bl_info = {
+    "name": "KinMo",
+    "author": "KinMo contributors",
+    "version": (0, 1, 0),
+    "blender": (4, 2, 0),
+    "location": "3D Viewport > Sidebar > KinMo",
+    "description": "Text to 3D human motion with per-body-part control: import and retarget KinMo motions",
+    "category": "Animation",
+}
+
+_MODULES = ("props", "operators", "ui")
+
+
+def _modules():
+    import importlib
+
+    return [importlib.import_module(f"{__package__}.{name}") for name in _MODULES]
+
+
+def register() -> None:
+    """Register the add-on's classes and properties."""
+    for module in _modules():
+        module.register()
+
+
+def unregister() -> None:
+    """Unregister everything and stop the worker."""
+    from . import backend
+
+    for module in reversed(_modules()):
+        module.unregister()
+    backend.shutdown()

@@ -1,0 +1,119 @@
+"""The KinMo tab of the 3D Viewport's sidebar: Generate Motion, Import & Retarget, and the bone map list."""
+
+import bpy
+
+from . import backend
+from . import bake as bk
+from .operators import selected_armature
+
+
+class KINMO_UL_bone_map(bpy.types.UIList):
+    """Rows of an armature's bone map: SMPL-22 joint on the left, the rig's bone (searchable) on the right."""
+
+    bl_idname = "KINMO_UL_bone_map"
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
+        """Draw one joint -> bone row."""
+        row = layout.row(align=True)
+        split = row.split(factor=0.4)
+        split.label(text=item.joint.replace("_", " "))
+        if data.type == "ARMATURE":
+            split.prop_search(item, "bone", data.data, "bones", text="")
+        else:
+            split.prop(item, "bone", text="")
+
+
+class KINMO_PT_generate(bpy.types.Panel):
+    """Text to motion settings (generation itself needs the KinMo model)."""
+
+    bl_idname = "KINMO_PT_generate"
+    bl_label = "Generate Motion"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "KinMo"
+
+    def draw(self, context):
+        """Draw the generation settings and the note about the model."""
+        settings = context.scene.kinmo
+        col = self.layout.column()
+        col.prop(settings, "prompt")
+        col.prop(settings, "seconds")
+        col.prop(settings, "seed")
+        col.prop(settings, "levels")
+        col.prop(settings, "target_armature")
+        box = col.box()
+        box.label(text="Generation needs the KinMo model,", icon="INFO")
+        box.label(text="which this version does not include yet.")
+        box.label(text="Import and retarget motion files below.")
+
+
+class KINMO_PT_import(bpy.types.Panel):
+    """Import motion files and retarget them onto armatures."""
+
+    bl_idname = "KINMO_PT_import"
+    bl_label = "Import & Retarget"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "KinMo"
+
+    def draw(self, context):
+        """Draw import, retarget and worker controls."""
+        settings = context.scene.kinmo
+        col = self.layout.column()
+        col.operator("kinmo.import_motion", icon="IMPORT")
+        col.operator("kinmo.build_armature", icon="ARMATURE_DATA")
+        col.separator()
+        col.prop(settings, "motion_path", text="")
+        col.operator("kinmo.retarget", icon="CON_ARMATURE")
+        col.prop(settings, "foot_cleanup")
+        col.prop(settings, "assign")
+        if settings.status:
+            col.label(text=settings.status)
+        client = backend.current_client()
+        if client is not None and client.pending():
+            job = client.pending()[0]
+            col.label(text=f"{job.method}: {100 * job.progress:.0f}% {job.message}")
+            col.operator("kinmo.cancel", icon="CANCEL")
+
+
+class KINMO_PT_bone_map(bpy.types.Panel):
+    """The selected armature's bone map, saved on the armature."""
+
+    bl_idname = "KINMO_PT_bone_map"
+    bl_label = "Bone Map"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "KinMo"
+    bl_parent_id = "KINMO_PT_import"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        """Draw the preset picker and the list."""
+        obj = selected_armature(context)
+        col = self.layout.column()
+        if obj is None:
+            col.label(text="Select an armature", icon="ERROR")
+            return
+        row = col.row(align=True)
+        row.prop(context.scene.kinmo, "preset", text="")
+        row.operator("kinmo.detect_bone_map", text="Detect")
+        if len(obj.kinmo_bone_map):
+            col.template_list("KINMO_UL_bone_map", "", obj, "kinmo_bone_map", obj, "kinmo_bone_map_index", rows=8)
+        else:
+            col.label(text="No map yet: Detect, or retarget to detect one")
+        col.label(text=f"{len(bk.stored_bone_map(obj))}/22 joints mapped")
+
+
+CLASSES = (KINMO_UL_bone_map, KINMO_PT_generate, KINMO_PT_import, KINMO_PT_bone_map)
+
+
+def register() -> None:
+    """Register the list and panels."""
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister() -> None:
+    """Unregister the list and panels."""
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)
