@@ -1,0 +1,1 @@
+"""Evaluation: retrieval protocols, generation metrics, physical plausibility, part following and a retrieval index."""
