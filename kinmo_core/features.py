@@ -9,8 +9,11 @@ A clip of N joint frames (22 joints, Y up, metres) becomes N-1 feature rows laid
     velocity  193:259 all 22 joints' world displacement to the next frame, in the heading frame
     contacts  259:263 left ankle, left foot, right ankle, right foot (1 = still)
 
-`joints_to_features` reproduces HumanML3D's `process_file` (including its quirks) so features of
-users' own HumanML3D data match ours; `features_to_joints` is its `recover_from_ric`. Every function
+`joints_to_features` reproduces HumanML3D's `process_file` so features of users' own HumanML3D data
+match ours, with one exception by default: where the heading passes 180 degrees HumanML3D's arcsin of a
+half-angle quaternion takes the wrong sign for one frame (its issue #156), which spins the recovered
+body; KinMo takes the short way round. `humanml3d_compat=True` keeps that quirk for bit-exact HumanML3D
+features. `features_to_joints` is its `recover_from_ric`. Every function
 takes numpy arrays or torch tensors with any leading batch dimensions and returns the same kind.
 """
 
@@ -232,7 +235,7 @@ def _ik_quaternions(j: torch.Tensor, smooth: bool = True) -> tuple[torch.Tensor,
     return root_quat, local
 
 
-def _joints_to_features(j: torch.Tensor, uniform: bool) -> torch.Tensor:
+def _joints_to_features(j: torch.Tensor, uniform: bool, compat: bool = False) -> torch.Tensor:
     """Batched core on (B, N, 22, 3)."""
     if uniform:
         j = _uniform_skeleton(j)
@@ -264,6 +267,9 @@ def _joints_to_features(j: torch.Tensor, uniform: bool) -> torch.Tensor:
 
     velocity = R.qrot(r_rot[:, 1:], j[:, 1:, 0] - j[:, :-1, 0])
     r_velocity = R.qmul(r_rot[:, 1:], R.qinv(r_rot[:, :-1]))
+    if not compat:
+        # q and -q are the same turn; with w < 0 the arcsin below would read the long way round.
+        r_velocity = torch.where(r_velocity[..., :1] < 0, -r_velocity, r_velocity)
 
     root_xz_t = j[:, :, :1] * _const([1.0, 0.0, 1.0], j)
     local_pos = R.qrot(r_rot[:, :, None, :], j - root_xz_t)
@@ -280,13 +286,16 @@ def _joints_to_features(j: torch.Tensor, uniform: bool) -> torch.Tensor:
     return torch.cat((root_data, ric, rot, local_vel, feet_l, feet_r), dim=-1)
 
 
-def joints_to_features(joints: Array, *, uniform_skeleton: bool = True) -> Array:
-    """Return HumanML3D features (..., N-1, 263) of joint positions (..., N, 22, 3), as its process_file does."""
+def joints_to_features(joints: Array, *, uniform_skeleton: bool = True, humanml3d_compat: bool = False) -> Array:
+    """Return HumanML3D features (..., N-1, 263) of joint positions (..., N, 22, 3), as its process_file does.
+
+    humanml3d_compat=True also keeps HumanML3D's wrong-signed turn velocity where the heading passes 180 degrees.
+    """
     t, was_numpy, dtype = _to_torch(joints, "joints")
     _check_joints(t, 2)
     lead = t.shape[:-3]
     flat = t.reshape((-1,) + tuple(t.shape[-3:]))
-    out = _joints_to_features(flat, uniform_skeleton)
+    out = _joints_to_features(flat, uniform_skeleton, humanml3d_compat)
     if not bool(torch.isfinite(out).all()):
         raise KinmoInputError(
             "joints are degenerate: a bone has zero length, or hips and shoulders give no facing direction"

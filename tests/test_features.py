@@ -91,7 +91,7 @@ def test_recover_matches_humanml3d_joints(fixture_features, fixture_joints):
 @pytest.mark.parametrize("clip", ["000612", "012314"])
 def test_reextraction_matches_humanml3d_features(clip, fixture_features, fixture_features_612, capsys):
     original = (fixture_features_612 if clip == "000612" else fixture_features).astype(np.float64)
-    again = K.joints_to_features(K.features_to_joints(original))
+    again = K.joints_to_features(K.features_to_joints(original), humanml3d_compat=True)
     n = len(again)
     assert again.shape == (len(original) - 1, 263)
     errors = slice_errors(again, original[:n])
@@ -125,15 +125,20 @@ def test_frame_zero_root_is_identity(fixture_features):
     assert abs(forward[0]) < 1e-9 and forward[2] > 0
 
 
-def test_half_angle_sign_quirk_is_reproduced():
+def test_half_angle_sign_quirk_is_reproduced_only_in_compat_mode():
     # HumanML3D stores arcsin of the y component of q[t+1] * q[t]^-1 with both quaternions in the w >= 0
     # hemisphere, so the row where the heading passes 180 degrees gets the wrong sign (000612 row 142 has it).
-    # Users' HumanML3D files contain these rows, so our features must too.
+    # Users' HumanML3D files contain these rows, so compat mode must too; KinMo's default turns the short way.
     yaw = np.linspace(0.0, 1.5 * np.pi, 100)
     joints = R.qrot(R.y_rotation(yaw)[:, None, :], rest_pose()[None])
-    rot_vel = K.joints_to_features(joints)[:, 0]
+    rot_vel = K.joints_to_features(joints, humanml3d_compat=True)[:, 0]
     flipped = np.flatnonzero(np.sign(rot_vel[1:]) != np.sign(rot_vel[1]))
     assert len(flipped) == 1 and 50 < flipped[0] < 80
+    clean = K.joints_to_features(joints)[:, 0]
+    assert (np.sign(clean[1:]) == np.sign(clean[1])).all()
+    # The recovered body then keeps turning smoothly: no frame jumps by more than the per-frame yaw.
+    rec = K.features_to_joints(K.joints_to_features(joints))
+    assert np.abs(np.diff(rec, axis=0)).max() < 0.05
 
 
 # ---------------------------------------------------------------------------------------------- round trips

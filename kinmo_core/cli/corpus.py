@@ -1,0 +1,159 @@
+"""`kinmo corpus synth | import-bvh | stats`: build motion-text corpora in the HumanML3D layout and describe them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+EXIT_PARTIAL = 1
+"""Exit code of an import where some files failed (the others were imported)."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `corpus` subcommand and its three actions."""
+    p = subparsers.add_parser(
+        "corpus",
+        help="build and inspect motion-text corpora (HumanML3D layout)",
+        description="Synthesise a procedural text-motion corpus, import BVH motion capture, or describe a corpus.",
+    )
+    sub = p.add_subparsers(dest="corpus_command", metavar="ACTION")
+    s = sub.add_parser("synth", help="synthesise a corpus of procedural motions with captions",
+                       description="Write N synthetic motions (plus mirrors), captions, splits, Mean/Std and the "
+                                   "hidden ground truth. Same seed, same bytes, for any number of workers.")
+    s.add_argument("-n", "--num", type=int, required=True, help="number of motions (mirrors come on top)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument("-o", "--out", type=Path, required=True, help="output folder (new or empty)")
+    s.add_argument("--workers", type=int, default=max(1, min(os.cpu_count() or 1, 8)),
+                   help="processes to use (default: the CPU count, at most 8)")
+    s.add_argument("--overwrite", action="store_true", help="write into a non-empty folder, replacing files")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=run_synth)
+
+    i = sub.add_parser("import-bvh", help="convert a folder of BVH files with labels into a corpus",
+                       description="Convert every BVH file under SRC to KinMo's skeleton and write a HumanML3D-layout "
+                                   "corpus. Captions come from --labels, the Bandai-Namco label files (detected), or "
+                                   "--pattern. Files that fail are listed at the end (exit code 1).")
+    i.add_argument("src", type=Path, help="folder of .bvh files (searched recursively)")
+    i.add_argument("-o", "--out", type=Path, required=True, help="output folder (new or empty)")
+    i.add_argument("--labels", type=Path, default=None,
+                   help="captions file: JSON {file: caption or [captions]} or CSV/TSV lines 'file,caption'")
+    i.add_argument("--pattern", default=None,
+                   help="filename pattern with fields, e.g. 'dataset-1_{content}_{style}_{take}'")
+    i.add_argument("--seed", type=int, default=0, help="seed of the split and caption choices (default 0)")
+    i.add_argument("--workers", type=int, default=1, help="processes to use (default 1)")
+    i.add_argument("--overwrite", action="store_true", help="write into a non-empty folder, replacing files")
+    i.add_argument("--quiet", action="store_true", help="no progress bar")
+    i.set_defaults(func=run_import)
+
+    t = sub.add_parser("stats", help="counts, lengths, action histograms, plausibility and a preview sheet",
+                       description="Describe a corpus folder; write a PNG sheet of sample previews.")
+    t.add_argument("dir", type=Path, help="corpus folder in the HumanML3D layout")
+    t.add_argument("--png", type=Path, default=None, help="preview sheet to write (default DIR/stats_preview.png)")
+    t.add_argument("--no-png", action="store_true", help="skip the preview sheet")
+    t.add_argument("--max-check", type=int, default=2000,
+                   help="check plausibility on at most this many motions (default 2000; 0 = all)")
+    t.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing --png file")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=run_stats)
+    p.set_defaults(func=lambda args: _usage(p))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    """Synthesise a corpus."""
+    import time
+
+    from kinmo_core.data.corpus import synth_corpus
+
+    t0 = time.perf_counter()
+    summary = synth_corpus(args.num, args.seed, args.out, workers=args.workers, overwrite=args.overwrite,
+                           progress=not args.quiet)
+    dt = time.perf_counter() - t0
+    sp = summary["splits"]
+    print(f"wrote {summary['motions']} motions + {summary['motions']} mirrors to {args.out} in {dt:.1f} s "
+          f"({summary['frames'] / 20 / 3600:.2f} h of motion; train {sp['train']}, val {sp['val']}, test {sp['test']})")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Import a folder of BVH files."""
+    from kinmo_core.data.mocap import import_bvh_folder
+
+    summary = import_bvh_folder(args.src, args.out, labels=args.labels, pattern=args.pattern, workers=args.workers,
+                                seed=args.seed, overwrite=args.overwrite, progress=not args.quiet)
+    sp = summary["splits"]
+    print(f"imported {summary['imported']} of {summary['files']} BVH files into {args.out} (+ mirrors; captions from "
+          f"{summary['captions']}; train {sp['train']}, val {sp['val']}, test {sp['test']})")
+    for f in summary["failed"]:
+        print(f"error: {f['path']}: {f['error']}", file=sys.stderr)
+    if summary["failed"]:
+        print(f"{len(summary['failed'])} file(s) failed; the others were imported", file=sys.stderr)
+        return EXIT_PARTIAL
+    return 0
+
+
+def _table(stats: dict) -> str:
+    lines = [
+        f"folder:      {stats['folder']}",
+        f"motions:     {stats['motions']} ({stats['originals']} originals, {stats['mirrors']} mirrors), "
+        f"{stats['hours']:.2f} h",
+        "splits:      " + ", ".join(f"{k} {v}" for k, v in stats["splits"].items()),
+        f"length:      {stats['length_frames']['min']}-{stats['length_frames']['max']} frames "
+        f"(mean {stats['length_frames']['mean']:.1f})",
+        f"captions:    {stats['captions']['count']} ({stats['captions']['mean_words']:.1f} words on average, "
+        f"{stats['captions']['vocabulary']} distinct words)",
+    ]
+    if "leg_activities" in stats:
+        lines.append("segments:    " + ", ".join(f"{k}: {v}" for k, v in stats["segments_per_motion"].items()))
+        lines.append("leg activity per segment: " + ", ".join(f"{k} {v}" for k, v in stats["leg_activities"].items()))
+        lines.append("actions per group (spans / seconds):")
+        for g, acts in stats["actions"].items():
+            counts = ", ".join(f"{a} {v['spans']}/{v['frames'] / 20:.0f}s" for a, v in acts.items())
+            lines.append(f"  {g:<10} {counts}")
+    for key, hist in stats.get("labels", {}).items():
+        lines.append(f"{key + ':':<12} " + ", ".join(f"{k} {v}" for k, v in hist.items()))
+    if "plausibility" in stats:
+        p = stats["plausibility"]
+        lines += [
+            f"plausibility ({p['motions_checked']} motions, stored new_joints, HumanML3D contact labels):",
+            f"  foot skate per contact phase: max {p['skate_max_m'] * 100:.2f} cm, "
+            f"{p['contact_phases_over_2cm']} of {p['contact_phases']} phases over 2 cm",
+            f"  lowest foot joint {p['min_foot_height_m'] * 100:+.2f} cm, "
+            f"lowest joint {p['min_joint_height_m'] * 100:+.2f} cm (floor = 0)",
+            f"  bone length drift max {p['bone_length_drift_max_m'] * 1000:.3f} mm",
+            f"  knee flexion max {p['knee_flexion_max_deg']:.0f} deg, elbow {p['elbow_flexion_max_deg']:.0f} deg, "
+            f"spine bend {p['spine_bend_max_deg']:.0f} deg, neck {p['neck_bend_max_deg']:.0f} deg; "
+            f"{p['joint_limit_violation_frames']} frames over a limit",
+            f"  largest joint acceleration {p['max_joint_accel_m_per_frame2']:.3f} m/frame^2",
+            "  (stored joints are recovered from the features: where a body turns past 180 degrees from its start,",
+            "  HumanML3D's root-rotation velocity flips sign for a frame (HumanML3D issue #156), which reads as skate)",
+        ]
+    return "\n".join(lines)
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    """Print corpus statistics and write the preview sheet."""
+    from kinmo_core.data.corpus import corpus_stats, preview_sheet
+
+    stats = corpus_stats(args.dir, max_plausibility=args.max_check or None, progress=not args.quiet)
+    if not args.no_png:
+        png = args.png or (args.dir / "stats_preview.png")
+        # The default sheet lives inside the corpus folder and is refreshed on every run; a path the user names is
+        # only replaced with --overwrite.
+        preview_sheet(args.dir, png, overwrite=args.overwrite or args.png is None)
+        stats["preview_png"] = str(png)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+    else:
+        print(_table(stats))
+        if "preview_png" in stats:
+            print(f"preview:     {stats['preview_png']}")
+    return 0
