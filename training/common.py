@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def base_parser(description: str) -> argparse.ArgumentParser:
     """Arguments common to all trainers."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--data", default=str(ROOT / "data" / "corpus"), help="dataset folder in the HumanML3D layout")
+    p.add_argument("--data", nargs="+", default=[str(ROOT / "data" / "synth20k"), str(ROOT / "data" / "bandai") + ":8"],
+                   help="dataset folders in the HumanML3D layout; FOLDER:N repeats a folder N times in training "
+                        "(the first folder's Mean/Std normalise all)")
     p.add_argument("--out", required=True, help="output folder for the trained model")
     p.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the config's)")
     p.add_argument("--batch", type=int, default=None, help="batch size (default: the config's)")
@@ -66,15 +68,42 @@ def git_commit() -> str:
         return "unknown"
 
 
-def data_version(data: str | os.PathLike) -> str:
-    """A short hash of a dataset folder's split files and statistics, naming the data a model was trained on."""
-    root = Path(data)
+def parse_data(specs: list[str] | str) -> list[tuple[Path, int]]:
+    """Split `FOLDER[:N]` specs into (folder, repeats)."""
+    out = []
+    for spec in [specs] if isinstance(specs, str) else specs:
+        folder, _, rep = spec.rpartition(":") if spec.rpartition(":")[2].isdigit() else (spec, "", "1")
+        out.append((Path(folder), int(rep)))
+    return out
+
+
+def training_set(specs: list[str] | str, split: str = "train", **kwargs):
+    """One dataset over the given folders (with repeats), normalised by the first folder's Mean/Std."""
+    from torch.utils.data import ConcatDataset
+
+    from kinmo_core.data.dataset import MotionTextDataset
+
+    folders = parse_data(specs)
+    first = folders[0][0]
+    kwargs.setdefault("mean", np.load(first / "Mean.npy"))
+    kwargs.setdefault("std", np.load(first / "Std.npy"))
+    parts = []
+    for folder, rep in folders:
+        ds = MotionTextDataset(folder, split, **kwargs)
+        parts += [ds] * rep
+    return ConcatDataset(parts)
+
+
+def data_version(specs: list[str] | str) -> str:
+    """A short hash of the dataset folders' split files and statistics, naming the data a model was trained on."""
     h = hashlib.sha256()
-    for name in ("train.txt", "val.txt", "test.txt", "Mean.npy", "Std.npy", "manifest.json"):
-        f = root / name
-        if f.is_file():
-            h.update(name.encode())
-            h.update(f.read_bytes())
+    for root, rep in parse_data(specs):
+        h.update(f"{root.name}:{rep}".encode())
+        for name in ("train.txt", "val.txt", "test.txt", "Mean.npy", "Std.npy", "corpus.json"):
+            f = root / name
+            if f.is_file():
+                h.update(name.encode())
+                h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -83,7 +112,7 @@ def provenance(args: argparse.Namespace, **extra) -> dict:
     return {
         "command": " ".join([Path(sys.executable).name, "-m", _module_name()] + sys.argv[1:]),
         "commit": git_commit(),
-        "data": str(args.data),
+        "data": list(args.data) if isinstance(args.data, list) else str(args.data),
         "data_version": data_version(args.data),
         "seed": args.seed,
         "trained_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),

@@ -19,7 +19,17 @@ from tqdm import tqdm
 from kinmo_core.data.dataset import MotionTextDataset, collate_motions
 from kinmo_core.models.io import save_pretrained
 from kinmo_core.models.rvq import RVQVAE, RVQConfig, rvq_loss
-from training.common import JsonlLog, autocast, base_parser, infinite, lr_at, provenance, setup
+from training.common import (
+    JsonlLog,
+    autocast,
+    base_parser,
+    infinite,
+    lr_at,
+    parse_data,
+    provenance,
+    setup,
+    training_set,
+)
 
 WINDOW = 64  # MoMask trains the tokenizer on 64-frame windows
 
@@ -59,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     batch_size = args.batch or 64
     peak = args.lr or 2e-4
     out = Path(args.out)
-    train = MotionTextDataset(args.data, "train", max_frames=WINDOW, min_frames=WINDOW, unit=cfg.frames_per_token,
-                              seed=args.seed)
-    val = MotionTextDataset(args.data, "val", max_frames=196, min_frames=WINDOW, unit=cfg.frames_per_token,
+    train = training_set(args.data, "train", max_frames=WINDOW, min_frames=WINDOW, unit=cfg.frames_per_token,
+                         seed=args.seed)
+    first = parse_data(args.data)[0][0]
+    val = MotionTextDataset(first, "val", max_frames=196, min_frames=WINDOW, unit=cfg.frames_per_token,
                             seed=args.seed)
     g = torch.Generator().manual_seed(args.seed)
     loader = DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=True, collate_fn=collate_motions,
@@ -99,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     save_pretrained(model, cfg, out, extra_meta=provenance(args, steps=steps, batch=batch_size, lr=peak, **final),
                     overwrite=args.overwrite)
     for name in ("Mean.npy", "Std.npy"):
-        shutil.copyfile(Path(args.data) / name, out / name)
+        shutil.copyfile(first / name, out / name)
     print(f"saved {out} (val feature L1 {final['val_feature_l1']:.4f}, MPJPE {final['val_mpjpe_m'] * 100:.2f} cm)")
     log.close()
     return 0
