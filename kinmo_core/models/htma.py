@@ -5,9 +5,12 @@ Three text levels share the architecture of one encoder each:
     h_g = E_g(CrossAttn(emb(T_g), h_c))
     h_i = E_i(CrossAttn(emb(T_i), h_g))
 where emb() are frozen token features of the global caption, and one pooled feature per
-group (6) and per pair (15) description. The motion encoder gives one distribution per
+group (6) and per pair (15) description plus a learned slot embedding saying which group or
+pair it describes (a description's own tokens would multiply the text cost by 21 for little:
+the rules and Reasoner descriptions are short template sentences). The motion encoder gives one distribution per
 level, so text and motion meet in three aligned spaces; retrieval compares
-[mu_c; mu_g; mu_i] across modalities by cosine similarity.
+[mu_c; mu_g; mu_i] across modalities by cosine similarity. The decoder reconstructs every
+level's latents from both modalities in one batched pass, on a subsampled time axis.
 """
 
 from __future__ import annotations
@@ -25,16 +28,25 @@ LEVELS: tuple[str, ...] = ("global", "group", "interaction")
 
 @dataclass
 class HTMAConfig:
-    """Sizes and loss weights (TMR's defaults where the paper is silent)."""
+    """Sizes and loss weights (TMR's defaults where the paper is silent).
+
+    Sized for a 2-core CPU (about 5M parameters, ~10 MB in float16): two-layer encoders with ff 512, and a one-layer
+    decoder that reconstructs every `recons_stride`-th frame only (the reconstruction loss regularises the latent
+    space; it need not be dense in time). `text_encoder` names the frozen token encoder's folder (the bundled
+    all-MiniLM-L6-v2 by default), so embeddings made with another encoder count as another model version.
+    """
 
     motion_dim: int = 263
     text_dim: int = 384
     latent_dim: int = 256
-    ff_dim: int = 1024
-    n_layers: int = 4
+    ff_dim: int = 512
+    n_layers: int = 2
     n_heads: int = 4
     dropout: float = 0.1
     max_frames: int = 200
+    decoder_layers: int = 1
+    recons_stride: int = 8
+    text_encoder: str = "all-MiniLM-L6-v2"
     num_groups: int = 6
     num_pairs: int = 15
     cross_attention: bool = True
@@ -120,7 +132,7 @@ class MotionDecoder(nn.Module):
         self.pos = PositionalEncoding(cfg.latent_dim)
         layer = nn.TransformerDecoderLayer(cfg.latent_dim, cfg.n_heads, cfg.ff_dim, cfg.dropout, activation="gelu",
                                            batch_first=True)
-        self.net = nn.TransformerDecoder(layer, cfg.n_layers)
+        self.net = nn.TransformerDecoder(layer, cfg.decoder_layers)
         self.out = nn.Linear(cfg.latent_dim, cfg.motion_dim)
 
     def forward(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -193,18 +205,24 @@ class HTMA(nn.Module):
         t_mu, t_logvar = self.encode_text(batch["tokens"], batch["token_mask"], batch.get("groups"),
                                           batch.get("pairs"))
         m_mu, m_logvar = self.encode_motion(motion, mask)
+        # Distribution parameters in float32 so KL and InfoNCE stay exact under bf16 autocast.
+        t_mu, t_logvar, m_mu, m_logvar = (x.float() for x in (t_mu, t_logvar, m_mu, m_logvar))
         t_z = t_mu + torch.randn(t_mu.shape, generator=generator) * (0.5 * t_logvar).exp() if self.training else t_mu
         m_z = m_mu + torch.randn(m_mu.shape, generator=generator) * (0.5 * m_logvar).exp() if self.training else m_mu
         out: dict[str, torch.Tensor] = {}
         total = motion.new_zeros(())
         sim_text = batch.get("text_sim")  # (B, B) sentence-embedding similarity of the global captions
-        for lv in range(cfg.levels):
-            rec_t = self.decoder(t_z[:, lv], mask)
-            rec_m = self.decoder(m_z[:, lv], mask)
-            w = mask[..., None].float()
-            denom = w.sum() * motion.shape[-1]
-            recons = ((F.smooth_l1_loss(rec_t, motion, reduction="none") * w).sum()
-                      + (F.smooth_l1_loss(rec_m, motion, reduction="none") * w).sum()) / denom
+        # One decoder pass for every level, from text and from motion, on every recons_stride-th frame.
+        stride = max(1, cfg.recons_stride)
+        target, tmask = motion[:, ::stride], mask[:, ::stride]
+        b, levels = motion.shape[0], cfg.levels
+        z = torch.cat([t_z, m_z], dim=0).transpose(0, 1).reshape(levels * 2 * b, -1)
+        rec = self.decoder(z, tmask.repeat(levels * 2, 1)).float().reshape(levels, 2, b, *target.shape[1:])
+        w = tmask[..., None].float()
+        denom = w.sum() * motion.shape[-1]
+        for lv in range(levels):
+            recons = ((F.smooth_l1_loss(rec[lv, 0], target, reduction="none") * w).sum()
+                      + (F.smooth_l1_loss(rec[lv, 1], target, reduction="none") * w).sum()) / denom
             kl = (_kl(t_mu[:, lv], t_logvar[:, lv], m_mu[:, lv], m_logvar[:, lv])
                   + _kl(m_mu[:, lv], m_logvar[:, lv], t_mu[:, lv], t_logvar[:, lv])
                   + _kl_std(t_mu[:, lv], t_logvar[:, lv]) + _kl_std(m_mu[:, lv], m_logvar[:, lv]))

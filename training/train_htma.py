@@ -1,0 +1,249 @@
+"""Train HTMA, the hierarchical text-motion alignment model (paper Sec. 3.3, TMR's losses at three levels).
+
+    python -m training.train_htma --data data/corpus --out runs/htma [--levels 1|2|3] [--no-cross-attention]
+
+Needs the dataset's annotations (`kinmo annotate DATA -o DATA/annotations.json`) for levels 2 and 3. Caption token
+features and description features are encoded once with the frozen text encoder and cached under $KINMO_CACHE
+(default ~/.cache/kinmo), shared by every run on the same texts. The ablation arms of the paper's Table 4 are
+`--levels 1` (global only: TMR), `--levels 2`, `--levels 3`, and `--levels 3 --no-cross-attention`.
+Extra corpora (e.g. converted Bandai clips) join training with `--data A B`; the first folder's statistics are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from kinmo_core.alignment import (
+    TextFeatureCache,
+    check_descriptions,
+    description_tensors,
+    description_texts,
+    pad_tokens,
+)
+from kinmo_core.data.dataset import MotionTextDataset, collate_motions
+from kinmo_core.errors import KinmoInputError
+from kinmo_core.models.htma import HTMA, HTMAConfig
+from kinmo_core.models.io import save_pretrained
+from training.common import JsonlLog, autocast, base_parser, infinite, lr_at, provenance, setup
+
+DEFAULT_STEPS = 3000
+DEFAULT_BATCH = 32
+DEFAULT_LR = 2e-4
+DEFAULT_CROP = 96
+
+
+def load_descriptions(root: str | Path, annotations: str | Path | None) -> dict[str, dict]:
+    """Return {motion id: descriptions} from a dataset's annotation file (default DATA/annotations.json)."""
+    from kinmo_core.annotate.pipeline import read_annotations
+
+    path = Path(annotations) if annotations else Path(root) / "annotations.json"
+    if not path.is_file():
+        raise KinmoInputError(f"{root} has no annotations ({path}); run `kinmo annotate {root} -o {path}` or train "
+                              "with --levels 1")
+    data = read_annotations(path)
+    out = {}
+    for mid, rec in data["motions"].items():
+        out[mid] = check_descriptions(rec, f"{path}: motion {mid}")
+    return out
+
+
+class AlignmentData(Dataset):
+    """MotionTextDataset items with the motion's descriptions; motions without annotations are left out."""
+
+    def __init__(self, base: Dataset, ids: list[str], descriptions: dict[str, dict] | None) -> None:
+        self.base = base
+        keep = range(len(ids)) if descriptions is None else [i for i, m in enumerate(ids) if m in descriptions]
+        self.index = list(keep)
+        self.ids = ids
+        self.descriptions = descriptions
+        self.dropped = len(ids) - len(self.index)
+        if not self.index:
+            raise KinmoInputError("no training motion has annotations")
+
+    def set_epoch(self, epoch: int) -> None:
+        """Forward the epoch to the wrapped datasets (new crops and captions)."""
+        for ds in getattr(self.base, "datasets", [self.base]):
+            ds.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict:
+        item = dict(self.base[self.index[i]])
+        if self.descriptions is not None:
+            item["descriptions"] = self.descriptions[item["id"]]
+        return item
+
+
+def all_items(base: Dataset) -> tuple[list[str], list[str]]:
+    """Return (motion id per item, every caption) of a MotionTextDataset or a ConcatDataset of them."""
+    ids, captions = [], []
+    for ds in getattr(base, "datasets", [base]):
+        for it in ds.items:
+            ids.append(it["id"])
+            captions.extend(rec["caption"] for rec in it["texts"])
+    return ids, captions
+
+
+class Collate:
+    """Pads motions and looks up cached text features: tokens, descriptions and caption similarities."""
+
+    def __init__(self, tokens: dict[str, np.ndarray], pooled: dict[str, np.ndarray], levels: int) -> None:
+        self.tokens, self.pooled, self.levels = tokens, pooled, levels
+
+    def __call__(self, items: list[dict]) -> dict:
+        batch = collate_motions(items)
+        feats = [self.tokens[c] for c in batch["captions"]]
+        batch["tokens"], batch["token_mask"] = pad_tokens(feats)
+        # Mean-pooled caption features (MiniLM's sentence embedding) find near-duplicate captions among negatives.
+        sent = torch.stack([torch.from_numpy(f.astype(np.float32).mean(0)) for f in feats])
+        sent = torch.nn.functional.normalize(sent, dim=-1)
+        batch["text_sim"] = sent @ sent.t()
+        if self.levels > 1:
+            batch["groups"], batch["pairs"] = description_tensors([it["descriptions"] for it in items], self.pooled)
+        return batch
+
+
+def text_features(cache: TextFeatureCache, captions: list[str], descriptions: dict[str, dict] | None,
+                  levels: int) -> tuple[dict, dict]:
+    """Return the cached token features of captions and pooled features of every description."""
+    tokens = cache.tokens(captions)
+    pooled = {}
+    if levels > 1 and descriptions:
+        pooled = cache.pooled([t for d in descriptions.values() for t in description_texts(d)])
+    return tokens, pooled
+
+
+def make_config(args) -> HTMAConfig:
+    """The model configuration of a run."""
+    from kinmo_core.text.encoders import _resolve
+
+    name = HTMAConfig.text_encoder if args.text_encoder is None else _resolve(args.text_encoder).name
+    cfg = HTMAConfig(levels=args.levels, cross_attention=not args.no_cross_attention, text_encoder=name)
+    if args.tiny:  # for tests and smoke runs only
+        cfg = HTMAConfig(**{**cfg.to_dict(), "latent_dim": 32, "ff_dim": 64, "n_layers": 1, "n_heads": 2})
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train and save an HTMA model; returns an exit code."""
+    p = base_parser(__doc__.splitlines()[1])
+    data = p._option_string_actions["--data"]  # the shared --data takes one folder; this trainer takes several
+    data.nargs, data.default, data.help = "+", [str(data.default)], "dataset folder(s) in the HumanML3D layout"
+    p.add_argument("--annotations", nargs="+", default=None,
+                   help="annotation file per dataset folder (default: DATA/annotations.json)")
+    p.add_argument("--levels", type=int, choices=(1, 2, 3), default=3, help="text levels (1 = global only, TMR)")
+    p.add_argument("--no-cross-attention", action="store_true", help="ablation: finer levels ignore coarser ones")
+    p.add_argument("--crop", type=int, default=DEFAULT_CROP, help="random motion crop in frames during training")
+    p.add_argument("--text-encoder", default=None, help="local Hugging Face encoder folder (default: bundled MiniLM)")
+    p.add_argument("--cache-dir", default=None, help="text-feature cache folder (default $KINMO_CACHE or "
+                                                     "~/.cache/kinmo)")
+    p.add_argument("--eval-every", type=int, default=1000, help="steps between validation retrieval checks")
+    p.add_argument("--tiny", action="store_true", help="a tiny model (tests and smoke runs)")
+    args = p.parse_args(argv)
+    setup(args)
+    steps = args.steps or DEFAULT_STEPS
+    batch_size = args.batch or DEFAULT_BATCH
+    peak = args.lr or DEFAULT_LR
+    out = Path(args.out)
+    if (out / "config.json").exists() and not args.overwrite:
+        raise SystemExit(f"error: {out} already holds a model (pass --overwrite to replace it)")
+    if args.annotations and len(args.annotations) != len(args.data):
+        raise SystemExit("error: give one --annotations file per --data folder")
+    cfg = make_config(args)
+
+    mean, std = np.load(Path(args.data[0]) / "Mean.npy"), np.load(Path(args.data[0]) / "Std.npy")
+    descriptions: dict[str, dict] | None = None
+    if cfg.levels > 1:
+        descriptions = {}
+        for i, root in enumerate(args.data):
+            descriptions.update(load_descriptions(root, args.annotations[i] if args.annotations else None))
+    train_sets = [MotionTextDataset(r, "train", max_frames=args.crop, min_frames=min(40, args.crop), mean=mean,
+                                    std=std, seed=args.seed) for r in args.data]
+    base = torch.utils.data.ConcatDataset(train_sets)
+    ids, captions = all_items(base)
+    train = AlignmentData(base, ids, descriptions)
+    if train.dropped:
+        print(f"note: {train.dropped} training items have no annotations and are left out")
+    cache = TextFeatureCache(args.text_encoder, args.cache_dir)
+    tokens, pooled = text_features(cache, captions, descriptions, cfg.levels)
+    g = torch.Generator().manual_seed(args.seed)
+    loader = DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=len(train) >= batch_size,
+                        collate_fn=Collate(tokens, pooled, cfg.levels), generator=g)
+
+    model = HTMA(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=peak, betas=(0.9, 0.99), weight_decay=0.0)
+    log = JsonlLog(out / "train_log.jsonl")
+    batches = infinite(loader)
+    noise = torch.Generator().manual_seed(args.seed + 1)
+    t0 = time.time()
+    bar = tqdm(range(steps), desc=f"htma L{cfg.levels}", unit="step")
+    val_metrics: dict[str, float] = {}
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, peak, warmup=min(300, steps // 10 + 1))
+        batch = next(batches)
+        with autocast(not args.no_bf16):
+            losses = model.losses(batch, noise)
+        opt.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        last = step == steps - 1
+        if step % 50 == 0 or last:
+            row = {k.replace("/", "_"): float(v.detach()) for k, v in losses.items()}
+            row.update(step=step, lr=opt.param_groups[0]["lr"], secs=time.time() - t0)
+            if (args.eval_every and step % args.eval_every == 0 and step) or last:
+                val_metrics = validate(model, cfg, mean, std, args, cache)
+                row.update(val_metrics)
+            log.write(**row)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", nce=f"{row['global_nce']:.2f}")
+    model.eval()
+    from kinmo_core.fileio import write_atomic
+
+    # Statistics first: a folder with a config.json is a complete model.
+    for name, arr in (("Mean.npy", mean), ("Std.npy", std)):
+        write_atomic(out / name, lambda f, a=arr: np.save(f, a.astype(np.float32)), overwrite=True)
+    # Weights ship in float16 (half the size); loading casts them back to float32.
+    first = argparse.Namespace(**{**vars(args), "data": args.data[0]})
+    save_pretrained(copy.deepcopy(model).half(), cfg, out, overwrite=args.overwrite, extra_meta=provenance(
+        first, datasets=args.data, levels=cfg.levels, cross_attention=cfg.cross_attention, steps=steps,
+        batch=batch_size, lr=peak, crop=args.crop, train_items=len(train),
+        minutes=round((time.time() - t0) / 60, 2), **val_metrics))
+    log.close()
+    shown = ", ".join(f"{k} {v:.1f}" for k, v in val_metrics.items() if k.endswith("R@1") or k.endswith("R@5"))
+    print(f"saved {out} ({(time.time() - t0) / 60:.1f} min; validation {shown})")
+    return 0
+
+
+def validate(model: HTMA, cfg: HTMAConfig, mean: np.ndarray, std: np.ndarray, args, cache: TextFeatureCache
+             ) -> dict[str, float]:
+    """Protocol (a) and (d) retrieval metrics on the first dataset's validation split, with its annotations."""
+    from kinmo_core.alignment import HTMAAligner
+    from kinmo_core.retrieval import evaluate_dataset
+
+    model.eval()
+    try:
+        aligner = HTMAAligner(model, mean, std, args.text_encoder, cache=cache)
+        ann = args.annotations[0] if args.annotations else None
+        res = evaluate_dataset(aligner, args.data[0], "val", descriptions="annotations", annotations=ann,
+                               protocols=("all", "small_batches"))
+    except KinmoInputError as exc:
+        print(f"note: no validation ({exc})")
+        return {}
+    finally:
+        model.train()
+    return {f"val_{proto}_{k.replace('/', '_')}": v for proto, m in res["metrics"].items() for k, v in m.items()
+            if "R@" in k or "MedR" in k}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
