@@ -55,3 +55,6 @@ def test_learns_field_sequences_that_depend_on_the_caption() -> None:
     assert out[1, 2, :5].tolist() == [13, 14, 15, 16, EOS]
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
     assert torch.equal(model.generate(text, mask, 1.0, g1), model.generate(text, mask, 1.0, g2))
+    some = model.generate(text, mask, max_len=6, fields=[2, 0])
+    assert some.shape[:2] == (2, 2) and some[1, 0, :5].tolist() == [13, 14, 15, 16, EOS]
+    assert some[0, 1, :4].tolist() == [5, 6, 7, EOS]

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
 
 from kinmo_core.models.masked_transformer import gumbel_noise
@@ -60,7 +59,8 @@ class Block(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
-        return rearrange(x, "n l (h e) -> n h l e", h=self.heads)
+        n, length, _ = x.shape
+        return x.view(n, length, self.heads, -1).transpose(1, 2)
 
     def memory_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values of the caption features, computed once per caption."""
@@ -72,18 +72,28 @@ class Block(nn.Module):
         """Apply the block to x (N, L, D); with a cache, x holds only the new positions."""
         p = self.dropout if self.training else 0.0
         q, k, v = (self._split(t) for t in self.qkv(self.ln1(x)).chunk(3, dim=-1))
-        if cache is not None:
+        if cache is not None and "size" in cache:
+            # Preallocated buffers: concatenating a growing cache every step costs as much as the matmuls.
+            n = cache.get("n", 0)
+            if "k" not in cache:
+                cache["k"] = k.new_empty(k.shape[0], k.shape[1], cache["size"], k.shape[3])
+                cache["v"] = torch.empty_like(cache["k"])
+            cache["k"][:, :, n:n + k.shape[2]] = k
+            cache["v"][:, :, n:n + v.shape[2]] = v
+            cache["n"] = n + k.shape[2]
+            k, v = cache["k"][:, :, :cache["n"]], cache["v"][:, :, :cache["n"]]
+        elif cache is not None:
             if "k" in cache:
                 k = torch.cat([cache["k"], k], dim=2)
                 v = torch.cat([cache["v"], v], dim=2)
             cache["k"], cache["v"] = k, v
         causal = cache is None or q.shape[2] > 1
         a = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=causal)
-        x = x + self.drop(self.self_out(rearrange(a, "n h l e -> n l (h e)")))
+        x = x + self.drop(self.self_out(a.transpose(1, 2).reshape(a.shape[0], a.shape[2], -1)))
         q = self._split(self.q_cross(self.ln2(x)))
         a = F.scaled_dot_product_attention(q, mem_kv[0], mem_kv[1], attn_mask=mem_mask[:, None, None, :],
                                            dropout_p=p)
-        x = x + self.drop(self.cross_out(rearrange(a, "n h l e -> n l (h e)")))
+        x = x + self.drop(self.cross_out(a.transpose(1, 2).reshape(a.shape[0], a.shape[2], -1)))
         return x + self.drop(self.mlp(self.ln3(x)))
 
 
@@ -132,20 +142,28 @@ class ReasonerModel(nn.Module):
 
     @torch.no_grad()
     def generate(self, text: torch.Tensor, text_mask: torch.Tensor, temperature: float = 0.0,
-                 generator: torch.Generator | None = None, max_len: int | None = None) -> torch.Tensor:
-        """Write all fields of each caption: returns ids (B, num_fields, L) without BOS, PAD after EOS."""
+                 generator: torch.Generator | None = None, max_len: int | None = None,
+                 fields: list[int] | None = None) -> torch.Tensor:
+        """Write the fields (default all) of each caption: ids (B, len(fields), L) without BOS, PAD after EOS.
+
+        Finished sequences leave the batch (their rows are dropped from the caches), so the cost follows the
+        mean field length rather than the longest field's.
+        """
         b = text.shape[0]
-        nf = self.cfg.num_fields
-        max_len = min(max_len or self.cfg.max_len, self.cfg.max_len)
         device = text.device
-        fields = torch.arange(nf, device=device).repeat(b)
+        wanted = torch.arange(self.cfg.num_fields, device=device) if fields is None else torch.tensor(
+            fields, dtype=torch.long, device=device)
+        nf = len(wanted)
+        max_len = min(max_len or self.cfg.max_len, self.cfg.max_len)
+        fields = wanted.repeat(b)
         field_emb = self.field(fields)[:, None]
         mem = [(k.repeat_interleave(nf, 0), v.repeat_interleave(nf, 0)) for k, v in self._memory(text)]
         mask = text_mask.repeat_interleave(nf, dim=0)
-        caches: list[dict] = [{} for _ in self.blocks]
+        caches: list[dict] = [{"size": max_len} for _ in self.blocks]
+        rows = torch.arange(b * nf, device=device)
         cur = torch.full((b * nf,), BOS, dtype=torch.long, device=device)
-        done = torch.zeros(b * nf, dtype=torch.bool, device=device)
-        out = []
+        out = torch.full((b * nf, max_len), PAD, dtype=torch.long, device=device)
+        steps = 0
         for step in range(max_len):
             h = self.tok(cur)[:, None] + field_emb + self.pos.weight[step][None, None]
             for blk, kv, cache in zip(self.blocks, mem, caches, strict=True):
@@ -157,10 +175,15 @@ class ReasonerModel(nn.Module):
                 nxt = (logits / temperature + gumbel_noise(logits.shape, generator, device)).argmax(-1)
             else:
                 nxt = logits.argmax(-1)
-            nxt = torch.where(done, torch.full_like(nxt, PAD), nxt)
-            out.append(nxt)
-            done |= nxt == EOS
-            cur = nxt
-            if bool(done.all()):
+            out[rows, step] = nxt
+            steps = step + 1
+            keep = nxt != EOS
+            if not bool(keep.any()):
                 break
-        return torch.stack(out, dim=1).reshape(b, nf, -1)
+            if not bool(keep.all()):
+                rows, nxt, field_emb, mask = rows[keep], nxt[keep], field_emb[keep], mask[keep]
+                mem = [(k[keep], v[keep]) for k, v in mem]
+                for cache in caches:
+                    cache["k"], cache["v"] = cache["k"][keep], cache["v"][keep]
+            cur = nxt
+        return out[:, :steps].reshape(b, nf, -1)

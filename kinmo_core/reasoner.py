@@ -1,0 +1,460 @@
+"""The Motion Reasoner (paper Sec. 4): a global caption in, six group and fifteen interaction descriptions out.
+
+`MotionReasoner.from_pretrained(path)` loads either KinMo's default model (a small decoder over frozen MiniLM token
+features, `kinmo_core.models.reasoner`, trained by `training/train_reasoner.py`) or a user's own Hugging Face causal
+LM fine-tuned by the same script (`--base-model PATH [--lora]`). Both backends go through one `reason()` that never
+passes malformed output on: every field is checked (non-empty, about its own part or pair, not about the mirrored
+limb); a failing field is regenerated with other seeds and some temperature, and after that replaced by a neutral
+description. Empty, non-English or nonsense captions get a warning and neutral descriptions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from kinmo_core.errors import KinmoInputError, KinmoModelError
+from kinmo_core.kinematic import GROUPS, PAIR_GROUPS, PAIRS
+
+log = logging.getLogger(__name__)
+
+FIELDS: tuple[str, ...] = GROUPS + PAIRS
+"""The 21 fields a reasoner writes, in the decoder's field order: six groups, then fifteen pairs."""
+
+MARKER_NAME: str = "kinmo_reasoner.json"
+"""File beside a fine-tuned Hugging Face causal LM that records its prompt format (and LoRA base model)."""
+
+VOCAB_NAME: str = "vocab.json"
+"""File beside the default model's weights: the WordPiece ids of its compact output vocabulary."""
+
+REPAIR_TRIES: int = 3
+REPAIR_TEMPERATURE: float = 0.8
+
+_SIDE_PART = {"arm": r"(?:arm|arms|hand|hands|elbow|wrist|shoulder|fist|palm|fingers?)",
+              "leg": r"(?:leg|legs|foot|feet|knee|thigh|shin|ankle|heel|toes?)"}
+PART_PATTERNS: dict[str, re.Pattern[str]] = {
+    "torso": re.compile(r"\b(?:torso|trunk|upper body|chest|spine|waist|hips?|pelvis)\b", re.I),
+    "neck": re.compile(r"\b(?:head|neck|face|chin|gaze)\b", re.I),
+    **{f"{side}_{limb}": re.compile(rf"\b{side}\s+{pat}\b", re.I)
+       for side in ("left", "right") for limb, pat in _SIDE_PART.items()},
+}
+"""How a description names each group (a sided limb must carry its side)."""
+
+NEUTRAL_GROUPS: dict[str, str] = {
+    "torso": "The torso stays upright and still.",
+    "neck": "The head stays neutral, facing straight ahead.",
+    "left_arm": "The left arm hangs relaxed by the side.",
+    "right_arm": "The right arm hangs relaxed by the side.",
+    "left_leg": "The left leg stands still, bearing weight.",
+    "right_leg": "The right leg stands still, bearing weight.",
+}
+_PART_NAMES = {"torso": "the torso", "neck": "the head", "left_arm": "the left arm", "right_arm": "the right arm",
+               "left_leg": "the left leg", "right_leg": "the right leg"}
+_NEUTRAL_STATES = {"torso": "the torso stays upright", "neck": "the head stays neutral",
+                   "left_arm": "the left arm hangs relaxed", "right_arm": "the right arm hangs relaxed",
+                   "left_leg": "the left leg stands still", "right_leg": "the right leg stands still"}
+
+
+def neutral_description(field: str) -> str:
+    """Return the neutral (standing still) description of a group or pair field."""
+    if field in NEUTRAL_GROUPS:
+        return NEUTRAL_GROUPS[field]
+    if field not in PAIR_GROUPS:
+        raise KinmoInputError(f"unknown description field {field!r}")
+    a, b = PAIR_GROUPS[field]
+    text = f"Neither part moves much: {_NEUTRAL_STATES[a]} and {_NEUTRAL_STATES[b]}."
+    return text[0].upper() + text[1:]
+
+
+def neutral_descriptions() -> dict:
+    """Return the complete neutral result: {'groups': {6}, 'interactions': {15}}."""
+    return {"groups": {g: neutral_description(g) for g in GROUPS},
+            "interactions": {p: neutral_description(p) for p in PAIRS}}
+
+
+def _opposite(group: str) -> str | None:
+    if group.startswith("left_"):
+        return "right_" + group[5:]
+    if group.startswith("right_"):
+        return "left_" + group[6:]
+    return None
+
+
+_BOTH_SIDES = {limb: re.compile(rf"\b(?:both|the two|the|two|its|his|her|their)\s+{pat}\b", re.I)
+               for limb, pat in _SIDE_PART.items()}
+
+
+_STUTTER = re.compile(r"\b(\w+)\s+\1\b", re.I)
+
+
+def _names_part(group: str, text: str, plural_ok: bool) -> bool:
+    if PART_PATTERNS[group].search(text):
+        return True
+    limb = group.rsplit("_", 1)[-1]
+    return plural_ok and limb in _BOTH_SIDES and bool(_BOTH_SIDES[limb].search(text))
+
+
+def field_is_valid(field: str, text: object) -> bool:
+    """Whether a description is usable for `field`: non-empty, names its part(s), a group's own limb before the other.
+
+    A group description may mention the other side in passing (a kneeling leg's description says where the other
+    foot is) but must be about its own side: its own limb is named first.
+    """
+    if not isinstance(text, str) or len(text.strip()) < 8 or not re.search(r"[A-Za-z]{3}", text):
+        return False
+    if _STUTTER.search(text):  # "is is": a decoding loop, never in the annotations
+        return False
+    if field in PAIR_GROUPS:
+        a, b = PAIR_GROUPS[field]
+        both_sides = _opposite(a) == b  # "the hands meet" names the left and the right arm
+        return _names_part(a, text, both_sides) and _names_part(b, text, both_sides)
+    if field not in PART_PATTERNS:
+        return False
+    own = PART_PATTERNS[field].search(text)
+    if own is None:
+        return False
+    other = _opposite(field)
+    theirs = PART_PATTERNS[other].search(text) if other else None
+    return theirs is None or own.start() < theirs.start()
+
+
+def validate_descriptions(result: object) -> list[str]:
+    """Return the fields of a reasoner result that are missing or invalid (empty list: complete and valid)."""
+    if not isinstance(result, dict):
+        return list(FIELDS)
+    groups = result.get("groups") if isinstance(result.get("groups"), dict) else {}
+    inter = result.get("interactions") if isinstance(result.get("interactions"), dict) else {}
+    bad = [g for g in GROUPS if not field_is_valid(g, groups.get(g))]
+    return bad + [p for p in PAIRS if not field_is_valid(p, inter.get(p))]
+
+
+def tidy_text(text: str) -> str:
+    """Clean decoded text: WordPiece spacing around punctuation, capitalised sentences, a final full stop."""
+    t = " ".join(text.split())
+    t = re.sub(r"\s+([,.;:!?%)])", r"\1", t)
+    t = re.sub(r"([(])\s+", r"\1", t)
+    t = re.sub(r"\s*'\s*s\b", "'s", t)
+    t = re.sub(r"(\w)\s*-\s*(\w)", r"\1-\2", t)
+    t = t.strip(" ,;:")
+    if not t:
+        return t
+    t = re.sub(r"(^|[.!?]\s+)([a-z])", lambda m: m.group(1) + m.group(2).upper(), t)
+    return t if t.endswith((".", "!", "?")) else t + "."
+
+
+# ------------------------------------------------------------------------------------------------ input checks
+
+_MOTION_STEMS = (
+    "walk", "jog", "run", "sprint", "march", "step", "stride", "stroll", "pace", "shuffl", "side", "jump", "leap",
+    "hop", "skip", "bound", "squat", "crouch", "lunge", "kneel", "kick", "wave", "waving", "rais", "lift", "punch",
+    "jab",
+    "box", "reach", "stretch", "point", "clap", "hip", "cross", "fold", "throw", "toss", "pitch", "bow", "bend", "lean",
+    "tilt", "twist", "turn", "rotat", "spin", "nod", "shak", "look", "glanc", "gaz", "stand", "sit", "lie", "lying",
+    "crawl", "climb", "danc", "swing", "sway", "mov", "motion", "gestur", "arm", "hand", "leg", "foot", "feet", "knee",
+    "head", "neck", "torso", "body", "shoulder", "elbow", "wrist", "fist", "finger", "toe", "heel", "back", "chest",
+    "wait", "rest", "idle", "still", "pose", "balanc", "stumbl", "trip", "fall", "roll", "dodg", "duck", "fight",
+    "swim", "catch", "grab", "pick", "push", "pull", "carry", "drag", "lower", "drop", "shrug", "salut", "celebrat",
+    "cheer", "exercis", "warm", "jumping", "hurl", "strik", "hit", "flap", "shadow", "tiptoe", "limp", "hobbl",
+    "trot", "gallop", "backward", "forward", "circle", "around", "up", "down", "left", "right", "pac", "stomp",
+    "tap", "shift", "sway", "rock", "bounc", "flex", "extend", "hold", "keep", "return", "go", "come", "approach",
+)
+_MOTION_RE = re.compile(r"\b(?:" + "|".join(sorted(set(_MOTION_STEMS), key=len, reverse=True)) + r")", re.I)
+_ENGLISH = frozenset(
+    "a an the person someone man woman he she they it his her their its is are and then while with of to on in "
+    "at by from up down for as one both two three four five times once twice again slowly quickly fast forward "
+    "backward around place spot over into".split())
+
+
+def caption_problem(text: str) -> str | None:
+    """Return why a caption cannot be reasoned about (empty, not English, no motion in it), or None if it can."""
+    if not isinstance(text, str):
+        return "not a string"
+    t = text.strip()
+    if not t:
+        return "empty caption"
+    letters = [c for c in t if c.isalpha()]
+    if not letters:
+        return "no letters in the caption"
+    if sum(c.isascii() for c in letters) < 0.7 * len(letters):
+        return "the caption does not look like English"
+    words = re.findall(r"[a-z]+", t.lower())
+    if len(words) >= 3 and not any(w in _ENGLISH for w in words):
+        # Without a single common English word, a few motion-like stems ("marche") do not make it English.
+        motion = sum(bool(_MOTION_RE.match(w)) for w in words)
+        if motion == 0 or (len(words) >= 4 and motion < 0.5 * len(words)):
+            return "the caption does not look like English"
+    if not _MOTION_RE.search(t):
+        return "the caption names no motion or body part"
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ the interface
+
+
+def _default_path() -> Path:
+    return Path(__file__).resolve().parent / "assets" / "default" / "reasoner"
+
+
+class MotionReasoner:
+    """Global caption -> per-group and per-pair descriptions, validated and repaired; one of two backends."""
+
+    def __init__(self, backend) -> None:
+        self.backend = backend
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike | None = None) -> MotionReasoner:
+        """Load the default reasoner (path None: kinmo_core/assets/default/reasoner) or a fine-tuned HF causal LM."""
+        folder = Path(path).expanduser() if path is not None else _default_path()
+        if not folder.is_dir():
+            hint = " (train one with python -m training.train_reasoner)" if path is None else ""
+            raise KinmoModelError(f"no reasoner model in {folder}{hint}")
+        kind = detect_kind(folder)
+        if kind == "default":
+            return cls(DefaultBackend(folder))
+        return cls(CausalLMBackend(folder))
+
+    def reason(self, texts: Sequence[str] | str, seed: int = 0, temperature: float = 0.0,
+               batch_size: int = 32) -> list[dict]:
+        """Return, for each caption, {'groups': {6 descriptions}, 'interactions': {15 descriptions}}, all valid."""
+        items = [texts] if isinstance(texts, str) else list(texts)
+        if temperature < 0:
+            raise KinmoInputError(f"temperature must be >= 0, got {temperature}")
+        results: list[dict | None] = [None] * len(items)
+        todo: list[int] = []
+        for i, t in enumerate(items):
+            problem = caption_problem(t)
+            if problem is not None:
+                shown = repr(t if not isinstance(t, str) or len(t) < 60 else t[:57] + "...")
+                warnings.warn(f"reasoner: {problem} ({shown}); using neutral descriptions", stacklevel=2)
+                results[i] = neutral_descriptions()
+            else:
+                todo.append(i)
+        for start in range(0, len(todo), max(1, batch_size)):
+            idx = todo[start:start + batch_size]
+            for i, r in zip(idx, self._reason_batch([items[i].strip() for i in idx], seed, temperature), strict=True):
+                results[i] = r
+        return results  # type: ignore[return-value]
+
+    def _reason_batch(self, texts: list[str], seed: int, temperature: float) -> list[dict]:
+        raw = self.backend.generate(texts, seed=seed, temperature=temperature)
+        out = [{"groups": {}, "interactions": {}} for _ in texts]
+        missing: dict[int, list[str]] = {}
+        for i, fields in enumerate(raw):
+            for f in FIELDS:
+                text = fields.get(f)
+                if field_is_valid(f, text):
+                    out[i]["groups" if f in GROUPS else "interactions"][f] = text
+                else:
+                    missing.setdefault(i, []).append(f)
+        for attempt in range(1, REPAIR_TRIES + 1):
+            if not missing:
+                break
+            idx = sorted(missing)
+            temp = max(temperature, REPAIR_TEMPERATURE)
+            wanted = [f for f in FIELDS if any(f in missing[i] for i in idx)]
+            again = self.backend.generate([texts[i] for i in idx], seed=seed + 7919 * attempt, temperature=temp,
+                                          fields=wanted)
+            for i, fields in zip(idx, again, strict=True):
+                still = []
+                for f in missing[i]:
+                    if field_is_valid(f, fields.get(f)):
+                        out[i]["groups" if f in GROUPS else "interactions"][f] = fields[f]
+                    else:
+                        still.append(f)
+                missing[i] = still
+            missing = {i: fs for i, fs in missing.items() if fs}
+        for i, fs in missing.items():
+            log.warning("reasoner: %d field(s) of %r stayed invalid after %d tries; neutral text used: %s",
+                        len(fs), texts[i], REPAIR_TRIES, ", ".join(fs))
+            for f in fs:
+                out[i]["groups" if f in GROUPS else "interactions"][f] = neutral_description(f)
+        return [{"groups": {g: r["groups"][g] for g in GROUPS},
+                 "interactions": {p: r["interactions"][p] for p in PAIRS}} for r in out]
+
+
+def detect_kind(folder: Path) -> str:
+    """Return 'default' for a KinMo reasoner folder, 'causal_lm' for a Hugging Face causal LM (or LoRA adapter)."""
+    if (folder / MARKER_NAME).is_file() or (folder / "adapter_config.json").is_file():
+        return "causal_lm"
+    cfg = folder / "config.json"
+    if not cfg.is_file():
+        raise KinmoModelError(f"{folder} holds no config.json: not a reasoner model")
+    try:
+        data = json.loads(cfg.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise KinmoModelError(f"damaged {cfg}: {exc}") from None
+    if isinstance(data, dict) and data.get("model") == "ReasonerModel":
+        return "default"
+    if isinstance(data, dict) and "model_type" in data:
+        return "causal_lm"
+    raise KinmoModelError(f"{folder} is neither a KinMo reasoner nor a Hugging Face causal LM")
+
+
+# ------------------------------------------------------------------------------------------------ default backend
+
+
+class DefaultBackend:
+    """KinMo's own reasoner: frozen MiniLM token features -> ReasonerModel writing 21 fields in parallel."""
+
+    def __init__(self, folder: Path) -> None:
+        from kinmo_core.models.io import load_pretrained, read_config
+        from kinmo_core.models.reasoner import ReasonerConfig, ReasonerModel
+        from kinmo_core.text.encoders import get_token_encoder
+
+        meta = read_config(folder).get("meta", {})
+        self.model = load_pretrained(ReasonerModel, ReasonerConfig, folder)
+        vocab_file = folder / VOCAB_NAME
+        try:
+            vocab = json.loads(vocab_file.read_text(encoding="utf-8"))
+            self.wordpiece_ids = [int(i) for i in vocab["wordpiece_ids"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise KinmoModelError(f"{folder}: missing or damaged {VOCAB_NAME}: {exc}") from None
+        from kinmo_core.models.reasoner import NUM_SPECIAL
+
+        if len(self.wordpiece_ids) + NUM_SPECIAL != self.model.cfg.vocab_size:
+            raise KinmoModelError(f"{folder}: {VOCAB_NAME} has {len(self.wordpiece_ids)} words, the model "
+                                  f"{self.model.cfg.vocab_size - NUM_SPECIAL}")
+        if tuple(meta.get("fields", FIELDS)) != FIELDS:
+            raise KinmoModelError(f"{folder}: the model writes fields {meta.get('fields')}, not KinMo's 21")
+        self.encoder = get_token_encoder(meta.get("text_encoder") or None)
+        self.max_len = self.model.cfg.max_len
+
+    def generate(self, texts: list[str], seed: int = 0, temperature: float = 0.0,
+                 fields: Sequence[str] | None = None) -> list[dict[str, str]]:
+        """Return the raw (unvalidated) fields (default all 21) of each caption."""
+        import torch
+
+        from kinmo_core.models.reasoner import EOS, NUM_SPECIAL
+
+        names = list(fields) if fields is not None else list(FIELDS)
+        feats, mask = self.encoder.encode(texts)
+        g = torch.Generator().manual_seed(int(seed))
+        ids = self.model.generate(feats, mask, temperature=temperature, generator=g,
+                                  fields=[FIELDS.index(f) for f in names])
+        tok = self.encoder._load()[0]
+        out = []
+        for row in ids.tolist():
+            fields = {}
+            for f, seq in zip(names, row, strict=True):
+                ended = EOS in seq
+                seq = seq[: seq.index(EOS)] if ended else seq
+                words = [self.wordpiece_ids[t - NUM_SPECIAL] for t in seq if t >= NUM_SPECIAL]
+                text = tok.decode(words)
+                if not ended:  # cut at max_len: keep whole sentences only
+                    cut = text.rfind(".")
+                    text = text[: cut + 1] if cut > 0 else ""
+                fields[f] = tidy_text(text)
+            out.append(fields)
+        return out
+
+
+# ------------------------------------------------------------------------------------------------ HF causal LM backend
+
+PROMPT_TEMPLATE: str = ("Describe how each body part of the person moves, as JSON with the keys \"groups\" (torso, "
+                        "neck, left_arm, right_arm, left_leg, right_leg) and \"interactions\" (pairs of parts).\n"
+                        "Caption: {caption}\nDescriptions: ")
+"""Prompt of the bring-your-own-LLM backend; the target after it is `format_target(descriptions)`."""
+
+
+def format_prompt(caption: str) -> str:
+    """Return the causal-LM prompt for a caption."""
+    return PROMPT_TEMPLATE.format(caption=" ".join(caption.split()))
+
+
+def format_target(descriptions: dict) -> str:
+    """Return the JSON text a causal LM learns to write after the prompt."""
+    return json.dumps({"groups": {g: descriptions["groups"][g] for g in GROUPS},
+                       "interactions": {p: descriptions["interactions"][p] for p in PAIRS}}, ensure_ascii=False)
+
+
+_KV_RE = re.compile(r'"([a-z_|]+)"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def parse_output(text: str) -> dict[str, str]:
+    """Parse a causal LM's (possibly truncated or malformed) JSON output into {field: text} for the fields it holds."""
+    fields: dict[str, str] = {}
+    start = text.find("{")
+    if start >= 0:
+        try:
+            obj, _ = json.JSONDecoder().raw_decode(text[start:])
+            if isinstance(obj, dict):
+                for sub in (obj.get("groups"), obj.get("interactions"), obj):
+                    if isinstance(sub, dict):
+                        fields.update({k: v for k, v in sub.items() if k in FIELDS and isinstance(v, str)})
+                if fields:
+                    return fields
+        except ValueError:
+            pass
+    for key, value in _KV_RE.findall(text):
+        if key in FIELDS and key not in fields:
+            try:
+                fields[key] = json.loads(f'"{value}"')
+            except ValueError:
+                fields[key] = value
+    return fields
+
+
+class CausalLMBackend:
+    """A user's Hugging Face causal LM (full fine-tune or LoRA adapter) writing the fields as JSON."""
+
+    def __init__(self, folder: Path, max_new_tokens: int | None = None) -> None:
+        from kinmo_core.text.encoders import _force_offline
+
+        _force_offline()
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        marker = {}
+        if (folder / MARKER_NAME).is_file():
+            try:
+                marker = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise KinmoModelError(f"damaged {folder / MARKER_NAME}: {exc}") from None
+        self.max_new_tokens = int(max_new_tokens or marker.get("max_new_tokens", 1024))
+        try:
+            if (folder / "adapter_config.json").is_file():
+                from peft import PeftModel
+
+                adapter = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+                base = marker.get("base_model") or adapter.get("base_model_name_or_path")
+                if not base or not Path(base).is_dir():
+                    raise KinmoModelError(f"{folder}: LoRA adapter's base model not found: {base}")
+                model = AutoModelForCausalLM.from_pretrained(base, local_files_only=True)
+                self.model = PeftModel.from_pretrained(model, str(folder), local_files_only=True).merge_and_unload()
+                tok_src = folder if (folder / "tokenizer_config.json").is_file() else Path(base)
+            else:
+                self.model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True)
+                tok_src = folder
+            self.tokenizer = AutoTokenizer.from_pretrained(str(tok_src), local_files_only=True)
+        except KinmoModelError:
+            raise
+        except Exception as exc:
+            raise KinmoModelError(f"cannot load a causal LM from {folder}: {exc}") from None
+        self.model.eval()
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
+        self._torch = torch
+
+    def generate(self, texts: list[str], seed: int = 0, temperature: float = 0.0,
+                 fields: Sequence[str] | None = None) -> list[dict[str, str]]:
+        """Return the parsed (unvalidated) fields of each caption (the LM always writes all of them)."""
+        torch = self._torch
+        prompts = [format_prompt(t) for t in texts]
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        torch.manual_seed(int(seed))
+        kwargs = {"do_sample": temperature > 0, "max_new_tokens": self.max_new_tokens,
+                  "pad_token_id": self.tokenizer.pad_token_id}
+        if self.tokenizer.eos_token_id is not None:
+            kwargs["eos_token_id"] = self.tokenizer.eos_token_id
+        if temperature > 0:
+            kwargs.update(temperature=float(temperature), top_k=0, top_p=1.0)
+        with torch.inference_mode():
+            out = self.model.generate(**batch, **kwargs)
+        new = out[:, batch["input_ids"].shape[1]:]
+        return [parse_output(t) for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]

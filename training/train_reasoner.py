@@ -1,0 +1,446 @@
+"""Train the Motion Reasoner on a corpus's annotations (paper Sec. 4).
+
+    python -m training.train_reasoner --data data/corpus --out runs/reasoner
+    python -m training.train_reasoner --data data/corpus --out runs/my-llm --base-model PATH [--lora]
+    python -m training.train_reasoner --data data/corpus --evaluate runs/reasoner [--split test]
+
+Every caption of a training-split motion (mirrors included) is paired with the motion's 21 descriptions
+from `annotations.json`. The default model is a small decoder over frozen MiniLM token features whose output
+vocabulary is the WordPiece ids seen in the targets; caption features are computed once and cached. With
+`--base-model`, any local Hugging Face causal LM is fine-tuned instead (next-token loss on the JSON answer
+after a fixed prompt; LoRA through peft with `--lora`). `--evaluate` scores a trained reasoner on a split
+against the corpus's hidden ground truth and on the hand-written prompts.
+
+Default model: `--batch B` sets a budget of 32 * B target tokens per step (batches are drawn from length buckets);
+`--max-minutes M` ends training after M minutes with the learning-rate schedule following the clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from kinmo_core.errors import KinmoInputError
+from kinmo_core.kinematic import GROUPS
+from kinmo_core.reasoner import FIELDS, MARKER_NAME, VOCAB_NAME, format_prompt, format_target
+from training.common import JsonlLog, autocast, base_parser, lr_at, provenance, setup
+
+ANNOTATIONS_NAME = "annotations.json"
+
+
+def load_pairs(data: list[str] | str, annotations: str | Path | None, split: str) -> list[tuple[str, dict]]:
+    """Return (caption, {'groups', 'interactions'}) for every caption of the split's annotated motions.
+
+    `data` holds FOLDER[:N] specs (training/common.py); N repeats a folder's training pairs. `annotations` replaces
+    the first folder's annotations.json; a folder without annotations is skipped with a note.
+    """
+    from kinmo_core.annotate.pipeline import read_annotations
+    from kinmo_core.data.layout import read_split
+    from training.common import parse_data
+
+    pairs: list[tuple[str, dict]] = []
+    for n, (folder, rep) in enumerate(parse_data(data)):
+        path = Path(annotations) if (annotations and n == 0) else folder / ANNOTATIONS_NAME
+        if not path.is_file():
+            print(f"note: {folder} has no {path.name}; its captions are not used by the reasoner")
+            continue
+        motions = read_annotations(path).get("motions", {})
+        found = []
+        for mid in read_split(folder, split):
+            m = motions.get(mid)
+            if not m:
+                continue
+            desc = {"groups": m["groups"], "interactions": m["interactions"]}
+            found += [(cap.strip(), desc) for cap in m.get("captions", []) if cap.strip()]
+        pairs += found * (rep if split == "train" else 1)
+    if not pairs:
+        raise KinmoInputError(f"no annotated captions in the {split} split of {', '.join(map(str, parse_data(data)))}")
+    return pairs
+
+
+# ------------------------------------------------------------------------------------------------ default model
+
+
+def _trim_to_sentence(ids: list[int], limit: int, period: int) -> list[int]:
+    if len(ids) <= limit:
+        return ids
+    cut = max((i for i in range(limit) if ids[i] == period), default=-1)
+    return ids[: cut + 1] if cut > 0 else ids[:limit]
+
+
+class TargetTable:
+    """All targets as compact token ids: (pairs, 21, max_len + 1) with BOS ... EOS PAD."""
+
+    def __init__(self, tokenizer, pairs: list[tuple[str, dict]], max_len: int, wordpiece_ids: list[int] | None = None
+                 ) -> None:
+        from kinmo_core.models.reasoner import BOS, EOS, NUM_SPECIAL, PAD, UNK
+
+        texts = sorted({d[k][f] for _, d in pairs for k in ("groups", "interactions") for f in d[k]})
+        tok = dict(zip(texts, tokenizer(texts, add_special_tokens=False)["input_ids"], strict=True))
+        period = tokenizer.convert_tokens_to_ids(".")
+        tok = {t: _trim_to_sentence(ids, max_len - 1, period) for t, ids in tok.items()}
+        if wordpiece_ids is None:
+            wordpiece_ids = sorted({i for ids in tok.values() for i in ids})
+        self.wordpiece_ids = wordpiece_ids
+        compact = {w: i + NUM_SPECIAL for i, w in enumerate(wordpiece_ids)}
+        seqs = {t: [BOS] + [compact.get(i, UNK) for i in ids] + [EOS] for t, ids in tok.items()}
+        # int16 keeps a 100k-caption table near 300 MB; batches are widened to int64 when drawn.
+        table = np.full((len(pairs), len(FIELDS), max_len + 1), PAD, dtype=np.int16)
+        for p, (_, d) in enumerate(pairs):
+            for f, name in enumerate(FIELDS):
+                seq = seqs[d["groups"][name] if name in GROUPS else d["interactions"][name]]
+                table[p, f, : len(seq)] = seq
+        self.table = torch.from_numpy(table)
+        self.lengths = (self.table != PAD).sum(-1)
+
+
+class CaptionFeatures:
+    """Frozen token features of every distinct caption, computed once (and cached on disk).
+
+    Stored flat, (all tokens, D) in bfloat16 with per-caption offsets: padding 100k captions to the longest would
+    take several GB.
+    """
+
+    def __init__(self, encoder, captions: list[str], cache_dir: Path | None = None, batch: int = 128) -> None:
+        self.captions = sorted(set(captions))
+        self.index = {c: i for i, c in enumerate(self.captions)}
+        key = hashlib.sha256(("\n".join(self.captions) + str(encoder.model_path.name)).encode()).hexdigest()[:16]
+        cache = cache_dir / f"caption_features-{key}.pt" if cache_dir is not None else None
+        if cache is not None and cache.is_file():
+            data = torch.load(cache, weights_only=True)
+            if data.get("key") == key and "flat" in data:
+                self.flat, self.lens = data["flat"], data["lens"]
+                self.starts = torch.cumsum(self.lens, 0) - self.lens
+                return
+        chunks, lens = [], []
+        for s in tqdm(range(0, len(self.captions), batch), desc="caption features", unit="batch", leave=False):
+            f, m = encoder.encode(self.captions[s:s + batch])
+            for row, mrow in zip(f, m, strict=True):
+                n = int(mrow.sum())
+                chunks.append(row[:n].to(torch.bfloat16))
+                lens.append(n)
+        self.flat = torch.cat(chunks)
+        self.lens = torch.tensor(lens)
+        self.starts = torch.cumsum(self.lens, 0) - self.lens
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp")
+            torch.save({"key": key, "flat": self.flat, "lens": self.lens}, tmp)
+            tmp.replace(cache)
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features (N, T, D) float32 and mask (N, T) of captions idx, padded to the longest."""
+        lens = self.lens[idx]
+        t = int(lens.max())
+        out = torch.zeros(len(idx), t, self.flat.shape[1])
+        for row, (s, n) in enumerate(zip(self.starts[idx].tolist(), lens.tolist(), strict=True)):
+            out[row, :n] = self.flat[s:s + n]
+        return out, torch.arange(t)[None] < lens[:, None]
+
+
+def _sample(rng: torch.Generator, n_pairs: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.randint(n_pairs, (batch,), generator=rng), torch.randint(len(FIELDS), (batch,), generator=rng)
+
+
+class LengthBuckets:
+    """Samples (pair, field) items of similar length with a fixed token budget per batch.
+
+    Descriptions run from 8 to 72 tokens; padding a uniform sample to its longest wastes about half of every step.
+    Each step draws a bucket with probability proportional to its size, then items uniformly inside it, so every
+    item is equally likely overall; shorter buckets get proportionally more items.
+    """
+
+    EDGES = (12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80)
+
+    def __init__(self, lengths: torch.Tensor, tokens: int) -> None:
+        flat = lengths.reshape(-1)
+        self.n_fields = lengths.shape[1]
+        self.buckets, self.sizes = [], []
+        lo = 0
+        for hi in self.EDGES + (int(flat.max()) + 1,):
+            items = torch.nonzero((flat > lo) & (flat <= hi)).reshape(-1)
+            if len(items):
+                self.buckets.append(items)
+                self.sizes.append(max(8, tokens // hi))
+            lo = max(lo, hi)
+        self.weights = torch.tensor([len(b) for b in self.buckets], dtype=torch.float)
+
+    def sample(self, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (pair indices, field indices) of one batch."""
+        b = int(torch.multinomial(self.weights, 1, generator=rng))
+        items = self.buckets[b]
+        pick = items[torch.randint(len(items), (self.sizes[b],), generator=rng)]
+        return pick // self.n_fields, pick % self.n_fields
+
+
+def _batch_loss(model, targets: TargetTable, feats: CaptionFeatures, cap_of_pair: torch.Tensor, p: torch.Tensor,
+                f: torch.Tensor, bf16: bool) -> torch.Tensor:
+    seq = targets.table[p, f, : int(targets.lengths[p, f].max())].long()
+    text, mask = feats.batch(cap_of_pair[p])
+    with autocast(bf16):
+        return model.loss(seq, f, text, mask).float()
+
+
+@torch.no_grad()
+def _val_loss(model, targets, feats, cap_of_pair, bf16: bool, batches: int = 8, batch: int = 256) -> float:
+    model.eval()
+    rng = torch.Generator().manual_seed(1234)
+    total = 0.0
+    for _ in range(batches):
+        p, f = _sample(rng, len(targets.table), batch)
+        total += float(_batch_loss(model, targets, feats, cap_of_pair, p, f, bf16))
+    model.train()
+    return total / batches
+
+
+def train_default(args) -> int:
+    """Train KinMo's default reasoner and save it (weights, config, vocab.json)."""
+    from kinmo_core.fileio import write_atomic
+    from kinmo_core.models.io import save_pretrained
+    from kinmo_core.models.reasoner import NUM_SPECIAL, ReasonerConfig, ReasonerModel
+    from kinmo_core.text.encoders import get_token_encoder
+
+    out = Path(args.out)
+    _check_out(out, args.overwrite)
+    steps = args.steps or 1800
+    batch = args.batch or 192
+    peak = args.lr or 1e-3
+    encoder = get_token_encoder(args.text_encoder)
+    tokenizer = encoder._load()[0]
+    train_pairs = load_pairs(args.data, args.annotations, "train")
+    val_pairs = load_pairs(args.data, args.annotations, "val")
+    max_len = args.max_len
+    train_t = TargetTable(tokenizer, train_pairs, max_len)
+    val_t = TargetTable(tokenizer, val_pairs, max_len, train_t.wordpiece_ids)
+    # The cache lives outside the model folder, which is copied whole into the default assets.
+    cache_dir = Path(args.cache_dir) if args.cache_dir else Path(tempfile.gettempdir()) / "kinmo-reasoner-cache"
+    feats = CaptionFeatures(encoder, [c for c, _ in train_pairs + val_pairs], cache_dir)
+    train_caps = torch.tensor([feats.index[c] for c, _ in train_pairs])
+    val_caps = torch.tensor([feats.index[c] for c, _ in val_pairs])
+    cfg = ReasonerConfig(vocab_size=len(train_t.wordpiece_ids) + NUM_SPECIAL, text_dim=encoder.dim,
+                         num_fields=len(FIELDS), d_model=args.d_model, n_layers=args.layers, n_heads=args.heads,
+                         dropout=0.1, max_len=max_len)
+    model = ReasonerModel(cfg)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"{len(train_pairs)} training captions ({len(feats)} distinct with val), "
+          f"vocabulary {len(train_t.wordpiece_ids)} words, {n_params / 1e6:.2f} M parameters")
+    opt = torch.optim.AdamW(model.parameters(), lr=peak, betas=(0.9, 0.98), weight_decay=0.01)
+    log = JsonlLog(out / "train_log.jsonl")
+    rng = torch.Generator().manual_seed(args.seed)
+    bf16 = not args.no_bf16
+    t0 = time.time()
+    bar = tqdm(range(steps), desc="reasoner", unit="step")
+    val = float("nan")
+    done = 0
+    buckets = LengthBuckets(train_t.lengths, tokens=batch * 32)
+    budget = args.max_minutes * 60 if args.max_minutes else None
+    for step in bar:
+        # With a time budget the schedule follows whichever of steps and time runs out first.
+        frac = step / steps if budget is None else max(step / steps, (time.time() - t0) / budget)
+        if frac >= 1.0:
+            print(f"time budget of {args.max_minutes} min reached after {step} steps")
+            break
+        done = step + 1
+        for group in opt.param_groups:
+            group["lr"] = lr_at(int(frac * steps), steps, peak, warmup=min(200, steps // 10 + 1))
+        p, f = buckets.sample(rng)
+        loss = _batch_loss(model, train_t, feats, train_caps, p, f, bf16)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 50 == 0 or step == steps - 1:
+            row = {"step": step, "loss": float(loss.detach()), "lr": opt.param_groups[0]["lr"],
+                   "secs": time.time() - t0}
+            if step % 500 == 0 and step > 0:
+                val = _val_loss(model, val_t, feats, val_caps, bf16)
+                row["val_loss"] = val
+            log.write(**row)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", val=f"{val:.3f}")
+    val = _val_loss(model, val_t, feats, val_caps, bf16)
+    log.write(step=done, val_loss=val, secs=time.time() - t0)
+    log.close()
+    model.eval()
+    vocab = {"tokenizer": str(encoder.model_path.name), "wordpiece_ids": train_t.wordpiece_ids}
+    write_atomic(out / VOCAB_NAME, lambda fh: fh.write(json.dumps(vocab).encode()), overwrite=True)
+    meta = provenance(args, steps=steps, steps_done=done, batch=batch, lr=peak, val_loss=val, fields=list(FIELDS),
+                      text_encoder=args.text_encoder, train_captions=len(train_pairs), minutes=(time.time() - t0) / 60)
+    save_pretrained(model, cfg, out, extra_meta=meta, overwrite=True)
+    print(f"saved {out} (val loss {val:.4f}, {(time.time() - t0) / 60:.1f} min)")
+    return 0
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise KinmoInputError(f"{out} exists and is not a folder")
+    if not overwrite and out.is_dir() and ((out / "config.json").exists() or (out / MARKER_NAME).exists()):
+        raise KinmoInputError(f"{out} already holds a model (pass --overwrite to replace it)")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+# ------------------------------------------------------------------------------------------------ user's causal LM
+
+
+def train_causal_lm(args) -> int:
+    """Fine-tune a local Hugging Face causal LM (optionally with LoRA) on prompt -> JSON descriptions."""
+    from kinmo_core.fileio import write_atomic
+    from kinmo_core.text.encoders import _force_offline
+
+    _force_offline()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = Path(args.base_model).expanduser()
+    if not (base / "config.json").is_file():
+        raise KinmoInputError(f"--base-model {base}: not a Hugging Face model folder (no config.json)")
+    out = Path(args.out)
+    _check_out(out, args.overwrite)
+    steps = args.steps or 1000
+    batch = args.batch or 4
+    peak = args.lr or (2e-4 if args.lora else 3e-5)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(str(base), local_files_only=True)
+    except Exception as exc:
+        raise KinmoInputError(f"cannot load a causal LM from {base}: {exc}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    if args.lora:
+        try:
+            from peft import LoraConfig, get_peft_model
+        except ImportError as exc:
+            raise KinmoInputError("--lora needs the peft package (pip install peft)") from exc
+        lcfg = LoraConfig(r=args.lora_rank, lora_alpha=2 * args.lora_rank, lora_dropout=0.05,
+                          target_modules="all-linear", task_type="CAUSAL_LM")
+        model = get_peft_model(model, lcfg)
+    pairs = load_pairs(args.data, args.annotations, "train")
+    eos = tokenizer.eos_token_id
+    limit = int(getattr(model.config, "max_position_embeddings", 0) or getattr(model.config, "n_positions", 0)
+                or 4096)
+    examples = []
+    for cap, desc in pairs:
+        prompt = tokenizer(format_prompt(cap), add_special_tokens=False)["input_ids"]
+        target = tokenizer(format_target(desc), add_special_tokens=False)["input_ids"]
+        target = target + ([eos] if eos is not None else [])
+        ids = (prompt + target)[:limit]
+        labels = ([-100] * len(prompt) + target)[:limit]
+        examples.append((ids, labels))
+    params = [p for p in model.parameters() if p.requires_grad]
+    print(f"{len(examples)} training captions; {sum(p.numel() for p in params) / 1e6:.2f} M trainable parameters")
+    opt = torch.optim.AdamW(params, lr=peak, weight_decay=0.0)
+    rnd = random.Random(args.seed)
+    pad = tokenizer.pad_token_id
+    log = JsonlLog(out / "train_log.jsonl")
+    model.train()
+    t0 = time.time()
+    bar = tqdm(range(steps), desc="reasoner-llm", unit="step")
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, peak, warmup=min(100, steps // 10 + 1))
+        chosen = [examples[rnd.randrange(len(examples))] for _ in range(batch)]
+        width = max(len(ids) for ids, _ in chosen)
+        ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in chosen])
+        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in chosen])
+        attn = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in chosen])
+        with autocast(not args.no_bf16):
+            loss = model(input_ids=ids, attention_mask=attn, labels=labels).loss.float()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if step % 10 == 0 or step == steps - 1:
+            log.write(step=step, loss=float(loss.detach()), lr=opt.param_groups[0]["lr"], secs=time.time() - t0)
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+    log.close()
+    model.eval()
+    model.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    marker = {"kind": "kinmo-reasoner-causal-lm", "format_version": 1, "lora": bool(args.lora),
+              "base_model": str(base.resolve()), "fields": list(FIELDS), "max_new_tokens": args.max_new_tokens,
+              **provenance(args, steps=steps, batch=batch, lr=peak)}
+    # The marker goes last: a folder with it is complete.
+    write_atomic(out / MARKER_NAME, lambda fh: fh.write(json.dumps(marker, indent=2).encode()), overwrite=True)
+    print(f"saved {out} ({(time.time() - t0) / 60:.1f} min)")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+
+
+def evaluate(args) -> int:
+    """Score a trained reasoner on a corpus split and on the hand-written prompts; print and optionally save."""
+    from kinmo_core.eval.reasoner_prompts import (
+        REASONER_PROMPTS,
+        evaluate_corpus,
+        evaluate_prompts,
+        format_reasoner_report,
+    )
+    from kinmo_core.reasoner import MotionReasoner
+    from training.common import parse_data
+
+    reasoner = MotionReasoner.from_pretrained(args.evaluate)
+    report = {"model": str(args.evaluate),
+              "corpus": evaluate_corpus(reasoner, parse_data(args.data)[0][0], args.annotations, args.split,
+                                        limit=args.limit),
+              "prompts": evaluate_prompts(reasoner, REASONER_PROMPTS[: args.prompts])}
+    print(format_reasoner_report(report))
+    if args.report:
+        from kinmo_core.fileio import write_atomic
+
+        write_atomic(args.report, lambda fh: fh.write(json.dumps(report, indent=2).encode()), overwrite=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and train (or evaluate); returns an exit code."""
+    p = base_parser(__doc__.splitlines()[1])
+    p.set_defaults(out=None)
+    for a in p._actions:
+        if a.dest == "out":
+            a.required = False
+    p.add_argument("--annotations", default=None, help="annotation file (default: DATA/annotations.json)")
+    p.add_argument("--text-encoder", default=None, help="local encoder folder (default: the bundled MiniLM)")
+    p.add_argument("--max-len", type=int, default=72, help="most tokens per description (default 72)")
+    p.add_argument("--d-model", type=int, default=192)
+    p.add_argument("--layers", type=int, default=3)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--cache-dir", default=None,
+                   help="where caption token features are cached (default: a kinmo-reasoner-cache temp folder)")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop after this many minutes of training (the learning-rate schedule follows the clock)")
+    p.add_argument("--base-model", default=None, help="fine-tune this local Hugging Face causal LM instead")
+    p.add_argument("--lora", action="store_true", help="with --base-model: train LoRA adapters through peft")
+    p.add_argument("--lora-rank", type=int, default=16)
+    p.add_argument("--max-new-tokens", type=int, default=1024, help="with --base-model: generation limit")
+    p.add_argument("--evaluate", default=None, metavar="MODEL", help="evaluate this trained reasoner instead")
+    p.add_argument("--split", default="test", help="split to evaluate on (default test)")
+    p.add_argument("--limit", type=int, default=None, help="evaluate on at most this many motions")
+    p.add_argument("--prompts", type=int, default=None, help="evaluate on the first N hand-written prompts only")
+    p.add_argument("--report", default=None, help="write the evaluation report as JSON here")
+    args = p.parse_args(argv)
+    setup(args)
+    try:
+        if args.evaluate:
+            return evaluate(args)
+        if not args.out:
+            p.error("--out is required for training")
+        if args.lora and not args.base_model:
+            p.error("--lora needs --base-model")
+        return train_causal_lm(args) if args.base_model else train_default(args)
+    except KinmoInputError as exc:
+        print(f"error: {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
