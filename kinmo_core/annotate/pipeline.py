@@ -251,7 +251,7 @@ def annotate_dataset(
     failures: dict[str, str] = {}
     lock = threading.Lock()
     t0 = time.perf_counter()
-    last_ckpt = [t0, 0]
+    last_ckpt = [t0, 0, 0.0]  # time of the last checkpoint, motions done then, seconds it took to write
 
     def snapshot(complete: bool) -> dict:
         kps = keyframes_per_second(
@@ -300,9 +300,12 @@ def annotate_dataset(
                 reason = " ".join(str(reason).split())
                 failures[motion_id] = reason.removeprefix(f"{motion_id}: ")
             now = time.perf_counter()
-            if now - last_ckpt[0] > CHECKPOINT_SECONDS or summary.done - last_ckpt[1] >= CHECKPOINT_MOTIONS:
+            # A checkpoint of a large dataset takes seconds to write: keep writing it a small share of the run.
+            gap = max(CHECKPOINT_SECONDS, 10.0 * last_ckpt[2])
+            if now - last_ckpt[0] > gap or summary.done - last_ckpt[1] >= max(CHECKPOINT_MOTIONS, len(motions) // 10):
                 write_json_atomic(out, snapshot(False))
-                last_ckpt[0], last_ckpt[1] = now, summary.done
+                end = time.perf_counter()
+                last_ckpt[0], last_ckpt[1], last_ckpt[2] = end, summary.done, end - now
         if on_motion is not None:
             on_motion(motion_id)
 
