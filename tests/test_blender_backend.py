@@ -85,8 +85,11 @@ def test_load_motion_as_fields(client):
 
 def test_errors_are_one_line_replies_and_the_worker_survives(client, tmp_path):
     with pytest.raises(backend.WorkerError, match="unknown method") as err:
-        client.request("generate", {}, timeout=30)
+        client.request("no_such_method", {}, timeout=30)
     assert err.value.kind == "unknown_method"
+    with pytest.raises(backend.WorkerError, match="'text'") as err:
+        client.request("generate", {}, timeout=30)
+    assert err.value.kind == "input"
     bad = tmp_path / "broken.npz"
     bad.write_bytes(b"garbage")
     with pytest.raises(backend.WorkerError) as err:

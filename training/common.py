@@ -149,8 +149,9 @@ class JsonlLog:
 def infinite(loader):
     """Yield batches forever, moving to a new epoch (new crops and captions) after each pass."""
     epoch = 0
+    parts = getattr(loader.dataset, "datasets", [loader.dataset])  # a ConcatDataset's parts, or the dataset
     while True:
-        for obj in (loader.dataset, loader.batch_sampler):
+        for obj in (*parts, loader.batch_sampler):
             if hasattr(obj, "set_epoch"):
                 obj.set_epoch(epoch)
         yield from loader

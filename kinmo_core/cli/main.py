@@ -16,7 +16,9 @@ import traceback
 from kinmo_core import __version__
 from kinmo_core.errors import KinmoInputError, KinmoModelError
 
-COMMANDS: tuple[str, ...] = ("convert", "info", "render", "corpus", "annotate", "worker")
+COMMANDS: tuple[str, ...] = (
+    "generate", "retrieve", "reason", "convert", "info", "render", "corpus", "annotate", "eval", "worker",
+)
 """Subcommand modules, in the order `kinmo --help` lists them."""
 
 EXIT_OK = 0

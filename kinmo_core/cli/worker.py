@@ -120,6 +120,77 @@ def _load_motion(params: dict, ctx: Context) -> dict:
     return {**summary, "path": str(target)}
 
 
+_PIPELINES: dict[str, Any] = {}
+
+
+def _pipeline(params: dict):
+    """The worker's pipeline for params['model'] (the packaged default when absent), loaded once per process."""
+    from kinmo_core.errors import KinmoInputError
+    from kinmo_core.pipeline import KinMoPipeline
+
+    model = params.get("model")
+    if model is not None and not isinstance(model, str):
+        raise KinmoInputError("'model' must be a folder path string")
+    device = params.get("device", "cpu")
+    key = f"{model or ''}|{device}"
+    if key not in _PIPELINES:
+        _PIPELINES[key] = KinMoPipeline.from_pretrained(model or None, device=device)
+    return _PIPELINES[key]
+
+
+@method("expand")
+def _expand(params: dict, ctx: Context) -> dict:
+    """Run the Motion Reasoner on a prompt: reply {"descriptions": {"groups": {...}, "interactions": {...}}}.
+
+    params: text (required); seed (default 0); model (pipeline folder, default: the packaged model).
+    """
+    from kinmo_core.errors import KinmoInputError
+
+    text = params.get("text")
+    if not isinstance(text, str):
+        raise KinmoInputError("expand needs a 'text' string")
+    ctx.progress(0.0, "loading the model")
+    pipe = _pipeline(params)
+    ctx.progress(0.5, "writing part descriptions")
+    return {"descriptions": pipe.expand([text], seed=int(params.get("seed", 0)))[0]}
+
+
+@method("generate")
+def _generate(params: dict, ctx: Context) -> dict:
+    """Generate motion from a prompt and write it as .npz (+ .bvh); reply with the paths and the descriptions used.
+
+    params: text (required); seconds or frames (default: estimated); seed (0); num (1); levels (the model's);
+    descriptions (an object as in descriptions.json, e.g. edited after `expand`); model (pipeline folder); out (a
+    folder to write motion_<k>.npz / .bvh into, must not hold them yet; default: a new temporary folder); bvh (true).
+    """
+    import tempfile
+
+    from kinmo_core.errors import KinmoInputError
+
+    text = params.get("text")
+    if not isinstance(text, str):
+        raise KinmoInputError("generate needs a 'text' string")
+    num = params.get("num", 1)
+    if isinstance(num, bool) or not isinstance(num, int) or not 1 <= num <= 64:
+        raise KinmoInputError("'num' must be an integer from 1 to 64")
+    ctx.progress(0.0, "loading the model")
+    pipe = _pipeline(params)
+    ctx.progress(0.2, "generating")
+    motions = pipe(text, seconds=params.get("seconds"), frames=params.get("frames"), seed=int(params.get("seed", 0)),
+                   levels=params.get("levels"), descriptions=params.get("descriptions"), num=num)
+    motions = motions if isinstance(motions, list) else [motions]
+    folder = Path(params["out"]) if params.get("out") else Path(tempfile.mkdtemp(prefix="kinmo-generate-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    paths, bvhs = [], []
+    for k, m in enumerate(motions):
+        ctx.progress(0.8 + 0.2 * k / len(motions), "writing files")
+        paths.append(str(m.save(folder / f"motion_{k:03d}.npz", overwrite=False)))
+        if params.get("bvh", True):
+            bvhs.append(str(m.to_bvh(folder / f"motion_{k:03d}.bvh", overwrite=False)))
+    return {"paths": paths, "bvh_paths": bvhs, "frames": motions[0].num_frames, "fps": motions[0].fps,
+            "text": motions[0].text, "descriptions": motions[0].descriptions}
+
+
 def _error(kind: str, message: str) -> dict:
     return {"type": kind, "message": " ".join(str(message).split()) or kind}
 

@@ -157,10 +157,12 @@ class MaskTransformer(nn.Module):
     def generate(self, cond: torch.Tensor, present: torch.Tensor, lengths: torch.Tensor, steps: int = 10,
                  guidance: float = 4.0, temperature: float = 1.0, topk_ratio: float = 0.9,
                  init_ids: torch.Tensor | None = None, remask_ratio: float = 1.0,
-                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                 generator: torch.Generator | None = None,
+                 with_confidence: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Decode base tokens by confidence; with init_ids, re-mask and refine the least fitting share.
 
-        Returns (ids (B, T), confidence (B, T)). Padding positions hold pad_id.
+        Returns (ids (B, T), confidence (B, T), or None when with_confidence is False, which saves a forward pass).
+        Padding positions hold pad_id.
         """
         cfg = self.cfg
         b = cond.shape[0]
@@ -196,6 +198,8 @@ class MaskTransformer(nn.Module):
             ids = torch.where(is_mask, pred, ids)
             probs = logits.softmax(-1).gather(-1, pred[..., None])[..., 0]
             scores = torch.where(is_mask, probs, torch.full_like(probs, 1e5)).masked_fill(pad, 1e5)
+        if not with_confidence:
+            return ids, None
         conf = self.guided_logits(ids, cond, present, pad, guidance).softmax(-1)
         conf = conf.gather(-1, ids.clamp(max=cfg.codebook_size - 1)[..., None])[..., 0]
         return ids, conf.masked_fill(pad, 0.0)

@@ -1,0 +1,154 @@
+"""`kinmo generate TEXT -o DIR`: text (and optional per-part descriptions) to motion files.
+
+One motion: DIR/motion.npz (the motion file contract), DIR/motion.bvh, DIR/descriptions.json (the Motion Reasoner's
+per-part descriptions: edit them and pass them back with --descriptions) and, with --preview, DIR/preview.gif.
+Several motions (--num K, or --prompts FILE with one prompt per line): the same files in DIR/000/, DIR/001/, ...
+and DIR/index.json listing each folder's prompt and seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    """Add the `generate` subcommand."""
+    p = subparsers.add_parser(
+        "generate",
+        help="generate motion from text (.npz, .bvh, descriptions.json, optional GIF preview)",
+        description="Generate 3D human motion from a text prompt, coarse to fine: global text, then per-body-part "
+        "descriptions, then part interactions.",
+    )
+    p.add_argument("text", nargs="?", default=None, help="the prompt, e.g. 'a person waves with the left hand'")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder (created if needed)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--seconds", type=float, default=None, help="length in seconds (1 to 10; default: estimated)")
+    length.add_argument("--frames", type=int, default=None, help="length in frames at 20 fps (20 to 200)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same motion)")
+    p.add_argument("--num", type=int, default=1, help="motions per prompt")
+    p.add_argument("--levels", type=int, choices=(1, 2, 3), default=None,
+                   help="text levels used: 1 global, 2 + groups, 3 + interactions (default: the model's)")
+    p.add_argument("--descriptions", type=Path, default=None,
+                   help="descriptions.json to use instead of the Motion Reasoner's (e.g. an edited one)")
+    p.add_argument("--prompts", type=Path, default=None, help="text file with one prompt per line (batch)")
+    p.add_argument("--model", type=Path, default=None, help="pipeline folder (default: the model in the package)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or mps")
+    p.add_argument("--preview", action="store_true", help="also write a stick-figure preview.gif")
+    p.add_argument("--batch", type=int, default=32, help="motions generated at once")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.set_defaults(func=run)
+
+
+def _prompts(args: argparse.Namespace) -> list[str]:
+    from kinmo_core.errors import KinmoInputError
+
+    if args.prompts is not None and args.text is not None:
+        raise KinmoInputError("give a prompt or --prompts FILE, not both")
+    if args.prompts is not None:
+        try:
+            lines = args.prompts.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise KinmoInputError(f"{args.prompts}: not a UTF-8 text file") from None
+        prompts = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        if not prompts:
+            raise KinmoInputError(f"{args.prompts}: no prompts (one per line)")
+        return prompts
+    if args.text is None:
+        raise KinmoInputError("give a prompt, e.g. kinmo generate \"a person jumps\" -o out")
+    return [args.text]
+
+
+def _read_descriptions(path: Path) -> dict:
+    from kinmo_core.errors import KinmoInputError
+    from kinmo_core.motion import normalize_descriptions
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise KinmoInputError(f"{path}: not a UTF-8 JSON file") from None
+    d = normalize_descriptions(text, where=path)
+    if d is None:
+        raise KinmoInputError(f"{path}: no descriptions in the file")
+    return d
+
+
+def _write_json(path: Path, obj, overwrite: bool) -> None:
+    from kinmo_core.fileio import write_atomic
+
+    write_atomic(path, lambda f: f.write((json.dumps(obj, indent=2) + "\n").encode()), overwrite=overwrite)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Generate and write the motions."""
+    from tqdm import tqdm
+
+    from kinmo_core.errors import KinmoInputError
+    from kinmo_core.pipeline import KinMoPipeline, clean_text, frames_for
+
+    def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = one_line_warning
+    prompts = [clean_text(t) for t in _prompts(args)]
+    n_frames = frames_for(args.seconds, args.frames)
+    if args.num < 1:
+        raise KinmoInputError(f"--num must be at least 1, got {args.num}")
+    if args.batch < 1:
+        raise KinmoInputError(f"--batch must be at least 1, got {args.batch}")
+    given = _read_descriptions(args.descriptions) if args.descriptions is not None else None
+    if given is not None and len(prompts) > 1:
+        raise KinmoInputError("--descriptions applies to one prompt; it cannot be used with --prompts")
+    out: Path = args.output
+    if out.exists() and not out.is_dir():
+        raise KinmoInputError(f"{out}: exists and is not a folder")
+    jobs = [(p, k) for p in prompts for k in range(args.num)]
+    folders = [out] if len(jobs) == 1 else [out / f"{i:03d}" for i in range(len(jobs))]
+    names = ["motion.npz", "motion.bvh", "descriptions.json"] + (["preview.gif"] if args.preview else [])
+    if not args.overwrite:
+        clash = [str(f / n) for f in folders for n in names if (f / n).exists()]
+        if clash or (len(jobs) > 1 and (out / "index.json").exists()):
+            raise KinmoInputError(f"{(clash or [str(out / 'index.json')])[0]}: already exists; pass --overwrite "
+                                  "to replace it")
+    pipe = KinMoPipeline.from_pretrained(args.model, device=args.device)
+    levels = args.levels if args.levels is not None else pipe.settings.levels
+    # One set of descriptions per prompt, shared by its --num samples (and written next to each of them).
+    if given is not None:
+        descs = {prompts[0]: given}
+    elif levels > 1 and pipe.has_reasoner:
+        unique = list(dict.fromkeys(prompts))
+        descs = dict(zip(unique, pipe.expand(unique, seed=args.seed), strict=True))
+    else:
+        descs = {}
+    index = []
+    bar = tqdm(total=len(jobs), desc="generate", unit="motion", disable=len(jobs) == 1)
+    for start in range(0, len(jobs), args.batch):
+        chunk = jobs[start:start + args.batch]
+        texts = [p for p, _ in chunk]
+        seed = args.seed + start
+        motions = pipe.generate(texts, frames=n_frames, seed=seed, levels=levels,
+                                descriptions=[descs.get(p) for p in texts])
+        for i, m in enumerate(motions):
+            folder = folders[start + i]
+            folder.mkdir(parents=True, exist_ok=True)
+            m.save(folder / "motion.npz", overwrite=args.overwrite)
+            m.to_bvh(folder / "motion.bvh", overwrite=args.overwrite)
+            _write_json(folder / "descriptions.json", m.descriptions or {"groups": {}, "interactions": {}},
+                        args.overwrite)
+            if args.preview:
+                from kinmo_core.render import render_motion
+
+                render_motion(m.joints, folder / "preview.gif", title=m.text, overwrite=args.overwrite,
+                              progress=False)
+            index.append({"folder": folder.name if len(jobs) > 1 else ".", "text": m.text, "seed": seed,
+                          "batch_index": i, "frames": m.num_frames})
+            bar.update(1)
+    bar.close()
+    if len(jobs) > 1:
+        _write_json(out / "index.json", {"levels": levels, "motions": index}, args.overwrite)
+    for item in index:
+        print(f"{out / item['folder']}: {item['frames']} frames, {item['text']!r}")
+    return 0

@@ -1,0 +1,368 @@
+"""Text conditions of the generators: three vectors per prompt (global caption, groups, interactions).
+
+One small interface, two implementations:
+- `SentenceConditioner` ("sentence"): frozen MiniLM sentence embeddings (384-d) of the caption, the mean of the six
+  group descriptions and the mean of the fifteen interaction descriptions (each mean re-normalised).
+- `HTMAConditioner` ("htma"): HTMA's aligned text means mu_c, mu_g, mu_i (256-d) of the same texts.
+
+Both return `(cond (B, 3, cond_dim) float32, present (B, 3) bool)`; a level is absent when its descriptions are all
+empty. `MiniLM` runs the bundled all-MiniLM-L6-v2 in plain PyTorch (tokenizers + safetensors), giving the same
+embeddings as sentence-transformers without importing transformers, which keeps loading a pipeline under a second.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from kinmo_core.errors import KinmoInputError, KinmoModelError
+from kinmo_core.kinematic import GROUPS, PAIRS
+
+LEVELS: tuple[str, ...] = ("global", "group", "interaction")
+CONDITIONER_FILE: str = "conditioner.json"
+MAX_SEQ_TOKENS: int = 256  # all-MiniLM-L6-v2's max_seq_length
+
+
+def _minilm_folder(path: str | os.PathLike | None) -> Path:
+    if path is None:
+        from kinmo_core.text.encoders import default_model_path
+
+        path = default_model_path()
+    folder = Path(path)
+    for name in ("tokenizer.json", "model.safetensors", "config.json"):
+        if not (folder / name).is_file():
+            raise KinmoInputError(f"{folder}: not a MiniLM folder (no {name})")
+    return folder
+
+
+class MiniLM:
+    """all-MiniLM-L6-v2 (a 6-layer BERT) in plain PyTorch: token features and mean-pooled sentence embeddings."""
+
+    def __init__(self, path: str | os.PathLike | None = None, cache_size: int = 100_000,
+                 max_tokens: int = MAX_SEQ_TOKENS) -> None:
+        from safetensors.torch import load_file
+        from tokenizers import Tokenizer
+
+        folder = _minilm_folder(path)
+        self.folder = folder
+        with open(folder / "config.json", encoding="utf-8") as f:
+            cfg = json.load(f)
+        self.heads = int(cfg["num_attention_heads"])
+        self.layers = int(cfg["num_hidden_layers"])
+        self.eps = float(cfg.get("layer_norm_eps", 1e-12))
+        self.dim = int(cfg["hidden_size"])
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.max_tokens = int(max_tokens)
+        self.tokenizer.enable_truncation(self.max_tokens)
+        self.w = {k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()}
+        self._cache: dict[str, np.ndarray] = {}
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def num_tokens(self, text: str) -> int:
+        """Return the WordPiece count of text without truncation (special tokens included)."""
+        self.tokenizer.no_truncation()
+        try:
+            return len(self.tokenizer.encode(text).ids)
+        finally:
+            self.tokenizer.enable_truncation(self.max_tokens)
+
+    def truncated(self, max_tokens: int) -> MiniLM:
+        """Return a MiniLM sharing these weights that cuts texts to max_tokens word pieces (specials included)."""
+        import copy
+
+        other = copy.copy(self)
+        other.tokenizer = copy.deepcopy(self.tokenizer)
+        other.max_tokens = int(max_tokens)
+        other.tokenizer.enable_truncation(other.max_tokens)
+        other._cache = {}
+        other._lock = threading.Lock()
+        return other
+
+    def mean_pool(self, texts: Sequence[str]) -> torch.Tensor:
+        """Return (B, 384) unit-norm mean-pooled token features (uncached; TokenEncoder.mean_pool's contract)."""
+        return torch.from_numpy(self.encode(list(texts))) if texts else torch.zeros(0, self.dim)
+
+    def _ln(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        return F.layer_norm(x, (self.dim,), self.w[f"{name}.weight"], self.w[f"{name}.bias"], self.eps)
+
+    def _lin(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        return F.linear(x, self.w[f"{name}.weight"], self.w[f"{name}.bias"])
+
+    @torch.no_grad()
+    def token_features(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return last hidden states (B, L, 384) and the attention mask (B, L) of texts."""
+        texts = list(texts)
+        if not texts:
+            raise KinmoInputError("no text to encode")
+        enc = self.tokenizer.encode_batch(texts)
+        n = max(len(e.ids) for e in enc)
+        ids = torch.zeros(len(texts), n, dtype=torch.long)
+        mask = torch.zeros(len(texts), n, dtype=torch.bool)
+        for i, e in enumerate(enc):
+            ids[i, : len(e.ids)] = torch.tensor(e.ids)
+            mask[i, : len(e.ids)] = True
+        w = self.w
+        x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:n][None]
+        x = self._ln(x + w["embeddings.token_type_embeddings.weight"][0], "embeddings.LayerNorm")
+        bias = torch.zeros(len(texts), 1, 1, n).masked_fill(~mask[:, None, None], float("-inf"))
+        hd = self.dim // self.heads
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}."
+            q, k, v = (self._lin(x, p + f"attention.self.{name}").view(len(texts), n, self.heads, hd).transpose(1, 2)
+                       for name in ("query", "key", "value"))
+            att = (q @ k.transpose(-1, -2) / math.sqrt(hd) + bias).softmax(-1) @ v
+            att = att.transpose(1, 2).reshape(len(texts), n, self.dim)
+            x = self._ln(x + self._lin(att, p + "attention.output.dense"), p + "attention.output.LayerNorm")
+            h = F.gelu(self._lin(x, p + "intermediate.dense"))
+            x = self._ln(x + self._lin(h, p + "output.dense"), p + "output.LayerNorm")
+        return x, mask
+
+    def encode(self, texts: Sequence[str] | str) -> np.ndarray:
+        """Return (N, 384) unit-norm sentence embeddings, each distinct string computed once."""
+        items = [texts] if isinstance(texts, str) else list(texts)
+        if not items:
+            return np.zeros((0, self.dim), np.float32)
+        with self._lock:
+            found = {t: self._cache[t] for t in items if t in self._cache}
+            # Similar lengths share a batch, so little compute goes to padding.
+            missing = sorted(dict.fromkeys(t for t in items if t not in found), key=len)
+            for s in range(0, len(missing), 64):
+                chunk = missing[s:s + 64]
+                feats, mask = self.token_features(chunk)
+                m = mask[..., None].float()
+                emb = F.normalize((feats * m).sum(1) / m.sum(1).clamp_min(1.0), dim=-1).numpy()
+                found.update(zip(chunk, emb.astype(np.float32), strict=True))
+            if len(self._cache) + len(missing) > self._cache_size:
+                self._cache.clear()
+            self._cache.update((t, found[t]) for t in missing)
+            return np.stack([found[t] for t in items])
+
+
+_MINILM: dict[str, MiniLM] = {}
+_MINILM_LOCK = threading.Lock()
+
+
+def get_minilm(path: str | os.PathLike | None = None) -> MiniLM:
+    """Return the process-wide MiniLM for a model folder (the bundled one by default)."""
+    key = str(_minilm_folder(path))
+    with _MINILM_LOCK:
+        if key not in _MINILM:
+            _MINILM[key] = MiniLM(key)
+        return _MINILM[key]
+
+
+def description_lists(descriptions: Sequence[Mapping | None]) -> tuple[list[list[str]], list[list[str]]]:
+    """Return per prompt the six group texts and the fifteen interaction texts ("" where missing)."""
+    groups, pairs = [], []
+    for d in descriptions:
+        d = d or {}
+        g, p = d.get("groups") or {}, d.get("interactions") or {}
+        groups.append([str(g.get(k, "") or "").strip() for k in GROUPS])
+        pairs.append([str(p.get(k, "") or "").strip() for k in PAIRS])
+    return groups, pairs
+
+
+def _presence(groups: list[list[str]], pairs: list[list[str]]) -> torch.Tensor:
+    rows = [[True, any(g), any(p)] for g, p in zip(groups, pairs, strict=True)]
+    return torch.tensor(rows, dtype=torch.bool)
+
+
+class Conditioner:
+    """Turns captions and descriptions into per-level condition vectors (B, 3, cond_dim)."""
+
+    kind: str = ""
+    cond_dim: int = 0
+
+    def __call__(self, captions: Sequence[str], descriptions: Sequence[Mapping | None] | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (cond (B, 3, cond_dim), present (B, 3) bool)."""
+        raise NotImplementedError
+
+    def save(self, folder: str | os.PathLike) -> None:
+        """Write what from_folder needs to rebuild this conditioner."""
+        raise NotImplementedError
+
+
+class SentenceConditioner(Conditioner):
+    """Raw MiniLM sentence embeddings: caption, mean of group descriptions, mean of interaction descriptions."""
+
+    kind = "sentence"
+    cond_dim = 384
+
+    def __init__(self, encoder: MiniLM | None = None) -> None:
+        self.encoder = encoder or get_minilm()
+
+    def __call__(self, captions, descriptions=None):
+        """Return (cond (B, 3, 384), present (B, 3))."""
+        captions = list(captions)
+        groups, pairs = description_lists(descriptions if descriptions is not None else [None] * len(captions))
+        texts = list(captions) + [t for row in groups + pairs for t in row if t]
+        emb = dict(zip(texts, self.encoder.encode(texts), strict=True)) if texts else {}
+
+        def pooled(rows: list[list[str]]) -> np.ndarray:
+            out = np.zeros((len(rows), self.cond_dim), np.float32)
+            for i, row in enumerate(rows):
+                vecs = [emb[t] for t in row if t]
+                if vecs:
+                    m = np.mean(vecs, axis=0)
+                    out[i] = m / max(float(np.linalg.norm(m)), 1e-8)
+            return out
+
+        cap = np.stack([emb[c] for c in captions])
+        cond = np.stack([cap, pooled(groups), pooled(pairs)], axis=1)
+        return torch.from_numpy(cond), _presence(groups, pairs)
+
+    def save(self, folder):
+        """Record the kind (the encoder is the bundled MiniLM)."""
+        from kinmo_core.fileio import write_atomic
+
+        write_atomic(Path(folder) / CONDITIONER_FILE,
+                     lambda f: f.write(json.dumps({"kind": self.kind, "cond_dim": self.cond_dim}).encode()),
+                     overwrite=True)
+
+
+class HTMAConditioner(Conditioner):
+    """HTMA's aligned text means mu_c, mu_g, mu_i (kinmo_core.alignment.HTMAAligner) of caption and descriptions.
+
+    The aligner's frozen text features come from `MiniLM` here (same numbers as its TokenEncoder, with the same
+    word-piece limit and float16 rounding), so loading needs no transformers import.
+    """
+
+    kind = "htma"
+
+    def __init__(self, aligner) -> None:
+        self.aligner = aligner
+        self.model = aligner.model
+        self.cond_dim = int(aligner.cfg.latent_dim)
+        if aligner.levels != 3:
+            raise KinmoModelError(f"conditioning needs an HTMA with 3 levels, this one has {aligner.levels}")
+
+    @classmethod
+    def from_model(cls, model, mean: np.ndarray | None = None, std: np.ndarray | None = None) -> HTMAConditioner:
+        """Wrap an HTMA model (statistics default to none: only its text side is used here)."""
+        from kinmo_core.alignment import HTMAAligner
+
+        dim = model.cfg.motion_dim
+        mean = np.zeros(dim, np.float32) if mean is None else mean
+        std = np.ones(dim, np.float32) if std is None else std
+        return cls(HTMAAligner(model, mean, std, None, {}, _fast_text_features()))
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike) -> HTMAConditioner:
+        """Load an HTMA folder written by training/train_htma.py (model, Mean.npy, Std.npy)."""
+        from kinmo_core.alignment import HTMAAligner, resolve_text_encoder
+        from kinmo_core.models.htma import HTMA, HTMAConfig
+        from kinmo_core.models.io import load_pretrained, read_config
+
+        folder = Path(folder)
+        meta = read_config(folder)
+        model = load_pretrained(HTMA, HTMAConfig, folder)
+        if resolve_text_encoder(model.cfg.text_encoder) is not None:
+            return cls(HTMAAligner.from_pretrained(folder))  # another encoder: the aligner's own (slower) path
+        try:
+            mean, std = np.load(folder / "Mean.npy"), np.load(folder / "Std.npy")
+        except (OSError, ValueError) as exc:
+            raise KinmoModelError(f"{folder}: missing or damaged Mean.npy / Std.npy ({exc})") from None
+        return cls(HTMAAligner(model, mean, std, None, meta.get("meta", {}), _fast_text_features()))
+
+    @torch.no_grad()
+    def __call__(self, captions, descriptions=None):
+        """Return (cond (B, 3, latent_dim), present (B, 3)); items without full descriptions get level 1 only."""
+        from kinmo_core.alignment import check_descriptions
+
+        captions = list(captions)
+        descriptions = list(descriptions) if descriptions is not None else [None] * len(captions)
+        full = []
+        for d in descriptions:
+            try:
+                full.append(check_descriptions(d) if d is not None else None)
+            except KinmoInputError:
+                full.append(None)  # partial descriptions: no group / interaction condition
+        cond = torch.zeros(len(captions), 3, self.cond_dim)
+        present = torch.zeros(len(captions), 3, dtype=torch.bool)
+        present[:, 0] = True
+        with_d = [i for i, d in enumerate(full) if d is not None]
+        without = [i for i, d in enumerate(full) if d is None]
+        if with_d:
+            mu = self.aligner.encode_texts([captions[i] for i in with_d], [full[i] for i in with_d], levels=3)
+            cond[with_d] = mu.float()
+            present[with_d] = True
+        if without:
+            cond[without, :1] = self.aligner.encode_texts([captions[i] for i in without], levels=1).float()
+        return cond, present
+
+    def save(self, folder):
+        """Save the HTMA (weights, config, statistics) under folder/htma and record the kind."""
+        from kinmo_core.fileio import write_atomic
+        from kinmo_core.models.io import save_pretrained
+
+        target = Path(folder) / "htma"
+        save_pretrained(self.model, self.model.cfg, target, extra_meta=self.aligner.meta, overwrite=True)
+        np.save(target / "Mean.npy", self.aligner.mean)
+        np.save(target / "Std.npy", self.aligner.std)
+        write_atomic(Path(folder) / CONDITIONER_FILE,
+                     lambda f: f.write(json.dumps({"kind": self.kind, "cond_dim": self.cond_dim}).encode()),
+                     overwrite=True)
+
+
+class _MiniLMTokenEncoder:
+    """TokenEncoder's encode / mean_pool contract on MiniLM (for the aligner's text features)."""
+
+    def __init__(self, minilm: MiniLM) -> None:
+        self.minilm = minilm
+
+    def encode(self, texts):
+        """Return token features (B, L, 384) and mask (B, L)."""
+        return self.minilm.token_features(list(texts))
+
+    def mean_pool(self, texts):
+        """Return (B, 384) unit-norm mean-pooled features."""
+        feats, mask = self.minilm.token_features(list(texts))
+        m = mask[..., None].float()
+        return F.normalize((feats * m).sum(1) / m.sum(1).clamp_min(1.0), dim=-1)
+
+
+def _fast_text_features():
+    from kinmo_core.alignment import MAX_TOKENS, TextFeatureCache
+
+    cache = TextFeatureCache(None, progress=False)
+    cache._encoder = _MiniLMTokenEncoder(get_minilm().truncated(MAX_TOKENS))
+    return cache
+
+
+def make_conditioner(kind: str, htma: str | os.PathLike | None = None) -> Conditioner:
+    """Return the conditioner of a kind: 'sentence', or 'htma' (needs the HTMA model folder)."""
+    if kind == "sentence":
+        return SentenceConditioner()
+    if kind == "htma":
+        if htma is None:
+            raise KinmoInputError("--cond htma needs the trained HTMA model folder (--htma DIR)")
+        return HTMAConditioner.from_pretrained(htma)
+    raise KinmoInputError(f"unknown conditioning {kind!r}; expected 'sentence' or 'htma'")
+
+
+def load_conditioner(folder: str | os.PathLike) -> Conditioner:
+    """Rebuild the conditioner recorded in folder/conditioner.json."""
+    path = Path(folder) / CONDITIONER_FILE
+    if not path.is_file():
+        raise KinmoModelError(f"no {CONDITIONER_FILE} in {folder}")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        kind = meta["kind"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KinmoModelError(f"damaged {path}: {exc}") from None
+    if kind == "htma":
+        return HTMAConditioner.from_pretrained(Path(folder) / "htma")
+    if kind == "sentence":
+        return SentenceConditioner()
+    raise KinmoModelError(f"{path}: unknown conditioning {kind!r}")

@@ -1,0 +1,121 @@
+"""The generation evaluation harness (kinmo_core.eval.generation_eval) end to end on tiny random models."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from kinmo_core.eval.generation_eval import Embedder, EvalSet, Row, evaluate_row, parse_row, pipeline_generator
+from kinmo_core.features import joints_to_features
+from kinmo_core.kinematic import GROUPS, PAIRS
+from kinmo_core.skeleton import rest_pose
+
+ACTIONS = ["walks", "jumps", "waves", "kicks", "turns", "sits", "runs", "bows"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    (root / "new_joint_vecs").mkdir()
+    (root / "texts").mkdir()
+    rng = np.random.default_rng(0)
+    ids, motions = [], {}
+    for i in range(36):
+        n = int(rng.integers(50, 90))
+        t = np.linspace(0, 1, n)[:, None, None]
+        joints = rest_pose()[None] + 0.05 * np.sin(2 * np.pi * (i % 5 + 1) * t + rng.normal(size=(1, 22, 3)))
+        joints[..., 2] += 0.3 * t[..., 0] * (i % 3)
+        feats = np.asarray(joints_to_features(joints), np.float32)
+        mid = f"{i:06d}"
+        np.save(root / "new_joint_vecs" / f"{mid}.npy", feats)
+        a = ACTIONS[i % len(ACTIONS)]
+        (root / "texts" / f"{mid}.txt").write_text(f"a person {a}#a/DET person/NOUN {a}/VERB#0.0#0.0\n"
+                                                  f"someone {a} slowly#someone/PRON {a}/VERB slowly/ADV#0.0#0.0\n")
+        ids.append(mid)
+        motions[mid] = {"captions": [f"a person {a}"], "groups": {g: f"the {g} {a}" for g in GROUPS},
+                        "interactions": {p: f"{p} {a}" for p in PAIRS}}
+    (root / "test.txt").write_text("\n".join(ids) + "\n")
+    allf = np.concatenate([np.load(root / "new_joint_vecs" / f"{m}.npy") for m in ids])
+    np.save(root / "Mean.npy", allf.mean(0))
+    np.save(root / "Std.npy", allf.std(0) + 1e-3)
+    (root / "annotations.json").write_text(json.dumps({"format_version": 1, "motions": motions}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def evaluator_dir(tmp_path_factory, dataset):
+    import torch
+
+    from kinmo_core.models.evaluator import EvaluatorConfig, TextMotionEvaluator
+
+    torch.manual_seed(0)
+    cfg = EvaluatorConfig(movement_hidden=32, movement_latent=32, motion_hidden=32, text_hidden=32, embed_dim=16)
+    model = TextMotionEvaluator(cfg)
+    model.set_normalization(np.load(dataset / "Mean.npy"), np.load(dataset / "Std.npy"))
+    folder = tmp_path_factory.mktemp("evaluator")
+    model.save_pretrained(folder, overwrite=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    from kinmo_core.pipeline import GenerationSettings, random_pipeline
+
+    p = random_pipeline("tiny", seed=5)
+    p.settings = GenerationSettings(steps=3, refine_steps=2)  # fewer decoding passes: the harness is under test
+    return p
+
+
+def test_real_row_has_zero_fid_and_valid_ranges(dataset, evaluator_dir):
+    test = EvalSet(dataset, dataset / "annotations.json")
+    res = evaluate_row(Row("Real motion", None), test, Embedder(evaluator_dir), repeats=2, progress=False)
+    m = res["metrics"]
+    assert m["FID"][0] == pytest.approx(0.0, abs=1e-6)
+    for k in ("R-precision top-1", "R-precision top-2", "R-precision top-3"):
+        assert 0.0 <= m[k][0] <= 1.0 and m[k][1] >= 0.0
+    assert m["R-precision top-1"][0] <= m["R-precision top-2"][0] <= m["R-precision top-3"][0]
+    assert m["MM-Dist"][0] > 0 and m["Diversity"][0] > 0 and "MultiModality" not in m
+    assert "part_following" not in res and res["plausibility"]
+
+
+def test_generator_row_is_deterministic_and_complete(dataset, evaluator_dir, pipe):
+    test = EvalSet(dataset, dataset / "annotations.json")
+    embed = Embedder(evaluator_dir)
+    row = Row("tiny", pipeline_generator(pipe, levels=3, descriptions="annotations"), part_following=False)
+    a = evaluate_row(row, test, embed, repeats=2, mm_texts=2, mm_samples=3, progress=False)
+    b = evaluate_row(row, test, embed, repeats=1, mm_texts=2, mm_samples=3, progress=False)
+    assert a["runs"][0] == b["runs"][0]
+    assert set(a["metrics"]) >= {"FID", "MM-Dist", "Diversity", "MultiModality", "R-precision top-3"}
+    assert a["metrics"]["FID"][0] > 0 and a["metrics"]["MultiModality"][0] > 0
+    assert len(a["runs"]) == 2 and a["runs"][0] != a["runs"][1]
+    assert a["plausibility"] == b["plausibility"] and a["plausibility"]
+
+
+def test_generated_lengths_follow_the_test_crops(dataset, pipe):
+    test = EvalSet(dataset)
+    d = test.draw(0)
+    gen = pipeline_generator(pipe, levels=1)
+    feats = gen(d["captions"][:5], d["frames"][:5], 0, None)
+    assert [len(f) for f in feats] == d["frames"][:5]
+
+
+def test_part_following_runs_every_prompt(pipe):
+    from kinmo_core.eval.generation_eval import part_following
+    from kinmo_core.eval.part_prompts import PART_PROMPTS
+
+    res = part_following(pipeline_generator(pipe, levels=1), seed=0, seconds=1.0, progress=False)
+    assert res["count"] == len(PART_PROMPTS) >= 200
+    assert 0.0 <= res["rate"] <= res["named_rate"] <= 1.0
+
+
+def test_row_specs():
+    assert parse_row("Global only=runs/p:1") == ("Global only", "runs/p", 1)
+    assert parse_row("KinMo=runs/p") == ("KinMo", "runs/p", 3)
+    from kinmo_core.errors import KinmoInputError
+
+    with pytest.raises(KinmoInputError):
+        parse_row("runs/p")
+    with pytest.raises(KinmoInputError):
+        parse_row("x=runs/p:4")

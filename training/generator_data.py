@@ -1,0 +1,165 @@
+"""Caches and batches shared by the token-generator trainers (masked and residual transformer, length estimator).
+
+Codes cache: every item of a split (a motion, or a captioned sub-clip) is encoded once with the trained RVQ, whole
+(up to `MAX_SOURCE_FRAMES`), so training crops at random in token space. Condition cache: every caption of every
+item gets its condition vectors (3, cond_dim) and level presence (3,) once, from the caption and the motion's
+group / interaction descriptions in the annotations file. Both are .npz files beside the run, named by what made
+them (RVQ weights, conditioner, data and annotations), so a changed input makes a new cache instead of a stale read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from kinmo_core.data.dataset import MotionTextDataset
+from kinmo_core.errors import KinmoInputError
+from kinmo_core.fileio import write_atomic
+
+MAX_SOURCE_FRAMES: int = 1200  # a minute at 20 fps: longer items are cut (HumanML3D's longest is 10 s)
+MAX_TRAIN_TOKENS: int = 49  # 196 frames, HumanML3D's longest motion
+
+
+def load_annotations(path: str | os.PathLike | None) -> dict[str, dict]:
+    """Return {motion id: {"groups", "interactions"}} from an annotations.json (empty when path is None)."""
+    if path is None:
+        return {}
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+        motions = data["motions"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KinmoInputError(f"{p}: not a KinMo annotations file ({exc})") from None
+    return {mid: {"groups": m.get("groups") or {}, "interactions": m.get("interactions") or {}}
+            for mid, m in motions.items()}
+
+
+def _digest(*parts) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(str(part).encode())
+    return h.hexdigest()[:12]
+
+
+def _save_npz(path: Path, **arrays) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, lambda f: np.savez(f, **arrays), overwrite=True)
+
+
+def _items(data: str | os.PathLike, split: str, unit: int) -> MotionTextDataset:
+    return MotionTextDataset(data, split, max_frames=MAX_SOURCE_FRAMES, min_frames=unit * 2, unit=unit)
+
+
+@torch.no_grad()
+def code_cache(data: str | os.PathLike, split: str, rvq_dir: str | os.PathLike, cache_dir: str | os.PathLike
+               ) -> dict:
+    """Return {'codes': list of (T', Q) int arrays, 'ids', 'starts'} for a split, encoding once into the cache."""
+    from kinmo_core.models.io import load_pretrained, model_version
+    from kinmo_core.models.rvq import RVQVAE, RVQConfig
+    from training.common import data_version
+
+    rvq = load_pretrained(RVQVAE, RVQConfig, rvq_dir)
+    unit = rvq.cfg.frames_per_token
+    ds = _items(data, split, unit)
+    # The RVQ saw features normalised with its own statistics; the data folder's may differ (other corpus).
+    mean = np.load(Path(rvq_dir) / "Mean.npy").astype(np.float32)
+    std = np.load(Path(rvq_dir) / "Std.npy").astype(np.float32)
+    key = _digest(model_version(rvq, rvq.cfg), data_version(str(data)), split, MAX_SOURCE_FRAMES)
+    path = Path(cache_dir) / f"codes-{split}-{key}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            flat, offsets = z["codes"], z["offsets"]
+            return {"codes": [flat[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)],
+                    "lengths": np.diff(offsets), "path": str(path)}
+    out = []
+    for it in tqdm(ds.items, desc=f"encode {split}", unit="item"):
+        x = ds._features(it["id"])[it["start"]:it["end"]][:MAX_SOURCE_FRAMES]
+        n = len(x) - len(x) % unit
+        x = torch.from_numpy((x[:n] - mean) / std)[None]
+        out.append(rvq.encode(x)[0].numpy().astype(np.int16))
+    offsets = np.concatenate([[0], np.cumsum([len(c) for c in out])]).astype(np.int64)
+    _save_npz(path, codes=np.concatenate(out), offsets=offsets)
+    return {"codes": out, "lengths": np.diff(offsets), "path": str(path)}
+
+
+def cond_cache(data: str | os.PathLike, split: str, conditioner, annotations: str | os.PathLike | None,
+               cache_dir: str | os.PathLike, unit: int = 4, batch: int = 64) -> dict:
+    """Return {'cond' (N, 3, C) float32, 'present' (N, 3) bool, 'item' (N,) item index, 'captions'} for a split."""
+    from kinmo_core.models.io import model_version
+    from training.common import data_version
+
+    ds = _items(data, split, unit)
+    ann = load_annotations(annotations)
+    ann_hash = hashlib.sha256(Path(annotations).read_bytes()).hexdigest()[:12] if annotations else "none"
+    model_hash = model_version(conditioner.model, conditioner.model.cfg) if conditioner.kind == "htma" else "minilm"
+    key = _digest(conditioner.kind, model_hash, data_version(str(data)), split, ann_hash)
+    path = Path(cache_dir) / f"cond-{conditioner.kind}-{split}-{key}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            return {k: z[k] for k in ("cond", "present", "item")} | {"path": str(path)}
+    captions, descs, owner = [], [], []
+    missing = 0
+    for i, it in enumerate(ds.items):
+        d = ann.get(it["id"])
+        missing += d is None
+        for rec in it["texts"]:
+            captions.append(rec["caption"])
+            descs.append(d)
+            owner.append(i)
+    if ann and missing:
+        print(f"note: {missing} of {len(ds.items)} {split} items have no descriptions in {annotations}")
+    conds, pres = [], []
+    for s in tqdm(range(0, len(captions), batch), desc=f"condition {split} ({conditioner.kind})", unit="batch"):
+        c, p = conditioner(captions[s:s + batch], descs[s:s + batch])
+        conds.append(c.numpy().astype(np.float32))
+        pres.append(p.numpy())
+    out = {"cond": np.concatenate(conds), "present": np.concatenate(pres), "item": np.asarray(owner, np.int64)}
+    _save_npz(path, **out)
+    return out | {"path": str(path)}
+
+
+class TokenBatches:
+    """Random training batches in token space: an item's caption, a random crop of its codes, its conditions."""
+
+    def __init__(self, codes: list[np.ndarray], cond: dict, levels: int = 3, max_tokens: int = MAX_TRAIN_TOKENS,
+                 min_tokens: int = 2, seed: int = 0) -> None:
+        if levels not in (1, 2, 3):
+            raise KinmoInputError(f"levels must be 1, 2 or 3, got {levels}")
+        self.codes, self.max_tokens, self.min_tokens = codes, max_tokens, min_tokens
+        self.cond = torch.from_numpy(cond["cond"])
+        present = torch.from_numpy(cond["present"]).bool()
+        # --levels k trains the generator with only the first k text levels (k=1: the global-only baseline).
+        present[:, levels:] = False
+        self.present = present
+        self.item = cond["item"]
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.item)
+
+    def sample(self, batch: int) -> dict[str, torch.Tensor]:
+        """Return codes (B, T, Q) padded with -1, token lengths (B,), cond (B, 3, C), present (B, 3)."""
+        rows = self.rng.integers(0, len(self.item), batch)
+        crops, lengths = [], []
+        for r in rows:
+            c = self.codes[int(self.item[r])]
+            n = min(len(c), self.max_tokens)
+            # Shorter crops too, so the generator learns every length it will be asked for.
+            if len(c) > self.min_tokens and self.rng.random() < 0.1:
+                n = int(self.rng.integers(self.min_tokens, n + 1))
+            off = int(self.rng.integers(0, len(c) - n + 1))
+            crops.append(c[off:off + n])
+            lengths.append(n)
+        t = max(lengths)
+        q = crops[0].shape[1]
+        codes = torch.full((batch, t, q), -1, dtype=torch.long)
+        for i, c in enumerate(crops):
+            codes[i, : len(c)] = torch.from_numpy(c.astype(np.int64))
+        return {"codes": codes, "lengths": torch.tensor(lengths), "cond": self.cond[rows],
+                "present": self.present[rows]}

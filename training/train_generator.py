@@ -1,0 +1,166 @@
+"""Train the masked token transformer (base RVQ layer) under hierarchical text conditions.
+
+    python -m training.train_generator --data data/synth20k data/bandai:8 --rvq runs/rvq --cond sentence \\
+        --levels 3 --out runs/mask_sentence_l3
+
+--cond sentence: MiniLM sentence embeddings (caption, mean of group descriptions, mean of interaction descriptions);
+--cond htma --htma runs/htma: HTMA's aligned text means. --levels 1 trains on the global caption only (the MoMask-like
+baseline), 2 adds the groups, 3 the interactions. RVQ codes and condition vectors are computed once into --cache
+(default: a `cache/` folder beside --out). `python -m training.train_residual` trains the residual transformer
+with the same arguments.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from kinmo_core.models.io import read_config, save_pretrained
+from training.common import JsonlLog, autocast, base_parser, lr_at, provenance, setup
+from training.generator_data import MAX_TRAIN_TOKENS, TokenBatches, code_cache, cond_cache
+
+
+def parser(description: str):
+    """Arguments of both token-transformer trainers."""
+    p = base_parser(description)
+    p.add_argument("--rvq", required=True, help="trained RVQ folder (with Mean.npy / Std.npy)")
+    p.add_argument("--annotations", nargs="*", default=None,
+                   help="annotations.json per --data folder (default: each folder's annotations.json when present)")
+    p.add_argument("--cond", choices=("sentence", "htma"), default="sentence", help="text conditioning")
+    p.add_argument("--htma", default=None, help="trained HTMA folder (for --cond htma)")
+    p.add_argument("--levels", type=int, choices=(1, 2, 3), default=3, help="text levels seen in training")
+    p.add_argument("--cache", default=None, help="cache folder for codes and conditions (default: OUT/../cache)")
+    p.add_argument("--d-model", type=int, default=None, help="transformer width (default: the config's)")
+    p.add_argument("--layers", type=int, default=None, help="transformer layers (default: the config's)")
+    p.add_argument("--eval-every", type=int, default=1000, help="validation every N steps")
+    return p
+
+
+def prepare(args, kind: str):
+    """Load the caches of every --data folder; return (train batches, val batches, codebook size, quantizers,
+    conditioner). Training items of a FOLDER:N folder count N times; validation uses the first folder's val split."""
+    import numpy as np
+
+    from kinmo_core.conditioning import make_conditioner
+    from training.common import parse_data
+
+    folders = parse_data(args.data)
+    annotations = list(args.annotations or [])
+    if annotations and len(annotations) != len(folders):
+        raise SystemExit(f"--annotations needs one file per --data folder ({len(folders)}), got {len(annotations)}")
+    if not annotations:
+        annotations = [str(f / "annotations.json") if (f / "annotations.json").is_file() else None
+                       for f, _ in folders]
+    if args.levels > 1 and not any(annotations):
+        raise SystemExit("--levels 2 or 3 needs per-part descriptions: no annotations.json in the --data folders "
+                         "and no --annotations given")
+    args.annotations = annotations
+    cache = Path(args.cache) if args.cache else Path(args.out).resolve().parent / "cache"
+    rvq_cfg = read_config(args.rvq)["config"]
+    unit = 2 ** int(rvq_cfg["down_t"])
+    conditioner = make_conditioner(args.cond, args.htma)
+    codes_all: list = []
+    conds, present, items = [], [], []
+    for (folder, rep), ann in zip(folders, annotations, strict=True):
+        codes = code_cache(folder, "train", args.rvq, cache)
+        cond = cond_cache(folder, "train", conditioner, ann, cache, unit=unit)
+        for _ in range(rep):
+            conds.append(cond["cond"])
+            present.append(cond["present"])
+            items.append(cond["item"] + len(codes_all))
+        codes_all += codes["codes"]
+    train = TokenBatches(codes_all, {"cond": np.concatenate(conds), "present": np.concatenate(present),
+                                     "item": np.concatenate(items)}, levels=args.levels, seed=args.seed)
+    first, ann0 = folders[0][0], annotations[0]
+    val = TokenBatches(code_cache(first, "val", args.rvq, cache)["codes"],
+                       cond_cache(first, "val", conditioner, ann0, cache, unit=unit), levels=args.levels,
+                       seed=args.seed + 1)
+    return train, val, int(rvq_cfg["codebook_size"]), int(rvq_cfg["num_quantizers"]), conditioner
+
+
+@torch.no_grad()
+def validate(model, val: TokenBatches, base_only: bool, batches: int = 10, batch: int = 32) -> dict[str, float]:
+    """Mean loss and accuracy on fixed validation batches (same crops and masks every time)."""
+    model.eval()
+    state = val.rng.bit_generator.state
+    g = torch.Generator().manual_seed(1234)
+    loss = acc = 0.0
+    for _ in range(batches):
+        b = val.sample(batch)
+        codes = b["codes"][..., 0] if base_only else b["codes"]
+        r = model.training_loss(codes, b["lengths"], b["cond"], b["present"], generator=g)
+        loss += float(r["loss"])
+        acc += float(r["acc"])
+    val.rng.bit_generator.state = state
+    model.train()
+    return {"val_loss": loss / batches, "val_acc": acc / batches}
+
+
+def train(kind: str, argv: list[str] | None = None) -> int:
+    """Train the 'mask' or 'residual' transformer; returns an exit code."""
+    from kinmo_core.models.masked_transformer import MaskTransformer, MaskTransformerConfig
+    from kinmo_core.models.residual_transformer import ResidualTransformer, ResidualTransformerConfig
+
+    doc = __doc__ if kind == "mask" else "Train the residual transformer (RVQ layers 1..Q-1) under text conditions."
+    args = parser(doc.splitlines()[0]).parse_args(argv)
+    setup(args)
+    out = Path(args.out)
+    if (out / "config.json").exists() and not args.overwrite:
+        raise SystemExit(f"{out} already holds a model; pass --overwrite to replace it")
+    train_b, val_b, codebook, nq, conditioner = prepare(args, kind)
+    sizes = {k: v for k, v in (("d_model", args.d_model), ("n_layers", args.layers)) if v is not None}
+    if kind == "mask":
+        cfg = MaskTransformerConfig(codebook_size=codebook, cond_dim=conditioner.cond_dim, max_tokens=50, **sizes)
+        model = MaskTransformer(cfg)
+    else:
+        cfg = ResidualTransformerConfig(codebook_size=codebook, num_quantizers=nq, cond_dim=conditioner.cond_dim,
+                                        max_tokens=50, **sizes)
+        model = ResidualTransformer(cfg)
+    steps = args.steps or (20000 if kind == "mask" else 12000)
+    batch_size = args.batch or 64
+    peak = args.lr or 2e-4
+    opt = torch.optim.AdamW(model.parameters(), lr=peak, betas=(0.9, 0.99), weight_decay=1e-5)
+    log = JsonlLog(out / "train_log.jsonl")
+    g = torch.Generator().manual_seed(args.seed)
+    t0 = time.time()
+    row: dict = {}
+    bar = tqdm(range(steps), desc=kind, unit="step")
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, peak, warmup=min(1000, steps // 10 + 1))
+        b = train_b.sample(batch_size)
+        codes = b["codes"][..., 0] if kind == "mask" else b["codes"]
+        with autocast(not args.no_bf16):
+            r = model.training_loss(codes, b["lengths"], b["cond"], b["present"], generator=g)
+        opt.zero_grad(set_to_none=True)
+        r["loss"].float().backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 50 == 0 or step == steps - 1:
+            row = {"step": step, "loss": float(r["loss"].detach()), "acc": float(r["acc"]),
+                   "lr": opt.param_groups[0]["lr"], "secs": time.time() - t0}
+            if step % args.eval_every == 0 or step == steps - 1:
+                row.update(validate(model, val_b, kind == "mask"))
+            log.write(**row)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['acc']:.3f}")
+    final = validate(model, val_b, kind == "mask", batches=30)
+    model.eval()
+    meta = provenance(args, kind=kind, cond=conditioner.kind, levels=args.levels, rvq=str(args.rvq),
+                      annotations=args.annotations, htma=args.htma, steps=steps, batch=batch_size, lr=peak,
+                      max_train_tokens=MAX_TRAIN_TOKENS, **final)
+    save_pretrained(model, cfg, out, extra_meta=meta, overwrite=args.overwrite)
+    print(f"saved {out} (val loss {final['val_loss']:.4f}, val token accuracy {final['val_acc']:.3f})")
+    log.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train the masked transformer."""
+    return train("mask", argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
