@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from kinmo_core.errors import KinmoInputError
+from kinmo_core.fileio import atomic_output
 from kinmo_core.skeleton import FPS, JOINT_NAMES, NUM_JOINTS, PARENTS, TARGET_OFFSETS
 
 UNITS: dict[str, float] = {"m": 1.0, "dm": 0.1, "cm": 0.01, "mm": 0.001, "in": 0.0254}
@@ -461,13 +461,6 @@ def write_bvh(
     frame_values = np.concatenate((root[:, None, :] * scale, euler[:, order]), axis=1).reshape(rot.shape[0], -1)
     body = "\n".join(" ".join(f"{v:.6f}" for v in row) for row in frame_values)
     text = "\n".join(lines) + "\n" + body + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(out, overwrite=overwrite) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return out

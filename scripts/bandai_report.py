@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from kinmo_core.bvh import read_bvh  # noqa: E402
 from kinmo_core.errors import KinmoInputError  # noqa: E402
+from kinmo_core.fileio import atomic_output  # noqa: E402
 from kinmo_core.rigs import bvh_to_smpl22  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "bandai-namco-1" / "data"
@@ -104,15 +103,8 @@ def write_csv(path: Path, rows: list[dict], overwrite: bool) -> None:
     writer.writeheader()
     for r in rows:
         writer.writerow({k: r.get(k, "") for k in COLUMNS})
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        tmp.write_bytes(buf.getvalue().encode("utf-8"))
 
 
 def main(argv: list[str] | None = None) -> int:

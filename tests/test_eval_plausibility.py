@@ -91,3 +91,12 @@ def test_bad_input():
         pl.floating(np.full((5, 22, 3), np.inf))
     with pytest.raises(KinmoInputError, match="no plausibility"):
         pl.aggregate_reports([])
+
+
+def test_true_runs_finds_every_maximal_run_including_the_edges():
+    from kinmo_core.data.plausibility import true_runs
+
+    assert true_runs(np.array([1, 1, 0, 1, 0, 0, 1, 1, 1], bool)) == [(0, 2), (3, 4), (6, 9)]
+    assert true_runs(np.zeros(4, bool)) == []
+    assert true_runs(np.ones(3, bool)) == [(0, 3)]
+    assert all(type(a) is int and type(b) is int for a, b in true_runs(np.array([0, 1, 1], bool)))

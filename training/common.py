@@ -44,6 +44,17 @@ def setup(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
+def refuse_existing_model(out: Path, overwrite: bool) -> None:
+    """Stop with a one-line message when `out` already holds a saved model and --overwrite was not given."""
+    if (out / "config.json").exists() and not overwrite:
+        raise SystemExit(f"{out} already holds a model; pass --overwrite to replace it")
+
+
+def cache_folder(args: argparse.Namespace) -> Path:
+    """Return the --cache folder, by default `cache` beside the --out folder (shared by the trainers of one run)."""
+    return Path(args.cache) if args.cache else Path(args.out).resolve().parent / "cache"
+
+
 def autocast(enabled: bool):
     """bf16 autocast on CPU where enabled, else a no-op context."""
     return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()

@@ -25,10 +25,12 @@ from training.common import (
     JsonlLog,
     autocast,
     base_parser,
+    cache_folder,
     data_version,
     lr_at,
     parse_data,
     provenance,
+    refuse_existing_model,
     setup,
     training_set,
 )
@@ -126,9 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     setup(args)
     out = Path(args.out)
-    if (out / "config.json").exists() and not args.overwrite:
-        raise SystemExit(f"{out} already holds a model; pass --overwrite to replace it")
-    cache = Path(args.cache) if args.cache else out.resolve().parent / "cache"
+    refuse_existing_model(out, args.overwrite)
+    cache = cache_folder(args)
     first = parse_data(args.data)[0][0]
     train = training_set(args.data, "train", max_frames=196, min_frames=40, unit=4, normalize=False, seed=args.seed)
     val = MotionTextDataset(first, "val", max_frames=196, min_frames=40, unit=4, normalize=False, seed=args.seed)

@@ -19,7 +19,16 @@ import torch
 from tqdm import tqdm
 
 from kinmo_core.models.io import read_config, save_pretrained
-from training.common import JsonlLog, autocast, base_parser, lr_at, provenance, setup
+from training.common import (
+    JsonlLog,
+    autocast,
+    base_parser,
+    cache_folder,
+    lr_at,
+    provenance,
+    refuse_existing_model,
+    setup,
+)
 from training.generator_data import MAX_TRAIN_TOKENS, TokenBatches, code_cache, cond_cache
 
 
@@ -58,7 +67,7 @@ def prepare(args, kind: str):
         raise SystemExit("--levels 2 or 3 needs per-part descriptions: no annotations.json in the --data folders "
                          "and no --annotations given")
     args.annotations = annotations
-    cache = Path(args.cache) if args.cache else Path(args.out).resolve().parent / "cache"
+    cache = cache_folder(args)
     rvq_cfg = read_config(args.rvq)["config"]
     unit = 2 ** int(rvq_cfg["down_t"])
     conditioner = make_conditioner(args.cond, args.htma)
@@ -108,8 +117,7 @@ def train(kind: str, argv: list[str] | None = None) -> int:
     args = parser(doc.splitlines()[0]).parse_args(argv)
     setup(args)
     out = Path(args.out)
-    if (out / "config.json").exists() and not args.overwrite:
-        raise SystemExit(f"{out} already holds a model; pass --overwrite to replace it")
+    refuse_existing_model(out, args.overwrite)
     train_b, val_b, codebook, nq, conditioner = prepare(args, kind)
     sizes = {k: v for k, v in (("d_model", args.d_model), ("n_layers", args.layers)) if v is not None}
     if kind == "mask":

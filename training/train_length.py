@@ -19,7 +19,17 @@ from tqdm import tqdm
 from kinmo_core.data.dataset import MotionTextDataset
 from kinmo_core.models.io import save_pretrained
 from kinmo_core.models.length_estimator import LengthEstimator, LengthEstimatorConfig
-from training.common import JsonlLog, base_parser, data_version, lr_at, parse_data, provenance, setup
+from training.common import (
+    JsonlLog,
+    base_parser,
+    cache_folder,
+    data_version,
+    lr_at,
+    parse_data,
+    provenance,
+    refuse_existing_model,
+    setup,
+)
 from training.generator_data import MAX_SOURCE_FRAMES, _save_npz
 
 
@@ -66,9 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     setup(args)
     out = Path(args.out)
-    if (out / "config.json").exists() and not args.overwrite:
-        raise SystemExit(f"{out} already holds a model; pass --overwrite to replace it")
-    cache = Path(args.cache) if args.cache else out.resolve().parent / "cache"
+    refuse_existing_model(out, args.overwrite)
+    cache = cache_folder(args)
     cfg = LengthEstimatorConfig()
     folders = parse_data(args.data)
     parts = [caption_lengths(folder, "train", args.unit, cache) for folder, _ in folders]

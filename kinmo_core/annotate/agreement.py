@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from kinmo_core.errors import KinmoInputError
+from kinmo_core.fileio import atomic_output
 from kinmo_core.kinematic import GROUPS, PAIRS
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("id", "field", "verdict")
@@ -136,7 +137,6 @@ def write_review_sheet(rows: list[dict[str, str]], path: str | os.PathLike, over
     writer.writeheader()
     writer.writerows(rows)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
     return path

@@ -12,7 +12,6 @@ import json
 import os
 import random
 import re
-import tempfile
 import threading
 import time
 import urllib.error
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from kinmo_core.annotate.core import MotionAnalysis, check_description_keys, timeline_json
 from kinmo_core.errors import KinmoInputError, KinmoModelError
+from kinmo_core.fileio import atomic_output
 from kinmo_core.kinematic import GROUPS, PAIRS
 
 PROMPT_VERSION: str = "kinmo-prompt-1"
@@ -124,10 +124,8 @@ class AnswerCache:
         if self.folder is None:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=self.folder)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(value, fh)
-        os.replace(tmp, self.folder / f"{key}.json")
+        with atomic_output(self.folder / f"{key}.json", overwrite=True) as tmp:
+            tmp.write_text(json.dumps(value), encoding="utf-8")
 
 
 class OpenAIAnnotator:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +46,7 @@ from kinmo_core.annotate.core import analyse_motion, check_description_keys, tim
 from kinmo_core.annotate.keyframes import DEFAULT_THRESHOLD, keyframes_per_second
 from kinmo_core.annotate.rules import RULES_VERSION, annotate_rules
 from kinmo_core.errors import KinmoInputError, KinmoModelError
+from kinmo_core.fileio import atomic_output
 from kinmo_core.skeleton import FPS
 
 FORMAT_VERSION: int = 1
@@ -156,17 +156,11 @@ def annotate_joints(
 
 
 def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
-    """Write JSON to path through a temporary file in the same folder and os.replace."""
+    """Write JSON to path atomically (creating its folder), replacing an older version of it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(path, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
 
 
 def read_annotations(path: str | os.PathLike) -> dict:

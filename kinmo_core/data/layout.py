@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from kinmo_core.data.captions import humanml_line, mirror_text
 from kinmo_core.errors import KinmoInputError
+from kinmo_core.fileio import atomic_output
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 SPLIT_FRACTIONS: tuple[float, float, float] = (0.80, 0.05, 0.15)
@@ -32,31 +32,16 @@ MIRROR_PREFIX = "M"
 SUBDIRS: tuple[str, ...] = ("new_joint_vecs", "new_joints", "texts")
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to path through a temporary file in the same folder and an atomic rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    """Save one .npy file atomically."""
-    import io
-
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array))
-    write_bytes_atomic(path, buf.getvalue())
+    """Save one .npy file atomically, replacing an older version (prepare_output guards the user's folder)."""
+    with atomic_output(path, overwrite=True) as tmp, open(tmp, "wb") as f:
+        np.save(f, np.ascontiguousarray(array))
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write a UTF-8 text file atomically."""
-    write_bytes_atomic(path, text.encode("utf-8"))
+    """Write a UTF-8 text file atomically, replacing an older version (prepare_output guards the user's folder)."""
+    with atomic_output(path, overwrite=True) as tmp:
+        tmp.write_bytes(text.encode("utf-8"))
 
 
 def prepare_output(out: str | os.PathLike, overwrite: bool = False) -> Path:

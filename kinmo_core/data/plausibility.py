@@ -43,10 +43,10 @@ def contacts(joints: np.ndarray) -> np.ndarray:
     return disp < FOOT_CONTACT_VELOCITY_THRESHOLD
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    padded = np.concatenate(([False], mask, [False]))
-    d = np.diff(padded.astype(np.int8))
-    return list(zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0], strict=True))
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Return [start, end) of every maximal run of True in a 1-D boolean mask."""
+    d = np.diff(np.concatenate(([0], np.asarray(mask).astype(np.int8), [0])))
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
 
 
 def skate_per_phase(joints: np.ndarray, contact: np.ndarray | None = None, gate: float = GROUND_GATE) -> np.ndarray:
@@ -62,7 +62,7 @@ def skate_per_phase(joints: np.ndarray, contact: np.ndarray | None = None, gate:
         xz = joints[:, j][:, [0, 2]]
         y = joints[:-1, j, 1]
         on_ground = c[:, k] & (y - joints[:, j, 1].min() < gate)
-        for a, b in _runs(on_ground):
+        for a, b in true_runs(on_ground):
             out.append(float(np.max(np.linalg.norm(xz[a:b] - xz[a], axis=-1))))
     return np.asarray(out)
 

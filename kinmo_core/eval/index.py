@@ -12,15 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file
+from safetensors.numpy import save as safetensors_bytes
 
 from kinmo_core.errors import KinmoInputError, KinmoModelError
+from kinmo_core.fileio import atomic_output
 
 INDEX_FORMAT_VERSION: int = 1
 
@@ -46,17 +47,6 @@ def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
 
 def _checksum(embeddings: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(embeddings, dtype="<f4").tobytes()).hexdigest()
-
-
-def _atomic_write(target: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class RetrievalIndex:
@@ -114,14 +104,11 @@ class RetrievalIndex:
         checksum = _checksum(self.embeddings)
         meta = {"format_version": INDEX_FORMAT_VERSION, "model_version": self.model_version, "count": len(self),
                 "dim": self.dim, "checksum": checksum, "ids": self.ids, "texts": self.texts}
-        _atomic_write(weights, lambda tmp: save_file({"embeddings": self.embeddings}, tmp,
-                                                     metadata={"checksum": checksum}))
-
-        def write_json(tmp: str) -> None:
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(meta, f, ensure_ascii=False)
-
-        _atomic_write(sidecar, write_json)
+        with atomic_output(weights, overwrite=overwrite) as tmp:
+            # save_file makes a fresh private file in place of the temporary one: write the bytes into it instead.
+            tmp.write_bytes(safetensors_bytes({"embeddings": self.embeddings}, metadata={"checksum": checksum}))
+        with atomic_output(sidecar, overwrite=overwrite) as tmp:
+            tmp.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         return weights
 
     @classmethod

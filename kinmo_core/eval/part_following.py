@@ -37,9 +37,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
+from kinmo_core.data.plausibility import true_runs
 from kinmo_core.errors import KinmoInputError
+from kinmo_core.eval.plausibility import check_joints
 from kinmo_core.kinematic import GROUPS, MIRROR_GROUP
-from kinmo_core.skeleton import FPS, JOINT_INDEX, LEFT_FOOT_JOINTS, NUM_JOINTS, RIGHT_FOOT_JOINTS
+from kinmo_core.skeleton import FPS, JOINT_INDEX, LEFT_FOOT_JOINTS, RIGHT_FOOT_JOINTS
 
 J = JOINT_INDEX
 
@@ -87,20 +89,9 @@ CHECK_SIDES: dict[tuple[str, str], tuple[str, ...]] = {
 """Every (group kind, action) with a check, and the sides it accepts (actions from `data.actions`)."""
 
 
-def _check_joints(joints, min_frames: int = 2) -> np.ndarray:
-    j = np.asarray(joints.detach().cpu().numpy() if hasattr(joints, "detach") else joints, dtype=np.float64)
-    if j.ndim != 3 or j.shape[1:] != (NUM_JOINTS, 3):
-        raise KinmoInputError(f"joints must have shape (T, {NUM_JOINTS}, 3), got {j.shape}")
-    if len(j) < min_frames:
-        raise KinmoInputError(f"need at least {min_frames} frames, got {len(j)}")
-    if not np.all(np.isfinite(j)):
-        raise KinmoInputError("joints contain NaN or infinite values")
-    return j
-
-
 def body_frame(joints) -> np.ndarray:
     """Return joints (T, 22, 3) with each frame's pelvis over the origin and its hip line turned to face +Z."""
-    j = _check_joints(joints, min_frames=1)
+    j = check_joints(joints, min_frames=1)
     across = j[:, J["left_hip"]] - j[:, J["right_hip"]]
     # forward = across x up; its heading angle about Y is removed frame by frame.
     fx, fz = -across[:, 2], across[:, 0]
@@ -141,11 +132,6 @@ def _reversals(x: np.ndarray, amplitude: float) -> int:
     return count
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    d = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
-
-
 def _wrap_deg(a: np.ndarray) -> np.ndarray:
     return (a + 180.0) % 360.0 - 180.0
 
@@ -168,7 +154,7 @@ def _arm_raise(b: np.ndarray, side: str, fps: int) -> tuple[bool, dict[str, floa
 def _arm_wave(b: np.ndarray, side: str, fps: int) -> tuple[bool, dict[str, float]]:
     rel = b[:, J[f"{side}_wrist"]] - b[:, J[f"{side}_shoulder"]]
     up = rel[:, 1] > 0.0
-    reversals = max([_reversals(rel[a:e, 0], WAVE_AMPLITUDE) for a, e in _runs(up) if e - a >= WAVE_MIN_FRAMES],
+    reversals = max([_reversals(rel[a:e, 0], WAVE_AMPLITUDE) for a, e in true_runs(up) if e - a >= WAVE_MIN_FRAMES],
                     default=0)
     return reversals >= WAVE_MIN_REVERSALS, {"sideways_reversals": reversals, "raised_frames": _longest_run(up)}
 
@@ -306,13 +292,13 @@ def mirror_check(group: str, action: str, side: str) -> tuple[str, str, str]:
 def measure(joints, group: str, action: str, side: str, fps: int = FPS) -> tuple[bool, dict[str, float]]:
     """Return whether joints (T, 22, 3) show (group, action, side) and the measured quantities."""
     validate_check(group, action, side)
-    b = body_frame(_check_joints(joints, min_frames=2))
+    b = body_frame(check_joints(joints, min_frames=2))
     return _CHECKS[(GROUP_KIND[group], action)](b, side, fps)
 
 
 def check_part(joints, group: str, action: str, side: str, fps: int = FPS) -> PartCheck:
     """Run the named check and its mirror on joints (T, 22, 3)."""
-    b = body_frame(_check_joints(joints, min_frames=2))
+    b = body_frame(check_joints(joints, min_frames=2))
     validate_check(group, action, side)
     g2, a2, s2 = mirror_check(group, action, side)
     named, named_values = _CHECKS[(GROUP_KIND[group], action)](b, side, fps)

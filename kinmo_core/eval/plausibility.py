@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kinmo_core.data.plausibility import true_runs
 from kinmo_core.errors import KinmoInputError
 from kinmo_core.skeleton import BONE_LENGTHS, FPS, JOINT_INDEX, NUM_JOINTS, bone_lengths
 
@@ -31,7 +32,8 @@ FLOAT_HEIGHT_THRESHOLD: float = 0.05
 """A frame floats when its lowest joint is higher than this above the floor (jumps count too: compare to real data)."""
 
 
-def _check(joints, min_frames: int = 1) -> np.ndarray:
+def check_joints(joints, min_frames: int = 1) -> np.ndarray:
+    """Return joints (T, 22, 3) as float64 numpy; KinmoInputError for a wrong shape, too few frames or NaN."""
     j = np.asarray(joints.detach().cpu().numpy() if hasattr(joints, "detach") else joints, dtype=np.float64)
     if j.ndim != 3 or j.shape[1:] != (NUM_JOINTS, 3):
         raise KinmoInputError(f"joints must have shape (T, {NUM_JOINTS}, 3), got {j.shape}")
@@ -42,12 +44,6 @@ def _check(joints, min_frames: int = 1) -> np.ndarray:
     return j
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Return [start, end) of every maximal run of True."""
-    d = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
-
-
 def foot_skating(joints, height_threshold: float = SKATE_HEIGHT_THRESHOLD,
                  speed_threshold: float = SKATE_SPEED_THRESHOLD, fps: int = FPS) -> dict[str, float]:
     """Return the skating ratio and the mean horizontal slide per ground-contact phase (cm).
@@ -56,13 +52,13 @@ def foot_skating(joints, height_threshold: float = SKATE_HEIGHT_THRESHOLD,
     step) and moves horizontally faster than `speed_threshold`. skate_distance_cm: over every contact phase (a maximal
     run of such grounded steps of one foot), the horizontal path length the foot slides, averaged over phases.
     """
-    j = _check(joints, min_frames=2)
+    j = check_joints(joints, min_frames=2)
     feet = j[:, list(SKATE_FOOT_JOINTS)]
     height = feet[..., 1] - FLOOR_HEIGHT
     grounded = (height[1:] < height_threshold) & (height[:-1] < height_threshold)  # (T-1, 2)
     step = np.linalg.norm(np.diff(feet[..., [0, 2]], axis=0), axis=-1)  # horizontal metres per frame, (T-1, 2)
     skating = grounded & (step * fps > speed_threshold)
-    phases = [float(step[a:b, f].sum()) for f in range(2) for a, b in _runs(grounded[:, f])]
+    phases = [float(step[a:b, f].sum()) for f in range(2) for a, b in true_runs(grounded[:, f])]
     return {
         "skate_ratio": float(np.mean(skating.any(axis=1))),
         "skate_distance_cm": 100.0 * float(np.mean(phases)) if phases else 0.0,
@@ -72,7 +68,7 @@ def foot_skating(joints, height_threshold: float = SKATE_HEIGHT_THRESHOLD,
 
 def ground_penetration(joints, tolerance: float = PENETRATION_TOLERANCE) -> dict[str, float]:
     """Return the mean (over frames) and max depth in cm of the lowest joint below the floor, and the frame share."""
-    j = _check(joints)
+    j = check_joints(joints)
     depth = np.maximum(FLOOR_HEIGHT - j[..., 1].min(axis=1) - tolerance, 0.0)
     return {
         "penetration_mean_cm": 100.0 * float(depth.mean()),
@@ -83,7 +79,7 @@ def ground_penetration(joints, tolerance: float = PENETRATION_TOLERANCE) -> dict
 
 def floating(joints, threshold: float = FLOAT_HEIGHT_THRESHOLD) -> dict[str, float]:
     """Return the share of frames whose lowest joint is above `threshold` and the mean height of those frames (cm)."""
-    j = _check(joints)
+    j = check_joints(joints)
     low = j[..., 1].min(axis=1) - FLOOR_HEIGHT
     mask = low > threshold
     return {
@@ -98,7 +94,7 @@ def bone_length_deviation(joints, reference: np.ndarray | None = None) -> dict[s
     The temporal std ignores the body's proportions and measures only stretching over time; the error against the
     reference (BONE_LENGTHS) also catches a wrongly scaled skeleton.
     """
-    j = _check(joints)
+    j = check_joints(joints)
     lengths = bone_lengths(j)[:, 1:]
     ref = BONE_LENGTHS[1:] if reference is None else np.asarray(reference, np.float64).reshape(-1)[-lengths.shape[1]:]
     return {
@@ -109,7 +105,7 @@ def bone_length_deviation(joints, reference: np.ndarray | None = None) -> dict[s
 
 def jerk(joints, fps: int = FPS) -> dict[str, float]:
     """Return the mean and max magnitude of the third time derivative of joint positions (m/s^3)."""
-    j = _check(joints, min_frames=4)
+    j = check_joints(joints, min_frames=4)
     third = np.diff(j, n=3, axis=0) * float(fps) ** 3
     mag = np.linalg.norm(third, axis=-1)
     return {"jerk_mean": float(mag.mean()), "jerk_max": float(mag.max())}
@@ -117,7 +113,7 @@ def jerk(joints, fps: int = FPS) -> dict[str, float]:
 
 def plausibility_report(joints, fps: int = FPS) -> dict[str, float]:
     """Return every plausibility figure of one motion (T >= 4 frames)."""
-    j = _check(joints, min_frames=4)
+    j = check_joints(joints, min_frames=4)
     out: dict[str, float] = {}
     out.update(foot_skating(j, fps=fps))
     out.update(ground_penetration(j))

@@ -13,16 +13,17 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from kinmo_core.errors import KinmoInputError, KinmoModelError
+from kinmo_core.fileio import atomic_output
 
 WEIGHTS_NAME: str = "model.safetensors"
 CONFIG_NAME: str = "config.json"
@@ -59,17 +60,6 @@ def split_tied(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor],
     return stored, tied
 
 
-def _atomic(target: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_pretrained(model: nn.Module, cfg: Any, directory: str | os.PathLike, extra_meta: dict | None = None,
                     overwrite: bool = False) -> Path:
     """Write model weights and config to `directory` (created if needed); return the folder."""
@@ -92,13 +82,11 @@ def save_pretrained(model: nn.Module, cfg: Any, directory: str | os.PathLike, ex
         text = json.dumps(meta, indent=2, sort_keys=True)
     except TypeError as exc:
         raise KinmoInputError(f"extra_meta must be JSON-serialisable: {exc}") from None
-    _atomic(weights, lambda tmp: save_file(stored, tmp, metadata={"format": "pt"}))
-
-    def write_config(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-
-    _atomic(config, write_config)
+    with atomic_output(weights, overwrite=overwrite) as tmp:
+        # save_file makes a fresh private file in place of the temporary one: write the bytes into it instead.
+        tmp.write_bytes(safetensors_bytes(stored, metadata={"format": "pt"}))
+    with atomic_output(config, overwrite=overwrite) as tmp:
+        tmp.write_text(text + "\n", encoding="utf-8")
     return folder
 
 

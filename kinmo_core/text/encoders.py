@@ -11,7 +11,6 @@ is cheap; `get_sentence_encoder` / `get_token_encoder` return lazy per-path sing
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from kinmo_core.errors import KinmoInputError
+from kinmo_core.fileio import atomic_output
 
 EMBED_DIM: int = 384
 """Width of the default encoder's (all-MiniLM-L6-v2) embeddings."""
@@ -140,21 +140,14 @@ class SentenceEncoder:
             texts = list(self._cache)
             emb = np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, EMBED_DIM), np.float32)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=target.parent)
-        os.close(fd)
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez(
-                    fh,
-                    format_version=np.int64(_CACHE_FORMAT_VERSION),
-                    model=np.array(str(self.model_path.name)),
-                    texts=np.array(texts, dtype=np.str_),
-                    embeddings=emb.astype(np.float32),
-                )
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_output(target, overwrite=True) as tmp, open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                format_version=np.int64(_CACHE_FORMAT_VERSION),
+                model=np.array(str(self.model_path.name)),
+                texts=np.array(texts, dtype=np.str_),
+                embeddings=emb.astype(np.float32),
+            )
         return target
 
     def load_cache(self, path: str | os.PathLike) -> int:
