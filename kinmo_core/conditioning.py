@@ -16,6 +16,7 @@ import json
 import math
 import os
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -177,20 +178,20 @@ def _presence(groups: list[list[str]], pairs: list[list[str]]) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.bool)
 
 
-class Conditioner:
+class Conditioner(ABC):
     """Turns captions and descriptions into per-level condition vectors (B, 3, cond_dim)."""
 
     kind: str = ""
     cond_dim: int = 0
 
+    @abstractmethod
     def __call__(self, captions: Sequence[str], descriptions: Sequence[Mapping | None] | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (cond (B, 3, cond_dim), present (B, 3) bool)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def save(self, folder: str | os.PathLike) -> None:
         """Write what from_folder needs to rebuild this conditioner."""
-        raise NotImplementedError
 
 
 class SentenceConditioner(Conditioner):
