@@ -408,6 +408,9 @@ def test_evaluate_cli_on_a_tiny_corpus(tmp_path, fixture_joints, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["overall_accuracy"] == 1.0 and report["motions"] == 2
     assert json.loads((tmp_path / "rep.json").read_text())["motions"] == 2
+    # An existing report is the user's file: replaced only with --overwrite.
+    assert main(["annotate", "evaluate", str(ds), str(out), "-o", str(tmp_path / "rep.json")]) == 2
+    assert main(["annotate", "evaluate", str(ds), str(out), "-o", str(tmp_path / "rep.json"), "--overwrite"]) == 0
 
 
 # ------------------------------------------------------------------ human review: sample sheets and agreement

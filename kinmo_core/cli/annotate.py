@@ -103,6 +103,7 @@ def _evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default=None, help="score only the ids of SPLIT.txt")
     p.add_argument("--json", action="store_true")
     p.add_argument("-o", "--output", type=Path, default=None, help="also write the report as JSON")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report file")
     return p
 
 
@@ -207,7 +208,10 @@ def _run_agreement(args: argparse.Namespace) -> int:
 def _run_evaluate(args: argparse.Namespace) -> int:
     from kinmo_core.annotate.evaluate import evaluate_annotations, format_report
     from kinmo_core.annotate.pipeline import read_annotations, write_json_atomic
+    from kinmo_core.errors import KinmoInputError
 
+    if args.output is not None and args.output.exists() and not args.overwrite:
+        raise KinmoInputError(f"{args.output}: already exists; pass --overwrite to replace it")
     report = evaluate_annotations(args.dataset, read_annotations(args.annotations), split=args.split)
     if args.output is not None:
         write_json_atomic(args.output, report)
