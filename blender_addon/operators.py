@@ -356,13 +356,5 @@ CLASSES = (
 )
 
 
-def register() -> None:
-    """Register the operators."""
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    """Unregister the operators."""
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+# Blender's own helper: registers CLASSES in order, unregisters them in reverse.
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

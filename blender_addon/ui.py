@@ -107,13 +107,5 @@ class KINMO_PT_bone_map(bpy.types.Panel):
 CLASSES = (KINMO_UL_bone_map, KINMO_PT_generate, KINMO_PT_import, KINMO_PT_bone_map)
 
 
-def register() -> None:
-    """Register the list and panels."""
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    """Unregister the list and panels."""
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+# Blender's own helper: registers CLASSES in order, unregisters them in reverse.
+register, unregister = bpy.utils.register_classes_factory(CLASSES)
