@@ -137,6 +137,8 @@ class TextFeatureCache:
         self.max_tokens, self.batch_size, self.progress = int(max_tokens), int(batch_size), progress
         self._id: str | None = None
         self._encoder = None
+        self._memo: dict[str, dict[str, np.ndarray]] = {}
+        self._scanned: set[str] = set()
 
     @property
     def encoder(self):
@@ -184,41 +186,58 @@ class TextFeatureCache:
         return np.concatenate(parts) if parts else np.zeros((0, 0), np.float16)
 
     def tokens(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """Return {text: (L, D) float16 token features} for the unique texts, from the disk cache if present."""
-        uniq = sorted(set(texts))
-        path = self._file("tokens", uniq)
-        data = self._read(path, uniq)
-        if data is None:
-            feats = self.encode_tokens(uniq)
-            lengths = np.array([len(f) for f in feats], dtype=np.int64)
-            flat = np.concatenate(feats) if feats else np.zeros((0, 1), np.float16)
-            self._write(path, uniq, flat=flat, lengths=lengths)
-            return dict(zip(uniq, feats, strict=True))
-        offsets = np.concatenate([[0], np.cumsum(data["lengths"])])
-        return {t: data["flat"][offsets[i]:offsets[i + 1]] for i, t in enumerate(uniq)}
+        """Return {text: (L, D) float16 token features} for the unique texts, reusing any features on disk."""
+        return self._lookup("tokens", texts)
 
     def pooled(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """Return {text: (D,) float16 pooled feature} for the unique texts, from the disk cache if present."""
+        """Return {text: (D,) float16 pooled feature} for the unique texts, reusing any features on disk."""
+        return self._lookup("pooled", texts)
+
+    def known(self, kind: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Features of `kind` ('tokens' or 'pooled') already in memory for the given texts (no encoding)."""
+        memo = self._memo.get(kind, {})
+        return {t: memo[t] for t in texts if t in memo}
+
+    def _lookup(self, kind: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        # Every file holds one text set; a lookup loads the files of this encoder once, then encodes only texts
+        # that none of them holds and writes those as a new file, so overlapping sets (train / val splits,
+        # captions seen by several trainers) are encoded once.
+        memo = self._memo.setdefault(kind, {})
         uniq = sorted(set(texts))
-        path = self._file("pooled", uniq)
-        data = self._read(path, uniq)
-        if data is None:
-            emb = self.encode_pooled(uniq)
-            self._write(path, uniq, flat=emb)
-            return dict(zip(uniq, emb, strict=True))
-        return dict(zip(uniq, data["flat"], strict=True))
+        if any(t not in memo for t in uniq) and kind not in self._scanned:
+            self._scanned.add(kind)
+            for path in sorted((self.cache_dir / "text_features").glob(f"{kind}-{self.encoder_id}-*.npz")):
+                self._load_file(path, kind, memo)
+        missing = [t for t in uniq if t not in memo]
+        if missing:
+            path = self._file(kind, missing)
+            if kind == "tokens":
+                feats = self.encode_tokens(missing)
+                lengths = np.array([len(f) for f in feats], dtype=np.int64)
+                flat = np.concatenate(feats) if feats else np.zeros((0, 1), np.float16)
+                self._write(path, missing, flat=flat, lengths=lengths)
+                memo.update(zip(missing, feats, strict=True))
+            else:
+                emb = self.encode_pooled(missing)
+                self._write(path, missing, flat=emb)
+                memo.update(zip(missing, emb, strict=True))
+        return {t: memo[t] for t in uniq}
 
     @staticmethod
-    def _read(path: Path, texts: list[str]) -> dict | None:
-        if not path.is_file():
-            return None
+    def _load_file(path: Path, kind: str, memo: dict[str, np.ndarray]) -> None:
         try:
             with np.load(path, allow_pickle=False) as z:
-                if int(z["format_version"]) != _CACHE_FORMAT or json.loads(str(z["texts"])) != texts:
-                    return None
-                return {k: z[k] for k in z.files if k not in ("texts", "format_version")}
-        except (OSError, ValueError, KeyError):
-            return None  # a damaged cache is recomputed, never trusted
+                if int(z["format_version"]) != _CACHE_FORMAT:
+                    return
+                texts = json.loads(str(z["texts"]))
+                flat = z["flat"]
+                if kind == "tokens":
+                    offsets = np.concatenate([[0], np.cumsum(z["lengths"])])
+                    memo.update((t, flat[offsets[i]:offsets[i + 1]]) for i, t in enumerate(texts))
+                else:
+                    memo.update(zip(texts, flat, strict=True))
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # a damaged cache file is ignored and its texts recomputed, never trusted
 
     @staticmethod
     def _write(path: Path, texts: list[str], **arrays: np.ndarray) -> None:
@@ -318,11 +337,18 @@ class HTMAAligner:
             tok = self.text.tokens(captions)
             pooled = self.text.pooled([t for d in descriptions for t in description_texts(d)]) if lv > 1 else {}
         else:
+            # Queries skip the disk, but use features a caller loaded beforehand (see `TextFeatureCache.known`).
             uniq = sorted(set(captions))
-            tok = dict(zip(uniq, self.text.encode_tokens(uniq), strict=True))
+            tok = self.text.known("tokens", uniq)
+            todo = [c for c in uniq if c not in tok]
+            if todo:
+                tok.update(zip(todo, self.text.encode_tokens(todo), strict=True))
             if lv > 1:
                 texts = sorted({t for d in descriptions for t in description_texts(d)})
-                pooled = dict(zip(texts, self.text.encode_pooled(texts), strict=True))
+                pooled = self.text.known("pooled", texts)
+                todo = [t for t in texts if t not in pooled]
+                if todo:
+                    pooled.update(zip(todo, self.text.encode_pooled(todo), strict=True))
         out = []
         for s in range(0, len(captions), batch_size):
             tokens, mask = pad_tokens([tok[c] for c in captions[s:s + batch_size]])

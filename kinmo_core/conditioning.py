@@ -193,6 +193,9 @@ class Conditioner(ABC):
     def save(self, folder: str | os.PathLike) -> None:
         """Write what from_folder needs to rebuild this conditioner."""
 
+    def precompute(self, captions: Sequence[str], descriptions: Sequence[Mapping | None]) -> None:  # noqa: B027
+        """Load or compute (once, on disk) the text features a whole dataset's conditions will need."""
+
 
 class SentenceConditioner(Conditioner):
     """Raw MiniLM sentence embeddings: caption, mean of group descriptions, mean of interaction descriptions."""
@@ -302,6 +305,19 @@ class HTMAConditioner(Conditioner):
             cond[without, :1] = self.aligner.encode_texts([captions[i] for i in without], levels=1).float()
         return cond, present
 
+    def precompute(self, captions, descriptions):
+        """Fill the aligner's text-feature cache from disk (encoding only texts never seen) for a whole dataset."""
+        from kinmo_core.alignment import check_descriptions, description_texts
+
+        texts = set()
+        for d in descriptions:
+            try:
+                texts.update(description_texts(check_descriptions(d)) if d is not None else ())
+            except KinmoInputError:
+                continue
+        self.aligner.text.tokens(list(captions))
+        self.aligner.text.pooled(sorted(texts))
+
     def save(self, folder):
         """Save the HTMA (weights, config, statistics) under folder/htma and record the kind."""
         from kinmo_core.fileio import write_atomic
@@ -336,7 +352,7 @@ class _MiniLMTokenEncoder:
 def _fast_text_features():
     from kinmo_core.alignment import MAX_TOKENS, TextFeatureCache
 
-    cache = TextFeatureCache(None, progress=False)
+    cache = TextFeatureCache(None)
     cache._encoder = _MiniLMTokenEncoder(get_minilm().truncated(MAX_TOKENS))
     return cache
 

@@ -273,3 +273,23 @@ def test_causal_lm_backend_end_to_end(tiny_corpus, tiny_causal_lm, tmp_path, lor
     # A random tiny LM writes nothing usable: every field is repaired, then neutral, and still complete.
     assert validate_descriptions(r[0]) == []
     assert r[0] == neutral_descriptions()
+
+
+def test_fields_whose_action_the_caption_leaves_out_are_not_trained() -> None:
+    from training.train_reasoner import field_mask, unspoken_groups
+
+    truth = {"groups": {
+        "left_arm": [{"action": "swing"}, {"action": "wave"}],
+        "right_arm": [{"action": "swing"}],
+        "left_leg": [{"action": "walk"}], "right_leg": [{"action": "walk"}],
+        "torso": [{"action": "upright"}], "neck": [{"action": "nod"}],
+    }}
+    said = unspoken_groups("a person walks forward, waving the left hand and nodding", truth)
+    assert said == set()
+    unsaid = unspoken_groups("a person walks forward", truth)
+    assert unsaid == {"left_arm", "neck"}
+    mask = dict(zip(FIELDS, field_mask(unsaid), strict=True))
+    assert not mask["left_arm"] and not mask["neck"] and not mask["left_arm|torso"] and not mask["left_arm|neck"]
+    assert mask["right_arm"] and mask["left_leg"] and mask["right_leg|torso"] and mask["torso"]
+    # No hidden ground truth (e.g. converted mocap): every field is trained.
+    assert all(field_mask(unspoken_groups("a person walks", {})))

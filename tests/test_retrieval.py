@@ -225,3 +225,45 @@ def test_folder_of_motion_files(env, aligner, tmp_path) -> None:
     assert built and index.ids == ["a.npz", "sub/b.npz"] and index.texts == ["clip 000612", "clip 012314"]
     hits, _ = retrieval.search_text(aligner, index, "a person walks", k=5, levels=1)
     assert len(hits) == 2 and {h.id for h in hits} == {"a.npz", "sub/b.npz"}
+
+
+class _CountingEncoder:
+    """A stand-in token encoder that records which texts it was asked to encode."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def encode(self, texts):
+        self.seen += list(texts)
+        feats = torch.stack([torch.full((3, 4), float(len(t))) for t in texts])
+        return feats, torch.ones(len(texts), 3, dtype=torch.bool)
+
+    def mean_pool(self, texts):
+        self.seen += list(texts)
+        return torch.nn.functional.normalize(torch.tensor([[float(len(t)), 1.0, 0.0, 0.0] for t in texts]), dim=-1)
+
+
+def test_text_feature_cache_encodes_each_text_once_across_sets(tmp_path) -> None:
+    from kinmo_core.alignment import TextFeatureCache
+
+    def cache() -> tuple[TextFeatureCache, _CountingEncoder]:
+        c = TextFeatureCache(None, tmp_path, progress=False)
+        c._encoder, c._id = _CountingEncoder(), "fake"
+        return c, c._encoder
+
+    first, enc = cache()
+    a = first.tokens(["a walk", "a run"])
+    assert sorted(enc.seen) == ["a run", "a walk"] and a["a run"].shape == (3, 4)
+    # A new process with an overlapping set encodes only the new text and reads the rest from disk.
+    second, enc2 = cache()
+    b = second.tokens(["a run", "a jump now"])
+    assert enc2.seen == ["a jump now"]
+    np.testing.assert_array_equal(b["a run"], a["a run"])
+    second.pooled(["x", "yy"])
+    assert second.known("pooled", ["yy", "zzz"]).keys() == {"yy"}
+    # A damaged file is ignored and its texts recomputed.
+    for f in (tmp_path / "text_features").glob("tokens-*.npz"):
+        f.write_bytes(b"broken")
+    third, enc3 = cache()
+    third.tokens(["a walk"])
+    assert enc3.seen == ["a walk"]

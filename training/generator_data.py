@@ -114,6 +114,7 @@ def cond_cache(data: str | os.PathLike, split: str, conditioner, annotations: st
             owner.append(i)
     if ann and missing:
         print(f"note: {missing} of {len(ds.items)} {split} items have no descriptions in {annotations}")
+    conditioner.precompute(captions, descs)
     conds, pres = [], []
     for s in tqdm(range(0, len(captions), batch), desc=f"condition {split} ({conditioner.kind})", unit="batch"):
         c, p = conditioner(captions[s:s + batch], descs[s:s + batch])

@@ -32,7 +32,7 @@ from kinmo_core.data.dataset import MotionTextDataset, collate_motions
 from kinmo_core.errors import KinmoInputError
 from kinmo_core.models.htma import HTMA, HTMAConfig
 from kinmo_core.models.io import save_pretrained
-from training.common import JsonlLog, autocast, base_parser, infinite, lr_at, provenance, setup
+from training.common import JsonlLog, autocast, base_parser, infinite, lr_at, parse_data, provenance, setup
 
 DEFAULT_STEPS = 3000
 DEFAULT_BATCH = 32
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     """Train and save an HTMA model; returns an exit code."""
     p = base_parser(__doc__.splitlines()[1])
     data = p._option_string_actions["--data"]  # the shared --data takes one folder; this trainer takes several
-    data.nargs, data.default, data.help = "+", [str(data.default)], "dataset folder(s) in the HumanML3D layout"
+    data.help = "dataset folder(s) in the HumanML3D layout; FOLDER:N repeats a folder N times"
     p.add_argument("--annotations", nargs="+", default=None,
                    help="annotation file per dataset folder (default: DATA/annotations.json)")
     p.add_argument("--levels", type=int, choices=(1, 2, 3), default=3, help="text levels (1 = global only, TMR)")
@@ -150,24 +150,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tiny", action="store_true", help="a tiny model (tests and smoke runs)")
     args = p.parse_args(argv)
     setup(args)
-    steps = args.steps or DEFAULT_STEPS
-    batch_size = args.batch or DEFAULT_BATCH
-    peak = args.lr or DEFAULT_LR
     out = Path(args.out)
     if (out / "config.json").exists() and not args.overwrite:
         raise SystemExit(f"error: {out} already holds a model (pass --overwrite to replace it)")
     if args.annotations and len(args.annotations) != len(args.data):
         raise SystemExit("error: give one --annotations file per --data folder")
-    cfg = make_config(args)
+    try:
+        return _train(args)
+    except KinmoInputError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
-    mean, std = np.load(Path(args.data[0]) / "Mean.npy"), np.load(Path(args.data[0]) / "Std.npy")
+
+def _train(args: argparse.Namespace) -> int:
+    """The training run behind main()."""
+    steps = args.steps or DEFAULT_STEPS
+    batch_size = args.batch or DEFAULT_BATCH
+    peak = args.lr or DEFAULT_LR
+    out = Path(args.out)
+    cfg = make_config(args)
+    folders = parse_data(args.data)
+    first = folders[0][0]
+    mean, std = np.load(first / "Mean.npy"), np.load(first / "Std.npy")
     descriptions: dict[str, dict] | None = None
     if cfg.levels > 1:
         descriptions = {}
-        for i, root in enumerate(args.data):
+        for i, (root, _) in enumerate(folders):
             descriptions.update(load_descriptions(root, args.annotations[i] if args.annotations else None))
-    train_sets = [MotionTextDataset(r, "train", max_frames=args.crop, min_frames=min(40, args.crop), mean=mean,
-                                    std=std, seed=args.seed) for r in args.data]
+    train_sets = [MotionTextDataset(root, "train", max_frames=args.crop, min_frames=min(40, args.crop), mean=mean,
+                                    std=std, seed=args.seed) for root, rep in folders for _ in range(rep)]
     base = torch.utils.data.ConcatDataset(train_sets)
     ids, captions = all_items(base)
     train = AlignmentData(base, ids, descriptions)
@@ -213,9 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, arr in (("Mean.npy", mean), ("Std.npy", std)):
         write_atomic(out / name, lambda f, a=arr: np.save(f, a.astype(np.float32)), overwrite=True)
     # Weights ship in float16 (half the size); loading casts them back to float32.
-    first = argparse.Namespace(**{**vars(args), "data": args.data[0]})
     save_pretrained(copy.deepcopy(model).half(), cfg, out, overwrite=args.overwrite, extra_meta=provenance(
-        first, datasets=args.data, levels=cfg.levels, cross_attention=cfg.cross_attention, steps=steps,
+        args, datasets=args.data, levels=cfg.levels, cross_attention=cfg.cross_attention, steps=steps,
         batch=batch_size, lr=peak, crop=args.crop, train_items=len(train),
         minutes=round((time.time() - t0) / 60, 2), **val_metrics))
     log.close()
@@ -234,7 +243,7 @@ def validate(model: HTMA, cfg: HTMAConfig, mean: np.ndarray, std: np.ndarray, ar
     try:
         aligner = HTMAAligner(model, mean, std, args.text_encoder, cache=cache)
         ann = args.annotations[0] if args.annotations else None
-        res = evaluate_dataset(aligner, args.data[0], "val", descriptions="annotations", annotations=ann,
+        res = evaluate_dataset(aligner, parse_data(args.data)[0][0], "val", descriptions="annotations", annotations=ann,
                                protocols=("all", "small_batches"))
     except KinmoInputError as exc:
         print(f"note: no validation ({exc})")

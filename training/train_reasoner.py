@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from kinmo_core.data.actions import STILL_ACTIONS, mentions_action
+from kinmo_core.data.corpus import GROUND_TRUTH_DIR
 from kinmo_core.errors import KinmoInputError
 from kinmo_core.kinematic import GROUPS
 from kinmo_core.reasoner import FIELDS, MARKER_NAME, VOCAB_NAME, format_prompt, format_target
@@ -36,11 +38,37 @@ from training.common import JsonlLog, autocast, base_parser, lr_at, provenance, 
 ANNOTATIONS_NAME = "annotations.json"
 
 
-def load_pairs(data: list[str] | str, annotations: str | Path | None, split: str) -> list[tuple[str, dict]]:
+IMPLIED_ACTIONS = frozenset(STILL_ACTIONS | {"swing", "lift"})
+"""Group actions a caption implies without naming them (arms swing with the gait, the free leg lifts in a hop)."""
+
+
+def unspoken_groups(caption: str, truth: dict) -> set[str]:
+    """Groups whose ground-truth action (other than an implied one) the caption never names.
+
+    The corpus's captions deliberately leave out some actions; their annotations still describe them. Training the
+    reasoner on such fields would teach it to guess actions the text gives no evidence of, so they are left out of
+    the loss (the default for an unmentioned part is what the rest of the caption implies).
+    """
+    out = set()
+    for group, spans in truth.get("groups", {}).items():
+        if any(s["action"] not in IMPLIED_ACTIONS and not mentions_action(caption, s["action"]) for s in spans):
+            out.add(group)
+    return out
+
+
+def field_mask(unspoken: set[str]) -> list[bool]:
+    """Per field of FIELDS: whether it is trained (neither it nor a group of its pair is unspoken)."""
+    return [not (set(name.split("|")) & unspoken) for name in FIELDS]
+
+
+def load_pairs(data: list[str] | str, annotations: str | Path | None, split: str,
+               masks: list[list[bool]] | None = None) -> list[tuple[str, dict]]:
     """Return (caption, {'groups', 'interactions'}) for every caption of the split's annotated motions.
 
     `data` holds FOLDER[:N] specs (training/common.py); N repeats a folder's training pairs. `annotations` replaces
-    the first folder's annotations.json; a folder without annotations is skipped with a note.
+    the first folder's annotations.json; a folder without annotations is skipped with a note. When `masks` is a
+    list it receives, per pair, which fields the caption gives evidence for (`field_mask`; all where the folder
+    has no hidden ground truth).
     """
     from kinmo_core.annotate.pipeline import read_annotations
     from kinmo_core.data.layout import read_split
@@ -53,14 +81,21 @@ def load_pairs(data: list[str] | str, annotations: str | Path | None, split: str
             print(f"note: {folder} has no {path.name}; its captions are not used by the reasoner")
             continue
         motions = read_annotations(path).get("motions", {})
-        found = []
+        found, found_masks = [], []
         for mid in read_split(folder, split):
             m = motions.get(mid)
             if not m:
                 continue
             desc = {"groups": m["groups"], "interactions": m["interactions"]}
-            found += [(cap.strip(), desc) for cap in m.get("captions", []) if cap.strip()]
+            caps = [cap.strip() for cap in m.get("captions", []) if cap.strip()]
+            found += [(cap, desc) for cap in caps]
+            if masks is not None:
+                gt_file = folder / GROUND_TRUTH_DIR / f"{mid}.json"
+                truth = json.loads(gt_file.read_text()) if gt_file.is_file() else {}
+                found_masks += [field_mask(unspoken_groups(cap, truth)) for cap in caps]
         pairs += found * (rep if split == "train" else 1)
+        if masks is not None:
+            masks += found_masks * (rep if split == "train" else 1)
     if not pairs:
         raise KinmoInputError(f"no annotated captions in the {split} split of {', '.join(map(str, parse_data(data)))}")
     return pairs
@@ -163,8 +198,9 @@ class LengthBuckets:
 
     EDGES = (12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80)
 
-    def __init__(self, lengths: torch.Tensor, tokens: int) -> None:
-        flat = lengths.reshape(-1)
+    def __init__(self, lengths: torch.Tensor, tokens: int, keep: torch.Tensor | None = None) -> None:
+        # Items left out (keep False) get length 0 and so fall in no bucket.
+        flat = (lengths if keep is None else lengths * keep).reshape(-1)
         self.n_fields = lengths.shape[1]
         self.buckets, self.sizes = [], []
         lo = 0
@@ -218,7 +254,9 @@ def train_default(args) -> int:
     peak = args.lr or 1e-3
     encoder = get_token_encoder(args.text_encoder)
     tokenizer = encoder._load()[0]
-    train_pairs = load_pairs(args.data, args.annotations, "train")
+    masks: list[list[bool]] = []
+    train_pairs = load_pairs(args.data, args.annotations, "train", masks)
+    keep = torch.tensor(masks, dtype=torch.long)
     val_pairs = load_pairs(args.data, args.annotations, "val")
     max_len = args.max_len
     train_t = TargetTable(tokenizer, train_pairs, max_len)
@@ -233,7 +271,8 @@ def train_default(args) -> int:
                          dropout=0.1, max_len=max_len)
     model = ReasonerModel(cfg)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"{len(train_pairs)} training captions ({len(feats)} distinct with val), "
+    print(f"{len(train_pairs)} training captions ({len(feats)} distinct with val; {1 - float(keep.float().mean()):.1%} "
+          "of fields left out where the caption leaves their action unspoken), "
           f"vocabulary {len(train_t.wordpiece_ids)} words, {n_params / 1e6:.2f} M parameters")
     opt = torch.optim.AdamW(model.parameters(), lr=peak, betas=(0.9, 0.98), weight_decay=0.01)
     log = JsonlLog(out / "train_log.jsonl")
@@ -243,7 +282,7 @@ def train_default(args) -> int:
     bar = tqdm(range(steps), desc="reasoner", unit="step")
     val = float("nan")
     done = 0
-    buckets = LengthBuckets(train_t.lengths, tokens=batch * 32)
+    buckets = LengthBuckets(train_t.lengths, tokens=batch * 32, keep=keep)
     budget = args.max_minutes * 60 if args.max_minutes else None
     for step in bar:
         # With a time budget the schedule follows whichever of steps and time runs out first.

@@ -69,11 +69,16 @@ def pipeline_generator(pipe, levels: int, descriptions: str = "annotations", bat
 class EvalSet:
     """The test split with its captions' token features, crops per repeat and descriptions per item."""
 
-    def __init__(self, data: str | Path, annotations: str | Path | None = None, split: str = "test") -> None:
+    def __init__(self, data: str | Path, annotations: str | Path | None = None, split: str = "test",
+                 limit: int | None = None, seed: int = 0) -> None:
         from kinmo_core.data.dataset import MotionTextDataset
 
         self.ds = MotionTextDataset(data, split, max_frames=EVAL_MAX_FRAMES, min_frames=EVAL_MIN_FRAMES, unit=4,
                                     normalize=False)
+        if limit is not None and limit < len(self.ds.items):
+            # A seeded subset, the same for every row and repeat, so rows stay comparable on a CPU budget.
+            keep = np.sort(np.random.default_rng(seed).choice(len(self.ds.items), limit, replace=False))
+            self.ds.items = [self.ds.items[i] for i in keep]
         self.annotations: dict[str, dict] = {}
         if annotations is not None:
             motions = json.loads(Path(annotations).read_text(encoding="utf-8")).get("motions", {})
@@ -232,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mm-samples", type=int, default=30)
     p.add_argument("--no-part", action="store_true", help="skip part following")
     p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--limit", type=int, default=None, help="a fixed random subset of N test items (all by default)")
     p.add_argument("--out", required=True, help="results .json")
     p.add_argument("--markdown", default=None, help="also write the tables as Markdown")
     p.add_argument("--overwrite", action="store_true")
@@ -239,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     ann = args.annotations
     if ann is None and (Path(args.data) / "annotations.json").is_file():
         ann = str(Path(args.data) / "annotations.json")
-    test = EvalSet(args.data, ann)
+    test = EvalSet(args.data, ann, limit=args.limit, seed=args.seed)
     embed = Embedder(args.evaluator)
     rows = [] if args.no_real else [Row("Real motion", None)]
     for spec in args.row:
