@@ -1,4 +1,4 @@
-"""KinMo for Blender: import KinMo motion files and retarget them onto any armature (text to motion comes later).
+"""KinMo for Blender: generate motion from text, import KinMo motion files, retarget and bake onto any armature.
 
 Loads as a Blender extension (blender_manifest.toml, id "kinmo") and as a legacy add-on (bl_info). Blender's own
 Python needs only numpy: everything that needs KinMo's Python side (torch) runs in a `kinmo worker` subprocess
@@ -11,7 +11,7 @@ bl_info = {
     "version": (0, 1, 0),
     "blender": (4, 2, 0),
     "location": "3D Viewport > Sidebar > KinMo",
-    "description": "Text to 3D human motion with per-body-part control: import and retarget KinMo motions",
+    "description": "Text to 3D human motion with per-body-part control: generate, import and retarget onto any rig",
     "category": "Animation",
 }
 

@@ -1,9 +1,14 @@
-"""Operators under `kinmo.*`: thin wrappers that check input, call the retargeter and bake, and report errors.
+"""Operators under `kinmo.*`: thin wrappers that check input, call the worker, retarget and bake, and report errors.
 
 Every failure is reported as one line (self.report ERROR) and returns CANCELLED with the scene as it was: nothing
 is changed before all input has been checked, and anything made before a late failure is removed again.
+Worker requests (generate, expand, converting a .bvh/.npy) run as modal operators with a timer in the UI (progress
+bar, status line, Esc cancels, Blender stays responsive) and synchronously in background mode, where timers never fire.
 """
 
+import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import bpy
@@ -12,7 +17,7 @@ from bpy.props import StringProperty
 from . import backend
 from . import bake as bk
 from . import retarget_math as rm
-from .props import preferences
+from .props import LEVELS, clear_descriptions, edited_descriptions, preferences, store_descriptions
 
 
 class KinmoUserError(Exception):
@@ -22,6 +27,81 @@ class KinmoUserError(Exception):
 def _worker_settings(context) -> tuple[str, float]:
     prefs = preferences(context)
     return (prefs.python_path if prefs else ""), (prefs.request_timeout if prefs else 600.0)
+
+
+def model_setting(context) -> str:
+    """The pipeline folder to generate with: the scene's, else the preferences', else "" (the packaged default)."""
+    prefs = preferences(context)
+    folder = context.scene.kinmo.model_folder.strip() or (prefs.model_path.strip() if prefs else "")
+    return bpy.path.abspath(folder) if folder else ""
+
+
+def submit_request(python: str, method: str, params: dict) -> backend.Job:
+    """Send a request to the shared worker for this Python; return its job at once (KinmoUserError if it can't)."""
+    try:
+        return backend.get_client(python).submit(method, params)
+    except backend.WorkerError as e:
+        raise KinmoUserError(f"KinMo worker: {e}") from None
+
+
+def wait_for(job: backend.Job, timeout: float, on_wait: Callable[[backend.Job], None] | None = None) -> dict:
+    """Block until a job's reply (background mode, scripts); cancel it, or stop a stuck worker, after `timeout` s.
+
+    on_wait(job) is called about four times a second while waiting (to show progress).
+    """
+    deadline = time.monotonic() + timeout
+    while not job.wait(min(0.25, max(deadline - time.monotonic(), 0.0))) and time.monotonic() < deadline:
+        if on_wait is not None:
+            on_wait(job)
+    if not job.done.is_set():
+        client = backend.current_client()
+        if client is not None:
+            client.cancel(job.id)
+            if not job.wait(2.0):
+                client.stop()  # stuck: the next request starts a fresh worker
+        raise KinmoUserError(f"KinMo worker: no answer within {timeout:g} s (cancelled)")
+    try:
+        return job.get()
+    except backend.WorkerError as e:
+        raise KinmoUserError(f"KinMo worker: {e}") from None
+
+
+def _prompt(text: str) -> str:
+    text = " ".join(text.split())
+    if not text:
+        raise KinmoUserError("type a prompt first, e.g. 'a person waves with the left hand'")
+    return text
+
+
+def generate_request(text: str, seconds: float, seed: int, levels: int, descriptions: dict | None = None,
+                     model: str = "") -> dict:
+    """The worker's `generate` params (one motion, .npz only); KinmoUserError for an empty prompt."""
+    params = {"text": _prompt(text), "seconds": float(seconds), "seed": int(seed), "levels": int(levels),
+              "num": 1, "bvh": False}  # fmt: skip
+    if descriptions is not None and levels > 1:
+        params["descriptions"] = descriptions
+    if model:
+        params["model"] = model
+    return params
+
+
+def expand_request(text: str, seed: int, model: str = "") -> dict:
+    """The worker's `expand` params; KinmoUserError for an empty prompt."""
+    params = {"text": _prompt(text), "seed": int(seed)}
+    if model:
+        params["model"] = model
+    return params
+
+
+def generated_motion(reply: dict) -> tuple[rm.SourceMotion, str]:
+    """Read the .npz a `generate` reply names (KinmoUserError if it is missing or not a KinMo motion)."""
+    paths = reply.get("paths") or []
+    if not paths:
+        raise KinmoUserError("KinMo worker: the generate reply names no motion file")
+    try:
+        return rm.load_motion_npz(paths[0]), paths[0]
+    except rm.MotionFileError as e:
+        raise KinmoUserError(str(e)) from None
 
 
 def needs_worker(path: str) -> bool:
@@ -34,19 +114,13 @@ def submit_conversion(context, path: str) -> backend.Job:
     if not Path(path).is_file():
         raise KinmoUserError(f"motion file not found: {path}")
     python, _ = _worker_settings(context)
-    try:
-        return backend.get_client(python).submit("load_motion", {"path": path})
-    except backend.WorkerError as e:
-        raise KinmoUserError(f"KinMo worker: {e}") from None
+    return submit_request(python, "load_motion", {"path": path})
 
 
-def finish_conversion(job: backend.Job) -> tuple[rm.SourceMotion, str]:
-    """Read the .npz a finished conversion job wrote."""
+def conversion_result(reply: dict) -> tuple[rm.SourceMotion, str]:
+    """Read the .npz a finished conversion (`load_motion`) reply names."""
     try:
-        reply = job.get()
         return rm.load_motion_npz(reply["path"]), reply["path"]
-    except backend.WorkerError as e:
-        raise KinmoUserError(f"KinMo worker: {e}") from None
     except rm.MotionFileError as e:
         raise KinmoUserError(str(e)) from None
 
@@ -65,14 +139,7 @@ def read_motion(context, path: str) -> tuple[rm.SourceMotion, str]:
     if needs_worker(path):
         job = submit_conversion(context, path)
         _, timeout = _worker_settings(context)
-        if not job.wait(timeout):
-            client = backend.current_client()
-            if client is not None:
-                client.cancel(job.id)
-                if not job.wait(2.0):
-                    client.stop()  # stuck: the next request starts a fresh worker
-            raise KinmoUserError(f"KinMo worker: no answer within {timeout:g} s (cancelled)")
-        return finish_conversion(job)
+        return conversion_result(wait_for(job, timeout))
     raise KinmoUserError(f"unsupported motion file type {ext or '(none)'}: use .npz, .bvh or .npy")
 
 
@@ -85,9 +152,16 @@ def selected_armature(context):
     return arms[0] if len(arms) == 1 else None
 
 
-def retarget_onto(context, obj, motion: rm.SourceMotion, label: str) -> str:
-    """Retarget a motion onto an armature and bake it; return the report line. Raises KinmoUserError first."""
-    settings = context.scene.kinmo
+def target_armature(context):
+    """The armature motions go to: the panel's Target, else the selected armature, else None (build one)."""
+    return context.scene.kinmo.target_armature or selected_armature(context)
+
+
+def bone_map_for(obj) -> tuple[rm.RigSpec, dict[str, str], str]:
+    """The armature's rig spec and joint -> bone map (saved, else detected) and where it came from; no change made.
+
+    Raises KinmoUserError when the armature is in Edit Mode or no bone maps to a SMPL-22 joint.
+    """
     if obj.mode == "EDIT":
         raise KinmoUserError(f"leave Edit Mode on '{obj.name}' first (its bones are being edited)")
     spec = bk.rig_spec(obj)
@@ -99,6 +173,13 @@ def retarget_onto(context, obj, motion: rm.SourceMotion, label: str) -> str:
         raise KinmoUserError(
             f"no bone of '{obj.name}' maps to a SMPL-22 joint; pick a preset or fill its bone map in the KinMo tab"
         )
+    return spec, bone_map, found
+
+
+def retarget_onto(context, obj, motion: rm.SourceMotion, label: str) -> tuple[bpy.types.Action, str]:
+    """Retarget a motion onto an armature and bake it; return (new action, report line). Raises KinmoUserError first."""
+    settings = context.scene.kinmo
+    spec, bone_map, found = bone_map_for(obj)
     render = context.scene.render
     fps = render.fps / render.fps_base
     basis = rm.facing_basis(spec, bone_map, bk.object_rotation(obj))
@@ -117,7 +198,7 @@ def retarget_onto(context, obj, motion: rm.SourceMotion, label: str) -> str:
         f"mapped ({found}), foot skate {100 * skate['mean']:.1f} cm/s (source {100 * skate['source_mean']:.1f})"
     )
     settings.status = line
-    return line
+    return action, line
 
 
 class _Undoable:
@@ -138,12 +219,149 @@ class _Undoable:
                 bpy.data.armatures.remove(data)
 
 
-class KINMO_OT_import_motion(bpy.types.Operator):
+def place_motion(context, motion: rm.SourceMotion, label: str, obj=None) -> tuple[object, bpy.types.Action, str]:
+    """Bake a motion onto obj (None: a new SMPL-22 armature) as a new action; on any failure remove what was made.
+
+    Returns (armature object, new action, report line).
+    """
+    undo = _Undoable()
+    try:
+        if obj is None:
+            if context.mode != "OBJECT":
+                raise KinmoUserError("switch to Object Mode first (a new SMPL-22 armature is added)")
+            obj = bk.build_smpl_armature(context, offsets=motion.offsets)
+            undo.objects.append(obj)
+        action, line = retarget_onto(context, obj, motion, label)
+    except BaseException:
+        undo.rollback()
+        raise
+    return obj, action, line
+
+
+def interactive(context) -> bool:
+    """True when a window can run a modal operator with timers (not in background mode, where timers never fire)."""
+    return context.window is not None and not bpy.app.background
+
+
+_ACTIVE: dict[str, backend.Job] = {}
+"""Worker jobs that modal operators are waiting for, by operator id (one at a time each)."""
+_CANCEL_REQUESTED: set[int] = set()
+"""Job ids the Cancel button asked to stop (their results are dropped even if they arrive)."""
+
+
+def running_job(operators: tuple[str, ...] | None = None) -> backend.Job | None:
+    """The worker job a KinMo modal operator (any, or one of `operators` by id) is waiting for, if any."""
+    return next((job for op, job in _ACTIVE.items() if operators is None or op in operators), None)
+
+
+class _WorkerTask:
+    """Mixin for operators that wait for one worker request: modal with a progress bar, or synchronous headless.
+
+    Subclasses call `run_task` from execute and implement `task_done(context, reply) -> set`.
+    """
+
+    busy_text = "working"
+
+    def run_task(self, context, method: str, params: dict) -> set:
+        """Submit the request; in the UI wait for it modally, in background mode block until it answers."""
+        python, timeout = _worker_settings(context)
+        job = submit_request(python, method, params)
+        if not interactive(context):
+            return self.task_done(context, wait_for(job, timeout))
+        self._job = job
+        self._timeout = timeout
+        self._started = time.monotonic()
+        self._cancelling = ""
+        self._kill_at = None
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.modal_handler_add(self)
+        wm.progress_begin(0, 100)
+        _ACTIVE[self.bl_idname] = job
+        self._show(context, f"KinMo: {self.busy_text}... (Esc cancels)")
+        return {"RUNNING_MODAL"}
+
+    def _show(self, context, text: str | None) -> None:
+        context.scene.kinmo.status = text or ""
+        if context.workspace is not None:
+            context.workspace.status_text_set(text)
+        for area in context.screen.areas if context.screen else ():
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+
+    def _stop_waiting(self, context) -> None:
+        wm = context.window_manager
+        wm.event_timer_remove(self._timer)
+        wm.progress_end()
+        _ACTIVE.pop(self.bl_idname, None)
+        _CANCEL_REQUESTED.discard(self._job.id)
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+
+    def _request_cancel(self, why: str) -> None:
+        self._cancelling = why
+        self._kill_at = time.monotonic() + 2.0  # a worker that ignores the cancel that long is stopped
+        client = backend.current_client()
+        if client is not None:
+            client.cancel(self._job.id)
+
+    def modal(self, context, event):
+        """Show progress; Esc (or the Cancel button, or the timeout) cancels; finish when the reply arrives."""
+        job = self._job
+        if event.type == "ESC" and event.value == "PRESS":
+            if not self._cancelling:
+                self._request_cancel("cancelled")
+                self._show(context, "KinMo: cancelling...")
+            return {"RUNNING_MODAL"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        if job.id in _CANCEL_REQUESTED and not self._cancelling:
+            self._request_cancel("cancelled")
+        if not job.done.is_set():
+            now = time.monotonic()
+            if not self._cancelling and now - self._started > self._timeout:
+                self._request_cancel(f"no answer within {self._timeout:g} s (cancelled)")
+            elif self._kill_at is not None and now > self._kill_at:
+                client = backend.current_client()
+                if client is not None:
+                    client.stop()  # fails the job: handled at the next tick
+                self._kill_at = None
+            context.window_manager.progress_update(int(100 * job.progress))
+            if not self._cancelling:
+                step = job.message or job.method
+                self._show(context, f"KinMo: {self.busy_text}: {step} {100 * job.progress:.0f}% (Esc cancels)")
+            return {"PASS_THROUGH"}
+        self._stop_waiting(context)
+        if self._cancelling:  # a result that arrives after a cancel is dropped: the user asked for nothing
+            self._show(context, f"KinMo: {self.busy_text} {self._cancelling}")
+            self.report({"WARNING"} if self._cancelling == "cancelled" else {"ERROR"},
+                        f"KinMo: {self.busy_text} {self._cancelling}")  # fmt: skip
+            return {"CANCELLED"}
+        try:
+            reply = job.get()
+        except backend.WorkerError as e:
+            line = f"KinMo worker: {e}"
+            self._show(context, line)
+            self.report({"ERROR"}, line)
+            return {"CANCELLED"}
+        self._show(context, None)
+        return self.task_done(context, reply)
+
+    def cancel(self, context) -> None:
+        """Blender ends the operator (window closed, file loaded): stop the request and clean up."""
+        client = backend.current_client()
+        if client is not None and not self._job.done.is_set():
+            client.cancel(self._job.id)
+        self._stop_waiting(context)
+
+
+class KINMO_OT_import_motion(_WorkerTask, bpy.types.Operator):
     """Import a motion file (.npz, .bvh, .npy) onto the target armature, or onto a new SMPL-22 armature"""
 
     bl_idname = "kinmo.import_motion"
     bl_label = "Import Motion"
     bl_options = {"REGISTER", "UNDO"}
+    busy_text = "converting"
 
     filepath: StringProperty(subtype="FILE_PATH")
     filter_glob: StringProperty(default="*.npz;*.bvh;*.npy", options={"HIDDEN"})
@@ -154,66 +372,150 @@ class KINMO_OT_import_motion(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def execute(self, context):
-        """Read, retarget and bake. With a window open, a worker conversion runs without freezing Blender."""
+        """Read, retarget and bake. A .bvh/.npy file is converted by the worker (modal in the UI)."""
         path = bpy.path.abspath(self.filepath) if self.filepath else ""
-        if path and needs_worker(path) and context.window is not None and not bpy.app.background:
-            try:
-                self._job = submit_conversion(context, path)
-            except KinmoUserError as e:
-                self.report({"ERROR"}, str(e))
-                return {"CANCELLED"}
-            wm = context.window_manager
-            self._timer = wm.event_timer_add(0.1, window=context.window)
-            wm.modal_handler_add(self)
-            context.scene.kinmo.status = f"KinMo: converting {Path(path).name} (Esc cancels)"
-            return {"RUNNING_MODAL"}
         try:
+            if path and needs_worker(path):
+                if not Path(path).is_file():
+                    raise KinmoUserError(f"motion file not found: {path}")
+                return self.run_task(context, "load_motion", {"path": path})
             motion, npz_path = read_motion(context, self.filepath)
         except KinmoUserError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
         return self._apply(context, motion, npz_path)
 
-    def modal(self, context, event):
-        """Wait for the worker: show its progress, cancel on Esc, bake when the converted file arrives."""
-        job = self._job
-        if event.type == "ESC":
-            client = backend.current_client()
-            if client is not None:
-                client.cancel(job.id)
-        if event.type != "TIMER" or not job.done.is_set():
-            if event.type == "TIMER":
-                context.scene.kinmo.status = f"KinMo: {job.message or job.method} {100 * job.progress:.0f}%"
-                for area in (context.screen.areas if context.screen else ()):
-                    area.tag_redraw()
-            return {"PASS_THROUGH"}
-        context.window_manager.event_timer_remove(self._timer)
+    def task_done(self, context, reply: dict) -> set:
+        """Bake the motion the worker converted."""
         try:
-            motion, npz_path = finish_conversion(job)
+            motion, npz_path = conversion_result(reply)
         except KinmoUserError as e:
-            context.scene.kinmo.status = ""
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
         return self._apply(context, motion, npz_path)
 
     def _apply(self, context, motion: rm.SourceMotion, npz_path: str):
-        undo = _Undoable()
         try:
-            settings = context.scene.kinmo
-            obj = settings.target_armature or selected_armature(context)
-            if obj is None:
-                if context.mode != "OBJECT":
-                    raise KinmoUserError("switch to Object Mode to import a motion")
-                obj = bk.build_smpl_armature(context, offsets=motion.offsets)
-                undo.objects.append(obj)
             label = motion.text or Path(self.filepath).stem
-            line = retarget_onto(context, obj, motion, label)
-            settings.motion_path = npz_path
+            _, _, line = place_motion(context, motion, label, target_armature(context))
         except KinmoUserError as e:
-            undo.rollback()
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
+        context.scene.kinmo.motion_path = npz_path
         self.report({"INFO"}, line)
+        return {"FINISHED"}
+
+
+class KINMO_OT_generate(_WorkerTask, bpy.types.Operator):
+    """Generate a motion from the prompt with the KinMo model and bake it onto the target armature (or a new one)"""
+
+    bl_idname = "kinmo.generate"
+    bl_label = "Generate"
+    bl_options = {"REGISTER", "UNDO"}
+    busy_text = "generating"
+
+    @classmethod
+    def poll(cls, context):
+        """Not while another KinMo request is running."""
+        return running_job() is None
+
+    def execute(self, context):
+        """Check everything, then ask the worker; the motion is baked when it arrives."""
+        settings = context.scene.kinmo
+        try:
+            params = generate_request(settings.prompt, settings.seconds, settings.seed, LEVELS[settings.levels],
+                                      edited_descriptions(settings), model_setting(context))  # fmt: skip
+            obj = target_armature(context)
+            if obj is not None:
+                bone_map_for(obj)  # a rig that cannot take the motion fails now, not after generating
+            elif context.mode != "OBJECT":
+                raise KinmoUserError("switch to Object Mode first (a new SMPL-22 armature is added)")
+            self._target = obj.name if obj is not None else ""
+            self._params = params
+            return self.run_task(context, "generate", params)
+        except KinmoUserError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+
+    def task_done(self, context, reply: dict) -> set:
+        """Bake the generated motion into a new action named after the prompt."""
+        try:
+            obj = None
+            if self._target:
+                obj = bpy.data.objects.get(self._target)
+                if not bk.is_armature(obj):
+                    raise KinmoUserError(f"the target armature '{self._target}' is gone; nothing was changed")
+            motion, npz_path = generated_motion(reply)
+            _, action, line = place_motion(context, motion, reply.get("text") or self._params["text"], obj)
+        except KinmoUserError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        tag_generated(action, self._params, reply)
+        context.scene.kinmo.motion_path = npz_path
+        self.report({"INFO"}, line)
+        return {"FINISHED"}
+
+
+def tag_generated(action, params: dict, reply: dict) -> None:
+    """Record on the new action how it was generated (prompt, seed, length, levels, model, descriptions used)."""
+    action["kinmo_prompt"] = reply.get("text") or params["text"]
+    action["kinmo_seed"] = params["seed"]
+    action["kinmo_seconds"] = params["seconds"]
+    action["kinmo_levels"] = params["levels"]
+    action["kinmo_model"] = params.get("model", "")
+    used = reply.get("descriptions") or {}
+    written = any(str(v).strip() for part in ("groups", "interactions") for v in (used.get(part) or {}).values())
+    action["kinmo_descriptions"] = json.dumps(used) if written else ""
+
+
+class KINMO_OT_expand(_WorkerTask, bpy.types.Operator):
+    """Let the Motion Reasoner describe what each body part does for the prompt; edit the text before Generate"""
+
+    bl_idname = "kinmo.expand"
+    bl_label = "Expand"
+    bl_options = {"REGISTER", "UNDO"}
+    busy_text = "writing part descriptions"
+
+    @classmethod
+    def poll(cls, context):
+        """Not while another KinMo request is running."""
+        return running_job() is None
+
+    def execute(self, context):
+        """Ask the worker for the descriptions of the current prompt."""
+        settings = context.scene.kinmo
+        try:
+            params = expand_request(settings.prompt, settings.seed, model_setting(context))
+            self._prompt = settings.prompt
+            return self.run_task(context, "expand", params)
+        except KinmoUserError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+
+    def task_done(self, context, reply: dict) -> set:
+        """Store the six group and fifteen interaction descriptions in the scene."""
+        descriptions = reply.get("descriptions")
+        if not isinstance(descriptions, dict) or not isinstance(descriptions.get("groups"), dict):
+            self.report({"ERROR"}, "KinMo worker: the expand reply holds no descriptions")
+            return {"CANCELLED"}
+        settings = context.scene.kinmo
+        store_descriptions(settings, descriptions, self._prompt)
+        line = f"KinMo: part descriptions for '{settings.expanded_prompt}' (edit them, then Generate)"
+        settings.status = line
+        self.report({"INFO"}, line)
+        return {"FINISHED"}
+
+
+class KINMO_OT_clear_descriptions(bpy.types.Operator):
+    """Forget the part descriptions (Generate then uses the prompt alone, or the model's own descriptions)"""
+
+    bl_idname = "kinmo.clear_descriptions"
+    bl_label = "Clear"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        """Clear them."""
+        clear_descriptions(context.scene.kinmo)
         return {"FINISHED"}
 
 
@@ -234,12 +536,7 @@ class KINMO_OT_retarget(bpy.types.Operator):
                 raise KinmoUserError("select an armature to retarget onto")
             motion, _ = read_motion(context, self.filepath or context.scene.kinmo.motion_path)
             label = motion.text or Path(self.filepath or context.scene.kinmo.motion_path).stem
-            undo = _Undoable()
-            try:
-                line = retarget_onto(context, obj, motion, label)
-            except Exception:
-                undo.rollback()
-                raise
+            _, _, line = place_motion(context, motion, label, obj)
         except KinmoUserError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
@@ -302,9 +599,12 @@ class KINMO_OT_cancel(bpy.types.Operator):
     bl_label = "Cancel"
 
     def execute(self, context):
-        """Send a cancel for every pending request."""
+        """Send a cancel for every pending request; a modal operator waiting for one drops its result."""
         client = backend.current_client()
-        sent = client.cancel() if client is not None else 0
+        sent = 0
+        if client is not None:
+            _CANCEL_REQUESTED.update(job.id for job in client.pending())
+            sent = client.cancel()
         self.report({"INFO"}, f"KinMo: cancelled {sent} request(s)" if sent else "KinMo: nothing to cancel")
         return {"FINISHED"}
 
@@ -347,6 +647,9 @@ class KINMO_OT_detect_python(bpy.types.Operator):
 
 CLASSES = (
     KINMO_OT_import_motion,
+    KINMO_OT_generate,
+    KINMO_OT_expand,
+    KINMO_OT_clear_descriptions,
     KINMO_OT_retarget,
     KINMO_OT_build_armature,
     KINMO_OT_detect_bone_map,

@@ -12,7 +12,10 @@ from bpy.props import (
 )
 
 from . import retarget_math as rm
+from . import smpl22 as S
 
+LEVELS: dict[str, int] = {"GLOBAL": 1, "GROUPS": 2, "INTERACTIONS": 3}
+"""The worker's `levels` number for each choice of the Levels menu."""
 LEVEL_ITEMS = [
     ("GLOBAL", "Global action", "Condition on the prompt only"),
     ("GROUPS", "+ Body parts", "Also on the six body-part (group-level) descriptions"),
@@ -39,11 +42,18 @@ class KinmoBoneMapItem(bpy.types.PropertyGroup):
     bone: StringProperty(name="Bone", description="Bone of this armature that follows the joint (empty: none)")
 
 
+class KinmoDescriptionItem(bpy.types.PropertyGroup):
+    """One part description written by Expand: a group (6) or a pair of groups (15), editable before Generate."""
+
+    key: StringProperty(name="Key", description="Group name, or a pair such as 'left_arm|torso'")
+    text: StringProperty(name="Description", description="What this body part does (edit before Generate)")
+
+
 class KinmoSettings(bpy.types.PropertyGroup):
     """Per-scene KinMo settings shown in the 3D Viewport's KinMo tab."""
 
     prompt: StringProperty(name="Prompt", description="What the motion should show")
-    seconds: FloatProperty(name="Length", description="Length in seconds", default=4.0, min=0.5, max=9.8,
+    seconds: FloatProperty(name="Length", description="Length in seconds", default=4.0, min=1.0, max=10.0,
                            subtype="TIME_ABSOLUTE", unit="TIME_ABSOLUTE")  # fmt: skip
     seed: IntProperty(name="Seed", description="Same seed, same motion", default=0, min=0)
     levels: EnumProperty(name="Levels", items=LEVEL_ITEMS, default="INTERACTIONS",
@@ -59,6 +69,14 @@ class KinmoSettings(bpy.types.PropertyGroup):
     assign: EnumProperty(name="Assign", items=ASSIGN_ITEMS, default="AUTO")
     preset: EnumProperty(name="Preset", items=PRESET_ITEMS, default="AUTO")
     status: StringProperty(name="Status", default="")
+    descriptions: CollectionProperty(type=KinmoDescriptionItem, name="Descriptions",
+                                     description="The 6 group and 15 interaction descriptions from Expand")  # fmt: skip
+    expanded_prompt: StringProperty(name="Expanded prompt", default="",
+                                    description="The prompt the descriptions were written for (another prompt makes "
+                                    "them stale: they are not used)")  # fmt: skip
+    model_folder: StringProperty(name="Model", subtype="DIR_PATH", default="",
+                                 description="KinMo pipeline folder for this scene (empty: the one in the add-on "
+                                 "preferences, else the packaged default model)")  # fmt: skip
 
 
 class KinmoPreferences(bpy.types.AddonPreferences):
@@ -71,6 +89,11 @@ class KinmoPreferences(bpy.types.AddonPreferences):
         subtype="FILE_PATH",
         description="Python interpreter (or environment folder) with kinmo installed; empty: detect",
     )
+    model_path: StringProperty(
+        name="KinMo model",
+        subtype="DIR_PATH",
+        description="Pipeline folder used for generation (empty: the default model of the KinMo installation)",
+    )
     request_timeout: FloatProperty(name="Request timeout (s)", default=600.0, min=5.0)
 
     def draw(self, context) -> None:
@@ -80,10 +103,11 @@ class KinmoPreferences(bpy.types.AddonPreferences):
         row = col.row()
         row.operator("kinmo.detect_python", icon="VIEWZOOM")
         row.operator("kinmo.check_worker", icon="CHECKMARK")
+        col.prop(self, "model_path")
         col.prop(self, "request_timeout")
 
 
-CLASSES = (KinmoBoneMapItem, KinmoSettings, KinmoPreferences)
+CLASSES = (KinmoBoneMapItem, KinmoDescriptionItem, KinmoSettings, KinmoPreferences)
 
 
 def register() -> None:
@@ -108,3 +132,39 @@ def preferences(context):
     """The add-on's preferences, or None when it is not enabled as an add-on (e.g. classes registered by hand)."""
     addon = context.preferences.addons.get(__package__)
     return addon.preferences if addon else None
+
+
+def descriptions_stale(settings) -> bool:
+    """True when Expand's descriptions were written for another prompt than the current one."""
+    return len(settings.descriptions) > 0 and " ".join(settings.prompt.split()) != settings.expanded_prompt
+
+
+def edited_descriptions(settings) -> dict | None:
+    """The descriptions as the worker takes them ({"groups": {..}, "interactions": {..}}), or None if none or stale."""
+    if not len(settings.descriptions) or descriptions_stale(settings):
+        return None
+    out: dict = {"groups": {}, "interactions": {}}
+    for item in settings.descriptions:
+        if item.key in S.GROUPS:
+            out["groups"][item.key] = item.text.strip()
+        elif item.key in S.PAIRS:
+            out["interactions"][item.key] = item.text.strip()
+    return out
+
+
+def store_descriptions(settings, descriptions: dict, prompt: str) -> None:
+    """Replace the scene's descriptions with a worker reply's, in the fixed group then pair order."""
+    groups = descriptions.get("groups") or {}
+    pairs = descriptions.get("interactions") or {}
+    settings.descriptions.clear()
+    for key in S.GROUPS + S.PAIRS:
+        item = settings.descriptions.add()
+        item.key = key
+        item.text = str((groups if key in S.GROUPS else pairs).get(key, ""))
+    settings.expanded_prompt = " ".join(prompt.split())
+
+
+def clear_descriptions(settings) -> None:
+    """Forget Expand's descriptions."""
+    settings.descriptions.clear()
+    settings.expanded_prompt = ""

@@ -90,3 +90,17 @@ TPOSE_DIRECTIONS: dict[str, tuple[float, float, float]] = {
     "left_wrist": (1.0, 0.0, 0.0),
     "right_wrist": (-1.0, 0.0, 0.0),
 }
+
+# The six kinematic groups and their fifteen pairs (mirrors kinmo_core.kinematic), for the descriptions panel.
+GROUPS: tuple[str, ...] = ("torso", "neck", "left_arm", "right_arm", "left_leg", "right_leg")
+GROUP_TITLES: dict[str, str] = {
+    "torso": "Torso",
+    "neck": "Neck",
+    "left_arm": "Left Arm",
+    "right_arm": "Right Arm",
+    "left_leg": "Left Leg",
+    "right_leg": "Right Leg",
+}
+PAIRS: tuple[str, ...] = tuple(
+    "|".join(sorted((GROUPS[i], GROUPS[j]))) for i in range(len(GROUPS)) for j in range(i + 1, len(GROUPS))
+)

@@ -1,10 +1,12 @@
-"""The KinMo tab of the 3D Viewport's sidebar: Generate Motion, Import & Retarget, and the bone map list."""
+"""The KinMo tab of the 3D Viewport's sidebar: Generate Motion (+ Interactions), Import & Retarget, the bone map."""
 
 import bpy
 
 from . import backend
 from . import bake as bk
-from .operators import selected_armature
+from . import smpl22 as S
+from .operators import running_job, selected_armature
+from .props import descriptions_stale
 
 
 class KINMO_UL_bone_map(bpy.types.UIList):
@@ -24,7 +26,7 @@ class KINMO_UL_bone_map(bpy.types.UIList):
 
 
 class KINMO_PT_generate(bpy.types.Panel):
-    """Text to motion settings (generation itself needs the KinMo model)."""
+    """Text to motion: prompt, length, seed, levels, target; Expand writes editable part descriptions; Generate."""
 
     bl_idname = "KINMO_PT_generate"
     bl_label = "Generate Motion"
@@ -33,18 +35,68 @@ class KINMO_PT_generate(bpy.types.Panel):
     bl_category = "KinMo"
 
     def draw(self, context):
-        """Draw the generation settings and the note about the model."""
+        """Draw the settings, the six group descriptions, Generate and the progress of a running request."""
         settings = context.scene.kinmo
+        job = running_job(("kinmo.generate", "kinmo.expand"))
         col = self.layout.column()
         col.prop(settings, "prompt")
         col.prop(settings, "seconds")
         col.prop(settings, "seed")
         col.prop(settings, "levels")
         col.prop(settings, "target_armature")
-        box = col.box()
-        box.label(text="Generation needs the KinMo model,", icon="INFO")
-        box.label(text="which this version does not include yet.")
-        box.label(text="Import and retarget motion files below.")
+        col.prop(settings, "model_folder")
+        row = col.row(align=True)
+        row.operator("kinmo.expand", icon="TEXT")
+        if len(settings.descriptions):
+            row.operator("kinmo.clear_descriptions", icon="X")
+            box = col.box()
+            if descriptions_stale(settings):
+                box.alert = True
+                box.label(text="For another prompt: not used (Expand again)", icon="ERROR")
+            elif settings.levels == "GLOBAL":
+                box.label(text="Not used at Levels = Global action", icon="INFO")
+            sub = box.column()
+            sub.enabled = not descriptions_stale(settings)
+            for item in settings.descriptions:
+                if item.key in S.GROUPS:
+                    sub.prop(item, "text", text=S.GROUP_TITLES[item.key])
+        col.separator()
+        big = col.row()
+        big.scale_y = 1.5
+        big.operator("kinmo.generate", icon="PLAY")
+        if job is not None:
+            row = col.row(align=True)
+            row.label(text=f"{job.message or job.method} {100 * job.progress:.0f}%")
+            row.operator("kinmo.cancel", icon="CANCEL")
+        if settings.status:
+            col.label(text=settings.status)
+
+
+class KINMO_PT_interactions(bpy.types.Panel):
+    """The fifteen interaction descriptions from Expand (pairs of body parts), editable."""
+
+    bl_idname = "KINMO_PT_interactions"
+    bl_label = "Interactions"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "KinMo"
+    bl_parent_id = "KINMO_PT_generate"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    @classmethod
+    def poll(cls, context):
+        """Only once Expand has written descriptions."""
+        return len(context.scene.kinmo.descriptions) > 0
+
+    def draw(self, context):
+        """Draw one text field per pair of body parts."""
+        settings = context.scene.kinmo
+        col = self.layout.column()
+        col.enabled = not descriptions_stale(settings)
+        for item in settings.descriptions:
+            if item.key in S.PAIRS:
+                a, b = item.key.split("|")
+                col.prop(item, "text", text=f"{S.GROUP_TITLES[a]} + {S.GROUP_TITLES[b]}")
 
 
 class KINMO_PT_import(bpy.types.Panel):
@@ -70,7 +122,7 @@ class KINMO_PT_import(bpy.types.Panel):
         if settings.status:
             col.label(text=settings.status)
         client = backend.current_client()
-        if client is not None and client.pending():
+        if client is not None and client.pending() and running_job(("kinmo.generate", "kinmo.expand")) is None:
             job = client.pending()[0]
             col.label(text=f"{job.method}: {100 * job.progress:.0f}% {job.message}")
             col.operator("kinmo.cancel", icon="CANCEL")
@@ -104,7 +156,7 @@ class KINMO_PT_bone_map(bpy.types.Panel):
         col.label(text=f"{len(bk.stored_bone_map(obj))}/22 joints mapped")
 
 
-CLASSES = (KINMO_UL_bone_map, KINMO_PT_generate, KINMO_PT_import, KINMO_PT_bone_map)
+CLASSES = (KINMO_UL_bone_map, KINMO_PT_generate, KINMO_PT_interactions, KINMO_PT_import, KINMO_PT_bone_map)
 
 
 # Blender's own helper: registers CLASSES in order, unregisters them in reverse.

@@ -93,6 +93,9 @@ def test_skeleton_constants_match_kinmo_core():
     assert smpl22.LEFT_FOOT_JOINTS == skeleton.LEFT_FOOT_JOINTS
     assert smpl22.RIGHT_FOOT_JOINTS == skeleton.RIGHT_FOOT_JOINTS
     np.testing.assert_allclose(rm.default_offsets(), skeleton.TARGET_OFFSETS)
+    kinematic = pytest.importorskip("kinmo_core.kinematic")
+    assert smpl22.GROUPS == kinematic.GROUPS and smpl22.PAIRS == kinematic.PAIRS
+    assert smpl22.GROUP_TITLES == kinematic.GROUP_TITLES
 
 
 def test_addon_never_imports_torch_or_kinmo_core():
