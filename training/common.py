@@ -68,6 +68,27 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
+def add_time_budget(p: argparse.ArgumentParser) -> None:
+    """Add --max-minutes (see `clock_step`)."""
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="end after M minutes, the learning-rate schedule following the clock")
+
+
+def clock_step(step: int, steps: int, t0: float, max_minutes: float | None) -> int | None:
+    """The schedule position of `step` (for lr_at) under a time budget, or None once the budget is spent.
+
+    Without a budget it is `step`; with one, the schedule follows whichever of steps and time runs out first, so a
+    run on a slower or busier machine still anneals its learning rate and ends on time.
+    """
+    if not max_minutes:
+        return step
+    frac = max(step / steps, (time.time() - t0) / (max_minutes * 60))
+    if frac >= 1.0:
+        print(f"time budget of {max_minutes} min reached after {step} steps")
+        return None
+    return int(frac * steps)
+
+
 def git_commit() -> str:
     """The commit of the code that trains (with '+dirty' when the tree has changes), or 'unknown'."""
     try:

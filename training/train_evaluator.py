@@ -23,9 +23,11 @@ from kinmo_core.data.dataset import MotionTextDataset, collate_motions
 from kinmo_core.models.evaluator import EvaluatorConfig, TextMotionEvaluator
 from training.common import (
     JsonlLog,
+    add_time_budget,
     autocast,
     base_parser,
     cache_folder,
+    clock_step,
     data_version,
     lr_at,
     parse_data,
@@ -123,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--loss", choices=("hinge", "infonce"), default="hinge", help="Guo's hinge or InfoNCE")
     p.add_argument("--cache", default=None, help="cache folder (default: OUT/../cache)")
     p.add_argument("--eval-every", type=int, default=1000)
+    add_time_budget(p)
     p.add_argument("--small", action="store_true",
                    help="256-wide encoders instead of Guo's 512/1024 (about 4x faster per step on a CPU)")
     args = p.parse_args(argv)
@@ -151,9 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     batches = _forever(loader, train)
     t0 = time.time()
     bar = tqdm(range(steps), desc="evaluator", unit="step")
+    done = 0
     for step in bar:
+        at = clock_step(step, steps, t0, args.max_minutes)
+        if at is None:
+            break
+        done = step + 1
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, peak, warmup=min(500, steps // 10 + 1))
+            group["lr"] = lr_at(at, steps, peak, warmup=min(500, steps // 10 + 1))
         b = next(batches)
         tok, n = texts.batch(b["captions"])
         with autocast(not args.no_bf16):
@@ -172,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             bar.set_postfix(loss=f"{row['loss']:.3f}")
     final = validate(model, val, texts, rounds=5)
     model.eval()
-    model.save_pretrained(out, extra_meta=provenance(args, steps=steps, batch=batch_size, lr=peak, **final),
+    model.save_pretrained(out, extra_meta=provenance(args, steps=steps, steps_done=done, batch=batch_size, lr=peak,
+                                                           minutes=round((time.time() - t0) / 60, 2), **final),
                           overwrite=args.overwrite)
     print(f"saved {out} (val R-precision top-1 {final['val_R_precision_top_1']:.3f}, "
           f"top-3 {final['val_R_precision_top_3']:.3f}, MM-Dist {final['val_MM_Dist']:.3f})")

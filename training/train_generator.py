@@ -21,9 +21,11 @@ from tqdm import tqdm
 from kinmo_core.models.io import read_config, save_pretrained
 from training.common import (
     JsonlLog,
+    add_time_budget,
     autocast,
     base_parser,
     cache_folder,
+    clock_step,
     lr_at,
     provenance,
     refuse_existing_model,
@@ -45,6 +47,7 @@ def parser(description: str):
     p.add_argument("--d-model", type=int, default=None, help="transformer width (default: the config's)")
     p.add_argument("--layers", type=int, default=None, help="transformer layers (default: the config's)")
     p.add_argument("--eval-every", type=int, default=1000, help="validation every N steps")
+    add_time_budget(p)
     return p
 
 
@@ -136,9 +139,14 @@ def train(kind: str, argv: list[str] | None = None) -> int:
     t0 = time.time()
     row: dict = {}
     bar = tqdm(range(steps), desc=kind, unit="step")
+    done = 0
     for step in bar:
+        at = clock_step(step, steps, t0, args.max_minutes)
+        if at is None:
+            break
+        done = step + 1
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, peak, warmup=min(1000, steps // 10 + 1))
+            group["lr"] = lr_at(at, steps, peak, warmup=min(1000, steps // 10 + 1))
         b = train_b.sample(batch_size)
         codes = b["codes"][..., 0] if kind == "mask" else b["codes"]
         with autocast(not args.no_bf16):
@@ -157,8 +165,8 @@ def train(kind: str, argv: list[str] | None = None) -> int:
     final = validate(model, val_b, kind == "mask", batches=30)
     model.eval()
     meta = provenance(args, kind=kind, cond=conditioner.kind, levels=args.levels, rvq=str(args.rvq),
-                      annotations=args.annotations, htma=args.htma, steps=steps, batch=batch_size, lr=peak,
-                      max_train_tokens=MAX_TRAIN_TOKENS, **final)
+                      annotations=args.annotations, htma=args.htma, steps=steps, steps_done=done, batch=batch_size,
+                      lr=peak, max_train_tokens=MAX_TRAIN_TOKENS, minutes=round((time.time() - t0) / 60, 2), **final)
     save_pretrained(model, cfg, out, extra_meta=meta, overwrite=args.overwrite)
     print(f"saved {out} (val loss {final['val_loss']:.4f}, val token accuracy {final['val_acc']:.3f})")
     log.close()

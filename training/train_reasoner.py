@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -29,11 +30,12 @@ import torch
 from tqdm import tqdm
 
 from kinmo_core.data.actions import STILL_ACTIONS, mentions_action
+from kinmo_core.data.captions import mirror_text
 from kinmo_core.data.corpus import GROUND_TRUTH_DIR
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.kinematic import GROUPS
+from kinmo_core.kinematic import GROUPS, MIRROR_GROUP, MIRROR_PAIR
 from kinmo_core.reasoner import FIELDS, MARKER_NAME, VOCAB_NAME, format_prompt, format_target
-from training.common import JsonlLog, autocast, base_parser, lr_at, provenance, setup
+from training.common import JsonlLog, add_time_budget, autocast, base_parser, clock_step, lr_at, provenance, setup
 
 ANNOTATIONS_NAME = "annotations.json"
 
@@ -56,6 +58,36 @@ def unspoken_groups(caption: str, truth: dict) -> set[str]:
     return out
 
 
+_SIDE_WORD = re.compile(r"\b(left|right)\b", re.IGNORECASE)
+
+
+def acts_on_left(caption: str, truth: dict) -> bool:
+    """Whether a caption that names no side describes actions done by the left side only ("kicks twice").
+
+    Such motions pick a side at random; training the reasoner on them as they are teaches it that sides are noise.
+    Their targets are mirrored instead, so an unsided one-sided action is written on the right (the convention of
+    right-handed and right-footed people), and "left" / "right" in a caption stay the only signal for sides.
+    """
+    if _SIDE_WORD.search(caption):
+        return False
+    groups = truth.get("groups", {})
+    left = right = 0
+    for a_group, b_group in (("left_arm", "right_arm"), ("left_leg", "right_leg")):
+        acts_l = {s["action"] for s in groups.get(a_group, [])}
+        acts_r = {s["action"] for s in groups.get(b_group, [])}
+        for action in (acts_l ^ acts_r) - IMPLIED_ACTIONS:
+            if mentions_action(caption, action):
+                left += action in acts_l
+                right += action in acts_r
+    return left > right
+
+
+def mirror_descriptions(desc: dict) -> dict:
+    """Descriptions of the mirrored motion: sided fields swapped and left / right swapped in every text."""
+    return {"groups": {MIRROR_GROUP[g]: mirror_text(t) for g, t in desc["groups"].items()},
+            "interactions": {MIRROR_PAIR[k]: mirror_text(t) for k, t in desc["interactions"].items()}}
+
+
 def field_mask(unspoken: set[str]) -> list[bool]:
     """Per field of FIELDS: whether it is trained (neither it nor a group of its pair is unspoken)."""
     return [not (set(name.split("|")) & unspoken) for name in FIELDS]
@@ -68,7 +100,8 @@ def load_pairs(data: list[str] | str, annotations: str | Path | None, split: str
     `data` holds FOLDER[:N] specs (training/common.py); N repeats a folder's training pairs. `annotations` replaces
     the first folder's annotations.json; a folder without annotations is skipped with a note. When `masks` is a
     list it receives, per pair, which fields the caption gives evidence for (`field_mask`; all where the folder
-    has no hidden ground truth).
+    has no hidden ground truth), and pairs whose caption leaves a one-sided action's side open get the mirrored
+    descriptions where the motion acted on the left (`acts_on_left`).
     """
     from kinmo_core.annotate.pipeline import read_annotations
     from kinmo_core.data.layout import read_split
@@ -88,11 +121,19 @@ def load_pairs(data: list[str] | str, annotations: str | Path | None, split: str
                 continue
             desc = {"groups": m["groups"], "interactions": m["interactions"]}
             caps = [cap.strip() for cap in m.get("captions", []) if cap.strip()]
-            found += [(cap, desc) for cap in caps]
-            if masks is not None:
-                gt_file = folder / GROUND_TRUTH_DIR / f"{mid}.json"
-                truth = json.loads(gt_file.read_text()) if gt_file.is_file() else {}
-                found_masks += [field_mask(unspoken_groups(cap, truth)) for cap in caps]
+            if masks is None:
+                found += [(cap, desc) for cap in caps]
+                continue
+            gt_file = folder / GROUND_TRUTH_DIR / f"{mid}.json"
+            truth = json.loads(gt_file.read_text()) if gt_file.is_file() else {}
+            for cap in caps:
+                unspoken = unspoken_groups(cap, truth)
+                if acts_on_left(cap, truth):
+                    found.append((cap, mirror_descriptions(desc)))
+                    unspoken = {MIRROR_GROUP[g] for g in unspoken}
+                else:
+                    found.append((cap, desc))
+                found_masks.append(field_mask(unspoken))
         pairs += found * (rep if split == "train" else 1)
         if masks is not None:
             masks += found_masks * (rep if split == "train" else 1)
@@ -283,16 +324,13 @@ def train_default(args) -> int:
     val = float("nan")
     done = 0
     buckets = LengthBuckets(train_t.lengths, tokens=batch * 32, keep=keep)
-    budget = args.max_minutes * 60 if args.max_minutes else None
     for step in bar:
-        # With a time budget the schedule follows whichever of steps and time runs out first.
-        frac = step / steps if budget is None else max(step / steps, (time.time() - t0) / budget)
-        if frac >= 1.0:
-            print(f"time budget of {args.max_minutes} min reached after {step} steps")
+        at = clock_step(step, steps, t0, args.max_minutes)
+        if at is None:
             break
         done = step + 1
         for group in opt.param_groups:
-            group["lr"] = lr_at(int(frac * steps), steps, peak, warmup=min(200, steps // 10 + 1))
+            group["lr"] = lr_at(at, steps, peak, warmup=min(200, steps // 10 + 1))
         p, f = buckets.sample(rng)
         loss = _batch_loss(model, train_t, feats, train_caps, p, f, bf16)
         opt.zero_grad(set_to_none=True)
@@ -455,8 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--cache-dir", default=None,
                    help="where caption token features are cached (default: a kinmo-reasoner-cache temp folder)")
-    p.add_argument("--max-minutes", type=float, default=None,
-                   help="stop after this many minutes of training (the learning-rate schedule follows the clock)")
+    add_time_budget(p)
     p.add_argument("--base-model", default=None, help="fine-tune this local Hugging Face causal LM instead")
     p.add_argument("--lora", action="store_true", help="with --base-model: train LoRA adapters through peft")
     p.add_argument("--lora-rank", type=int, default=16)

@@ -17,6 +17,7 @@ the group (and, for arms, of both legs, which decide between hanging and swingin
 from __future__ import annotations
 
 import os
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
@@ -235,6 +236,12 @@ def evaluate_prompts(reasoner, prompts: tuple[ReasonerPrompt, ...] = REASONER_PR
 # ------------------------------------------------------------------------------------------------ corpus scoring
 
 
+def _names_only_side(caption: str, side: str) -> bool:
+    """Whether the caption names `side` ('left' / 'right') and not the other side."""
+    other = "right" if side == "left" else "left"
+    return bool(re.search(rf"\b{side}\b", caption, re.I)) and not re.search(rf"\b{other}\b", caption, re.I)
+
+
 def score_caption(caption: str, groups: dict[str, str], gt_groups: dict[str, list[dict]], fps: float = FPS) -> dict:
     """Score one caption's six predicted group descriptions on the ground-truth spans the caption determines."""
     from kinmo_core.annotate.evaluate import scored_spans, span_correct
@@ -251,7 +258,9 @@ def score_caption(caption: str, groups: dict[str, str], gt_groups: dict[str, lis
             if (s["action"] in named[g]) if s["action"] not in QUIET_ACTIONS else decided:
                 spans.append({"action": s["action"], "correct": span_correct(text, s)[1]})
         chances = errors = 0
-        if g in SIDED_GROUPS:
+        if g in SIDED_GROUPS and _names_only_side(caption, MIRROR_GROUP[g].split("_")[0]):
+            # A swap is only an error where the caption says which side acts ("kicks with the right leg");
+            # "kicks twice" leaves the side open, and corpus motions then pick one at random.
             for a in named[MIRROR_GROUP[g]] - moving[g]:
                 chances += 1
                 errors += mentions_action(text, a)
