@@ -33,6 +33,7 @@ VOCAB_NAME: str = "vocab.json"
 """File beside the default model's weights: the WordPiece ids of its compact output vocabulary."""
 
 REPAIR_TRIES: int = 3
+REPAIR_SAMPLES: int = 6
 REPAIR_TEMPERATURE: float = 0.8
 
 _SIDE_PART = {"arm": r"(?:arm|arms|hand|hands|elbow|wrist|shoulder|fist|palm|fingers?)",
@@ -121,6 +122,75 @@ def field_is_valid(field: str, text: object) -> bool:
     other = _opposite(field)
     theirs = PART_PATTERNS[other].search(text) if other else None
     return theirs is None or own.start() < theirs.start()
+
+
+_CLAUSE_END = re.compile(r"[,.;]|\b(?:and|while|then|before|after|as|but)\b", re.I)
+_PART_WORD = {limb: re.compile(rf"\b{pat}\b", re.I) for limb, pat in _SIDE_PART.items()}
+_SIDE_WORD = re.compile(r"\b(left|right|both)\b", re.I)
+_TWO_HANDED = frozenset({"clap", "cross_arms", "hands_on_hips"})
+_BOTH_LEGS = frozenset({"walk", "jog", "run", "march", "side_step", "jump", "squat"})
+
+
+def _action_window(caption: str, start: int, end: int) -> str:
+    """The words around an action word that say which limb does it: back to the clause start, on to its end."""
+    before = caption[:start]
+    cut = max((m.end() for m in _CLAUSE_END.finditer(before)), default=0)
+    after = caption[end:]
+    stop = _CLAUSE_END.search(after)
+    return before[cut:] + " " + caption[start:end] + " " + (after[: stop.start()] if stop else after)
+
+
+def caption_plan(caption: str) -> dict[str, set[str]]:
+    """The actions a caption gives each group ("waves with the left hand": left_arm -> {wave}).
+
+    Found through the shared action vocabulary and the side and limb words in the same clause. A one-sided action
+    whose side the caption leaves open is not assigned (the model chooses); two-handed arm actions and locomotion go
+    to both limbs. The reasoner uses the plan to check that its output follows the caption.
+    """
+    from kinmo_core.data.actions import _PATTERNS, GROUP_ACTIONS, STILL_ACTIONS
+
+    plan: dict[str, set[str]] = {g: set() for g in GROUPS}
+    for group in ("torso", "neck"):
+        for action in GROUP_ACTIONS[group]:
+            if action not in STILL_ACTIONS and _PATTERNS[action].search(caption):
+                plan[group].add(action)
+    for limb in ("arm", "leg"):
+        for action in GROUP_ACTIONS[f"left_{limb}"]:
+            if action in STILL_ACTIONS or action in {"swing", "lift"}:
+                continue
+            for m in _PATTERNS[action].finditer(caption):
+                window = _action_window(caption, m.start(), m.end())
+                if action in _BOTH_LEGS:  # locomotion uses both legs whatever direction the clause names
+                    targets: tuple[str, ...] = ("left", "right")
+                else:
+                    other = "leg" if limb == "arm" else "arm"
+                    if _PART_WORD[other].search(window) and not _PART_WORD[limb].search(window):
+                        continue  # "raises the left leg" is not an arm raise
+                    sides = {w.lower() for w in _SIDE_WORD.findall(window)}
+                    if "both" in sides or {"left", "right"} <= sides:
+                        targets = ("left", "right")
+                    elif sides:
+                        targets = tuple(sides)
+                    elif action in _TWO_HANDED:
+                        targets = ("left", "right")
+                    else:
+                        continue
+                for side in targets:
+                    plan[f"{side}_{limb}"].add(action)
+    return plan
+
+
+def follows_plan(group: str, text: str, plan: dict[str, set[str]]) -> bool:
+    """Whether a group description names an action the caption gives it and none given only to the other side."""
+    from kinmo_core.data.actions import mentions_action
+
+    wanted = plan.get(group, set())
+    if wanted and not any(mentions_action(text, a) for a in wanted):
+        return False
+    other = _opposite(group)
+    if other:
+        return not any(mentions_action(text, a) for a in plan.get(other, set()) - wanted)
+    return True
 
 
 def validate_descriptions(result: object) -> list[str]:
@@ -251,23 +321,44 @@ class MotionReasoner:
                     out[i]["groups" if f in GROUPS else "interactions"][f] = text
                 else:
                     missing.setdefault(i, []).append(f)
+        # Valid fields that do not follow the caption ("waves with the left hand" but the left arm "hangs") are
+        # rewritten like invalid ones; if no try follows it either, the model's own valid text stays.
+        plans = [caption_plan(t) for t in texts]
+        fallback: dict[tuple[int, str], str] = {}
+        for i, plan in enumerate(plans):
+            for g in GROUPS:
+                text = out[i]["groups"].get(g)
+                if text is not None and not follows_plan(g, text, plan):
+                    fallback[(i, g)] = text
+                    missing.setdefault(i, []).append(g)
         for attempt in range(1, REPAIR_TRIES + 1):
             if not missing:
                 break
             idx = sorted(missing)
             temp = max(temperature, REPAIR_TEMPERATURE)
             wanted = [f for f in FIELDS if any(f in missing[i] for i in idx)]
-            again = self.backend.generate([texts[i] for i in idx], seed=seed + 7919 * attempt, temperature=temp,
+            # Several samples per caption in one batched call: the first usable one of each field is taken.
+            rows = [i for i in idx for _ in range(REPAIR_SAMPLES)]
+            again = self.backend.generate([texts[i] for i in rows], seed=seed + 7919 * attempt, temperature=temp,
                                           fields=wanted)
-            for i, fields in zip(idx, again, strict=True):
+            for k, i in enumerate(idx):
+                samples = again[k * REPAIR_SAMPLES:(k + 1) * REPAIR_SAMPLES]
                 still = []
                 for f in missing[i]:
-                    if field_is_valid(f, fields.get(f)):
-                        out[i]["groups" if f in GROUPS else "interactions"][f] = fields[f]
+                    text = next((c.get(f) for c in samples if field_is_valid(f, c.get(f)) and (
+                        f not in GROUPS or follows_plan(f, c[f], plans[i]))), None)
+                    if text is not None:
+                        out[i]["groups" if f in GROUPS else "interactions"][f] = text
                     else:
                         still.append(f)
                 missing[i] = still
             missing = {i: fs for i, fs in missing.items() if fs}
+        for i in list(missing):
+            kept = [f for f in missing[i] if (i, f) in fallback]
+            for f in kept:
+                out[i]["groups"][f] = fallback[(i, f)]
+            missing[i] = [f for f in missing[i] if (i, f) not in fallback]
+        missing = {i: fs for i, fs in missing.items() if fs}
         for i, fs in missing.items():
             log.warning("reasoner: %d field(s) of %r stayed invalid after %d tries; neutral text used: %s",
                         len(fs), texts[i], REPAIR_TRIES, ", ".join(fs))

@@ -293,3 +293,60 @@ def test_fields_whose_action_the_caption_leaves_out_are_not_trained() -> None:
     assert mask["right_arm"] and mask["left_leg"] and mask["right_leg|torso"] and mask["torso"]
     # No hidden ground truth (e.g. converted mocap): every field is trained.
     assert all(field_mask(unspoken_groups("a person walks", {})))
+
+
+@pytest.mark.parametrize("caption, expected", [
+    ("a person waves with the left hand", {"left_arm": {"wave"}}),
+    ("while walking, the woman waves her left hand at a friend",
+     {"left_arm": {"wave"}, "left_leg": {"walk"}, "right_leg": {"walk"}}),
+    ("walking along, he lifts his right arm above his head",
+     {"right_arm": {"raise"}, "left_leg": {"walk"}, "right_leg": {"walk"}}),
+    ("he claps his hands", {"left_arm": {"clap"}, "right_arm": {"clap"}}),
+    ("she strolls with her left hand on her hip", {"left_arm": {"hands_on_hips"}, "left_leg": {"walk"},
+                                                  "right_leg": {"walk"}}),
+    ("a person kicks twice", {}),  # the side is left to the model
+    ("a man walks in a curve to the left", {"left_leg": {"walk"}, "right_leg": {"walk"}}),
+    ("someone bows and nods", {"torso": {"bow"}, "neck": {"nod"}}),
+])
+def test_caption_plan_assigns_actions_to_sides(caption, expected) -> None:
+    from kinmo_core.reasoner import caption_plan
+
+    assert {g: a for g, a in caption_plan(caption).items() if a} == expected
+
+
+def test_fields_that_do_not_follow_the_caption_are_rewritten() -> None:
+    from kinmo_core.reasoner import caption_plan, follows_plan
+
+    plan = caption_plan("a person waves with the left hand")
+    assert follows_plan("left_arm", "The left arm waves above the head.", plan)
+    assert not follows_plan("left_arm", "The left arm hangs motionless.", plan)
+    assert not follows_plan("right_arm", "The right arm waves.", plan)  # the wave belongs to the left arm
+    assert follows_plan("right_arm", "The right arm hangs motionless.", plan)
+
+    class Backend:
+        """Writes a still left arm first; only a repair (another seed and temperature) makes it wave."""
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def generate(self, texts, seed=0, temperature=0.0, fields=None):
+            self.calls += 1
+            base = neutral_descriptions()
+            row = {**base["groups"], **base["interactions"]}
+            if self.calls > 1:
+                row["left_arm"] = "The left arm waves at head height."
+            return [{f: row[f] for f in (fields or FIELDS)} for _ in texts]
+
+    backend = Backend()
+    out = MotionReasoner(backend).reason(["a person waves with the left hand"])[0]
+    assert out["groups"]["left_arm"] == "The left arm waves at head height." and backend.calls == 2
+
+    class Stubborn:
+        def generate(self, texts, seed=0, temperature=0.0, fields=None):
+            base = neutral_descriptions()
+            row = {**base["groups"], **base["interactions"], "left_arm": "The left arm stays down by the hip."}
+            return [{f: row[f] for f in (fields or FIELDS)} for _ in texts]
+
+    # When no try follows the caption, the model's own valid text is kept rather than a neutral one.
+    out = MotionReasoner(Stubborn()).reason(["a person waves with the left hand"])[0]
+    assert out["groups"]["left_arm"] == "The left arm stays down by the hip."

@@ -74,6 +74,12 @@ def assemble(out: Path, rvq: Path, mask: Path, residual: Path, length: Path | No
                                                            ("length_estimator", length)) if folder}
     if htma:
         components["htma"] = _meta(htma)
+    if reasoner:
+        components["reasoner"] = _meta(reasoner)
+    if not commands:
+        # Assembled from parts trained one by one: each part's own recorded command reproduces it.
+        commands = [{"component": name, "command": meta["command"], "minutes": meta.get("minutes")}
+                    for name, meta in components.items() if meta.get("command")]
     manifest = {
         "built_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "commit": git_commit(),
