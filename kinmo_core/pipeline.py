@@ -259,7 +259,9 @@ class KinMoPipeline:
         for name, model in (("rvq", p.rvq), ("mask_transformer", p.mask_transformer),
                             ("residual_transformer", p.residual_transformer), ("length_estimator", p.length_estimator)):
             if model is not None:
-                save_pretrained(model, model.cfg, out / name, overwrite=True)
+                # Each part keeps its own provenance (command, data, commit) beside its weights.
+                meta = self.manifest.get("components", {}).get(name) or None
+                save_pretrained(model, model.cfg, out / name, overwrite=True, extra_meta=meta)
         np.save(out / "rvq" / "Mean.npy", p.mean)
         np.save(out / "rvq" / "Std.npy", p.std)
         p.conditioner.save(out)

@@ -350,3 +350,17 @@ def test_fields_that_do_not_follow_the_caption_are_rewritten() -> None:
     # When no try follows the caption, the model's own valid text is kept rather than a neutral one.
     out = MotionReasoner(Stubborn()).reason(["a person waves with the left hand"])[0]
     assert out["groups"]["left_arm"] == "The left arm stays down by the hip."
+
+
+def test_side_errors_count_only_where_the_caption_gives_the_side() -> None:
+    gt = {"left_leg": [{"action": "kick", "start": 0, "end": 40}], "right_leg": [{"action": "still", "start": 0,
+                                                                                  "end": 40}]}
+    swapped = {"left_leg": "The left leg stands still.", "right_leg": "The right leg kicks out."}
+    told = score_caption("a man kicks with the left leg", swapped, gt)
+    assert told["right_leg"]["side_chances"] == 1 and told["right_leg"]["side_errors"] == 1
+    open_side = score_caption("a man kicks twice", swapped, gt)
+    assert open_side["right_leg"]["side_chances"] == 0
+    other_part = score_caption("a man kicks while raising the right arm", swapped, gt)
+    assert other_part["right_leg"]["side_chances"] == 0
+    right = {"left_leg": "The left leg kicks out.", "right_leg": "The right leg stands still."}
+    assert score_caption("a man kicks with the left leg", right, gt)["right_leg"]["side_errors"] == 0

@@ -17,7 +17,6 @@ the group (and, for arms, of both legs, which decide between hanging and swingin
 from __future__ import annotations
 
 import os
-import re
 from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
@@ -239,16 +238,12 @@ def evaluate_prompts(reasoner, prompts: tuple[ReasonerPrompt, ...] = REASONER_PR
 # ------------------------------------------------------------------------------------------------ corpus scoring
 
 
-def _names_only_side(caption: str, side: str) -> bool:
-    """Whether the caption names `side` ('left' / 'right') and not the other side."""
-    other = "right" if side == "left" else "left"
-    return bool(re.search(rf"\b{side}\b", caption, re.I)) and not re.search(rf"\b{other}\b", caption, re.I)
-
-
 def score_caption(caption: str, groups: dict[str, str], gt_groups: dict[str, list[dict]], fps: float = FPS) -> dict:
     """Score one caption's six predicted group descriptions on the ground-truth spans the caption determines."""
     from kinmo_core.annotate.evaluate import scored_spans, span_correct
+    from kinmo_core.reasoner import caption_plan
 
+    plan = caption_plan(caption)
     moving = {g: {s["action"] for s in gt_groups.get(g, []) if s["action"] not in QUIET_ACTIONS} for g in GROUPS}
     named = {g: {a for a in moving[g] if mentions_action(caption, a)} for g in GROUPS}
     complete = {g: moving[g] <= named[g] for g in GROUPS}
@@ -261,10 +256,13 @@ def score_caption(caption: str, groups: dict[str, str], gt_groups: dict[str, lis
             if (s["action"] in named[g]) if s["action"] not in QUIET_ACTIONS else decided:
                 spans.append({"action": s["action"], "correct": span_correct(text, s)[1]})
         chances = errors = 0
-        if g in SIDED_GROUPS and _names_only_side(caption, MIRROR_GROUP[g].split("_")[0]):
-            # A swap is only an error where the caption says which side acts ("kicks with the right leg");
-            # "kicks twice" leaves the side open, and corpus motions then pick one at random.
-            for a in named[MIRROR_GROUP[g]] - moving[g] - TWO_LEGGED:
+        if g in SIDED_GROUPS:
+            # A swap is only an error where the caption gives the action to the other side in so many words
+            # ("kicks with the right leg", read clause by clause as the reasoner's own check does); "kicks twice"
+            # leaves the side open (corpus motions then pick one at random), and in "hops while raising the left
+            # arm" the side belongs to the arm.
+            other = MIRROR_GROUP[g]
+            for a in (named[other] & plan[other]) - plan[g] - moving[g] - TWO_LEGGED:
                 chances += 1
                 errors += mentions_action(text, a)
         out[g] = {"spans": spans, "side_chances": chances, "side_errors": errors}
