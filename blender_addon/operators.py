@@ -262,6 +262,11 @@ class _WorkerTask:
 
     busy_text = "working"
 
+    @classmethod
+    def poll(cls, context):
+        """Not while another KinMo request is running."""
+        return running_job() is None
+
     def run_task(self, context, method: str, params: dict) -> set:
         """Submit the request; in the UI wait for it modally, in background mode block until it answers."""
         python, timeout = _worker_settings(context)
@@ -414,11 +419,6 @@ class KINMO_OT_generate(_WorkerTask, bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
     busy_text = "generating"
 
-    @classmethod
-    def poll(cls, context):
-        """Not while another KinMo request is running."""
-        return running_job() is None
-
     def execute(self, context):
         """Check everything, then ask the worker; the motion is baked when it arrives."""
         settings = context.scene.kinmo
@@ -475,11 +475,6 @@ class KINMO_OT_expand(_WorkerTask, bpy.types.Operator):
     bl_label = "Expand"
     bl_options = {"REGISTER", "UNDO"}
     busy_text = "writing part descriptions"
-
-    @classmethod
-    def poll(cls, context):
-        """Not while another KinMo request is running."""
-        return running_job() is None
 
     def execute(self, context):
         """Ask the worker for the descriptions of the current prompt."""

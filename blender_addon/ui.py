@@ -25,14 +25,19 @@ class KINMO_UL_bone_map(bpy.types.UIList):
             split.prop(item, "bone", text="")
 
 
-class KINMO_PT_generate(bpy.types.Panel):
+class _SidebarPanel:
+    """Where every KinMo panel lives: the 3D Viewport's sidebar, tab "KinMo"."""
+
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "KinMo"
+
+
+class KINMO_PT_generate(_SidebarPanel, bpy.types.Panel):
     """Text to motion: prompt, length, seed, levels, target; Expand writes editable part descriptions; Generate."""
 
     bl_idname = "KINMO_PT_generate"
     bl_label = "Generate Motion"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "KinMo"
 
     def draw(self, context):
         """Draw the settings, the six group descriptions, Generate and the progress of a running request."""
@@ -72,14 +77,11 @@ class KINMO_PT_generate(bpy.types.Panel):
             col.label(text=settings.status)
 
 
-class KINMO_PT_interactions(bpy.types.Panel):
+class KINMO_PT_interactions(_SidebarPanel, bpy.types.Panel):
     """The fifteen interaction descriptions from Expand (pairs of body parts), editable."""
 
     bl_idname = "KINMO_PT_interactions"
     bl_label = "Interactions"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "KinMo"
     bl_parent_id = "KINMO_PT_generate"
     bl_options = {"DEFAULT_CLOSED"}
 
@@ -99,14 +101,11 @@ class KINMO_PT_interactions(bpy.types.Panel):
                 col.prop(item, "text", text=f"{S.GROUP_TITLES[a]} + {S.GROUP_TITLES[b]}")
 
 
-class KINMO_PT_import(bpy.types.Panel):
+class KINMO_PT_import(_SidebarPanel, bpy.types.Panel):
     """Import motion files and retarget them onto armatures."""
 
     bl_idname = "KINMO_PT_import"
     bl_label = "Import & Retarget"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "KinMo"
 
     def draw(self, context):
         """Draw import, retarget and worker controls."""
@@ -128,14 +127,11 @@ class KINMO_PT_import(bpy.types.Panel):
             col.operator("kinmo.cancel", icon="CANCEL")
 
 
-class KINMO_PT_bone_map(bpy.types.Panel):
+class KINMO_PT_bone_map(_SidebarPanel, bpy.types.Panel):
     """The selected armature's bone map, saved on the armature."""
 
     bl_idname = "KINMO_PT_bone_map"
     bl_label = "Bone Map"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "KinMo"
     bl_parent_id = "KINMO_PT_import"
     bl_options = {"DEFAULT_CLOSED"}
 
