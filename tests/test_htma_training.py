@@ -60,11 +60,11 @@ def test_ablation_arms(data, tmp_path) -> None:
 
 
 def test_missing_annotations_and_existing_output(data, tmp_path) -> None:
-    from kinmo_core.errors import KinmoInputError
-
     bare = make_dataset(tmp_path / "bare", n=16, annotations=False)
-    with pytest.raises(KinmoInputError, match="no annotations"):
+    with pytest.raises(SystemExit, match="^error: .*no annotations"):  # one line, no traceback
         _train(bare, tmp_path / "x")
+    with pytest.raises(SystemExit, match="no annotations"):  # FOLDER:N names the folder, not the spec
+        _train(f"{bare}:2", tmp_path / "x")
     _train(bare, tmp_path / "x", "--levels", "1")  # one level needs no annotations
     with pytest.raises(SystemExit, match="already holds"):
         _train(bare, tmp_path / "x", "--levels", "1")
