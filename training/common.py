@@ -89,6 +89,32 @@ def clock_step(step: int, steps: int, t0: float, max_minutes: float | None) -> i
     return int(frac * steps)
 
 
+class Schedule:
+    """The steps of a training run: each step's learning rate (warm-up, cosine) set, ended early by --max-minutes.
+
+    Iterate it for the step numbers; `bar` is its tqdm bar, `done` the steps made so far.
+    """
+
+    def __init__(self, opt: torch.optim.Optimizer, steps: int, peak: float, warmup: int,
+                 max_minutes: float | None = None, desc: str = "train") -> None:
+        self.opt, self.steps, self.peak, self.warmup, self.max_minutes = opt, steps, peak, warmup, max_minutes
+        self.t0 = time.time()
+        self.done = 0
+        from tqdm import tqdm
+
+        self.bar = tqdm(range(steps), desc=desc, unit="step")
+
+    def __iter__(self):
+        for step in self.bar:
+            at = clock_step(step, self.steps, self.t0, self.max_minutes)
+            if at is None:
+                return
+            self.done = step + 1
+            for group in self.opt.param_groups:
+                group["lr"] = lr_at(at, self.steps, self.peak, self.warmup)
+            yield step
+
+
 def git_commit() -> str:
     """The commit of the code that trains (with '+dirty' when the tree has changes), or 'unknown'."""
     try:

@@ -23,13 +23,12 @@ from kinmo_core.data.dataset import MotionTextDataset, collate_motions
 from kinmo_core.models.evaluator import EvaluatorConfig, TextMotionEvaluator
 from training.common import (
     JsonlLog,
+    Schedule,
     add_time_budget,
     autocast,
     base_parser,
     cache_folder,
-    clock_step,
     data_version,
-    lr_at,
     parse_data,
     provenance,
     refuse_existing_model,
@@ -120,7 +119,17 @@ def validate(model: TextMotionEvaluator, ds: MotionTextDataset, texts: TokenFeat
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Train and save the evaluator; returns an exit code."""
+    """Train and save the evaluator; returns an exit code (bad data: one line, exit code 2)."""
+    from kinmo_core.errors import KinmoInputError
+
+    try:
+        return _main(argv)
+    except KinmoInputError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _main(argv: list[str] | None) -> int:
+    """The training run behind main()."""
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--loss", choices=("hinge", "infonce"), default="hinge", help="Guo's hinge or InfoNCE")
     p.add_argument("--cache", default=None, help="cache folder (default: OUT/../cache)")
@@ -153,15 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     log = JsonlLog(out / "train_log.jsonl")
     batches = _forever(loader, train)
     t0 = time.time()
-    bar = tqdm(range(steps), desc="evaluator", unit="step")
-    done = 0
-    for step in bar:
-        at = clock_step(step, steps, t0, args.max_minutes)
-        if at is None:
-            break
-        done = step + 1
-        for group in opt.param_groups:
-            group["lr"] = lr_at(at, steps, peak, warmup=min(500, steps // 10 + 1))
+    schedule = Schedule(opt, steps, peak, min(500, steps // 10 + 1), args.max_minutes, desc="evaluator")
+    bar = schedule.bar
+    for step in schedule:
         b = next(batches)
         tok, n = texts.batch(b["captions"])
         with autocast(not args.no_bf16):
@@ -174,15 +177,15 @@ def main(argv: list[str] | None = None) -> int:
         if step % 50 == 0 or step == steps - 1:
             row = {k: float(v.detach()) for k, v in losses.items()}
             row.update(step=step, lr=opt.param_groups[0]["lr"], secs=time.time() - t0)
-            if step % args.eval_every == 0 or step == steps - 1:
+            if (args.eval_every and step % args.eval_every == 0) or step == steps - 1:
                 row.update(validate(model, val, texts))
             log.write(**row)
             bar.set_postfix(loss=f"{row['loss']:.3f}")
     final = validate(model, val, texts, rounds=5)
     model.eval()
-    model.save_pretrained(out, extra_meta=provenance(args, steps=steps, steps_done=done, batch=batch_size, lr=peak,
-                                                           minutes=round((time.time() - t0) / 60, 2), **final),
-                          overwrite=args.overwrite)
+    meta = provenance(args, steps=steps, steps_done=schedule.done, batch=batch_size, lr=peak,
+                      minutes=round((time.time() - t0) / 60, 2), **final)
+    model.save_pretrained(out, extra_meta=meta, overwrite=args.overwrite)
     print(f"saved {out} (val R-precision top-1 {final['val_R_precision_top_1']:.3f}, "
           f"top-3 {final['val_R_precision_top_3']:.3f}, MM-Dist {final['val_MM_Dist']:.3f})")
     log.close()

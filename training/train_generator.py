@@ -16,17 +16,15 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from kinmo_core.models.io import read_config, save_pretrained
 from training.common import (
     JsonlLog,
+    Schedule,
     add_time_budget,
     autocast,
     base_parser,
     cache_folder,
-    clock_step,
-    lr_at,
     provenance,
     refuse_existing_model,
     setup,
@@ -138,15 +136,9 @@ def train(kind: str, argv: list[str] | None = None) -> int:
     g = torch.Generator().manual_seed(args.seed)
     t0 = time.time()
     row: dict = {}
-    bar = tqdm(range(steps), desc=kind, unit="step")
-    done = 0
-    for step in bar:
-        at = clock_step(step, steps, t0, args.max_minutes)
-        if at is None:
-            break
-        done = step + 1
-        for group in opt.param_groups:
-            group["lr"] = lr_at(at, steps, peak, warmup=min(1000, steps // 10 + 1))
+    schedule = Schedule(opt, steps, peak, min(1000, steps // 10 + 1), args.max_minutes, desc=kind)
+    bar = schedule.bar
+    for step in schedule:
         b = train_b.sample(batch_size)
         codes = b["codes"][..., 0] if kind == "mask" else b["codes"]
         with autocast(not args.no_bf16):
@@ -158,15 +150,16 @@ def train(kind: str, argv: list[str] | None = None) -> int:
         if step % 50 == 0 or step == steps - 1:
             row = {"step": step, "loss": float(r["loss"].detach()), "acc": float(r["acc"]),
                    "lr": opt.param_groups[0]["lr"], "secs": time.time() - t0}
-            if step % args.eval_every == 0 or step == steps - 1:
+            if (args.eval_every and step % args.eval_every == 0) or step == steps - 1:
                 row.update(validate(model, val_b, kind == "mask"))
             log.write(**row)
             bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['acc']:.3f}")
     final = validate(model, val_b, kind == "mask", batches=30)
     model.eval()
     meta = provenance(args, kind=kind, cond=conditioner.kind, levels=args.levels, rvq=str(args.rvq),
-                      annotations=args.annotations, htma=args.htma, steps=steps, steps_done=done, batch=batch_size,
-                      lr=peak, max_train_tokens=MAX_TRAIN_TOKENS, minutes=round((time.time() - t0) / 60, 2), **final)
+                      annotations=args.annotations, htma=args.htma, steps=steps, steps_done=schedule.done,
+                      batch=batch_size, lr=peak, max_train_tokens=MAX_TRAIN_TOKENS,
+                      minutes=round((time.time() - t0) / 60, 2), **final)
     save_pretrained(model, cfg, out, extra_meta=meta, overwrite=args.overwrite)
     print(f"saved {out} (val loss {final['val_loss']:.4f}, val token accuracy {final['val_acc']:.3f})")
     log.close()

@@ -35,7 +35,7 @@ from kinmo_core.data.corpus import GROUND_TRUTH_DIR
 from kinmo_core.errors import KinmoInputError
 from kinmo_core.kinematic import GROUPS, MIRROR_GROUP, MIRROR_PAIR
 from kinmo_core.reasoner import FIELDS, MARKER_NAME, VOCAB_NAME, format_prompt, format_target
-from training.common import JsonlLog, add_time_budget, autocast, base_parser, clock_step, lr_at, provenance, setup
+from training.common import JsonlLog, Schedule, add_time_budget, autocast, base_parser, provenance, setup
 
 ANNOTATIONS_NAME = "annotations.json"
 
@@ -320,17 +320,11 @@ def train_default(args) -> int:
     rng = torch.Generator().manual_seed(args.seed)
     bf16 = not args.no_bf16
     t0 = time.time()
-    bar = tqdm(range(steps), desc="reasoner", unit="step")
     val = float("nan")
-    done = 0
     buckets = LengthBuckets(train_t.lengths, tokens=batch * 32, keep=keep)
-    for step in bar:
-        at = clock_step(step, steps, t0, args.max_minutes)
-        if at is None:
-            break
-        done = step + 1
-        for group in opt.param_groups:
-            group["lr"] = lr_at(at, steps, peak, warmup=min(200, steps // 10 + 1))
+    schedule = Schedule(opt, steps, peak, min(200, steps // 10 + 1), args.max_minutes, desc="reasoner")
+    bar = schedule.bar
+    for step in schedule:
         p, f = buckets.sample(rng)
         loss = _batch_loss(model, train_t, feats, train_caps, p, f, bf16)
         opt.zero_grad(set_to_none=True)
@@ -346,13 +340,14 @@ def train_default(args) -> int:
             log.write(**row)
             bar.set_postfix(loss=f"{row['loss']:.3f}", val=f"{val:.3f}")
     val = _val_loss(model, val_t, feats, val_caps, bf16)
-    log.write(step=done, val_loss=val, secs=time.time() - t0)
+    log.write(step=schedule.done, val_loss=val, secs=time.time() - t0)
     log.close()
     model.eval()
     vocab = {"tokenizer": str(encoder.model_path.name), "wordpiece_ids": train_t.wordpiece_ids}
     write_atomic(out / VOCAB_NAME, lambda fh: fh.write(json.dumps(vocab).encode()), overwrite=True)
-    meta = provenance(args, steps=steps, steps_done=done, batch=batch, lr=peak, val_loss=val, fields=list(FIELDS),
-                      text_encoder=args.text_encoder, train_captions=len(train_pairs), minutes=(time.time() - t0) / 60)
+    meta = provenance(args, steps=steps, steps_done=schedule.done, batch=batch, lr=peak, val_loss=val,
+                      fields=list(FIELDS), text_encoder=args.text_encoder, train_captions=len(train_pairs),
+                      minutes=(time.time() - t0) / 60)
     save_pretrained(model, cfg, out, extra_meta=meta, overwrite=True)
     print(f"saved {out} (val loss {val:.4f}, {(time.time() - t0) / 60:.1f} min)")
     return 0
@@ -420,10 +415,10 @@ def train_causal_lm(args) -> int:
     log = JsonlLog(out / "train_log.jsonl")
     model.train()
     t0 = time.time()
-    bar = tqdm(range(steps), desc="reasoner-llm", unit="step")
-    for step in bar:
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, peak, warmup=min(100, steps // 10 + 1))
+    schedule = Schedule(opt, steps, peak, min(100, steps // 10 + 1), getattr(args, "max_minutes", None),
+                        desc="reasoner-llm")
+    bar = schedule.bar
+    for step in schedule:
         chosen = [examples[rnd.randrange(len(examples))] for _ in range(batch)]
         width = max(len(ids) for ids, _ in chosen)
         ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in chosen])
