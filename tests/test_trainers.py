@@ -1,0 +1,31 @@
+"""The token-generator and evaluator trainers run end to end on a tiny dataset and record what they did."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kinmo_core.pipeline import random_pipeline
+from tests.test_retrieval import make_dataset
+from training import train_generator, train_residual
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    base = tmp_path_factory.mktemp("trainers")
+    random_pipeline("tiny", seed=2).save_pretrained(base / "pipe")
+    return {"data": make_dataset(base / "data", n=24), "rvq": base / "pipe" / "rvq", "base": base}
+
+
+@pytest.mark.parametrize("trainer", [train_generator, train_residual])
+def test_generator_trainers_save_a_model_with_provenance(setup, trainer) -> None:
+    out = setup["base"] / trainer.__name__.rsplit(".", 1)[-1]
+    args = ["--data", str(setup["data"]), "--rvq", str(setup["rvq"]), "--cond", "sentence", "--levels", "3",
+            "--steps", "3", "--batch", "4", "--d-model", "32", "--layers", "1", "--eval-every", "0", "--threads", "1",
+            "--cache", str(setup["base"] / "cache"), "--out", str(out)]
+    assert trainer.main(args) == 0
+    meta = json.loads((out / "config.json").read_text())["meta"]
+    assert meta["steps_done"] == 3 and meta["cond"] == "sentence" and meta["data_version"] and meta["commit"]
+    with pytest.raises(SystemExit, match="already holds"):
+        trainer.main(args)
