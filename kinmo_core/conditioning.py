@@ -282,16 +282,9 @@ class HTMAConditioner(Conditioner):
     @torch.no_grad()
     def __call__(self, captions, descriptions=None):
         """Return (cond (B, 3, latent_dim), present (B, 3)); items without full descriptions get level 1 only."""
-        from kinmo_core.alignment import check_descriptions
-
         captions = list(captions)
         descriptions = list(descriptions) if descriptions is not None else [None] * len(captions)
-        full = []
-        for d in descriptions:
-            try:
-                full.append(check_descriptions(d) if d is not None else None)
-            except KinmoInputError:
-                full.append(None)  # partial descriptions: no group / interaction condition
+        full = _complete(descriptions)
         cond = torch.zeros(len(captions), 3, self.cond_dim)
         present = torch.zeros(len(captions), 3, dtype=torch.bool)
         present[:, 0] = True
@@ -307,14 +300,9 @@ class HTMAConditioner(Conditioner):
 
     def precompute(self, captions, descriptions):
         """Fill the aligner's text-feature cache from disk (encoding only texts never seen) for a whole dataset."""
-        from kinmo_core.alignment import check_descriptions, description_texts
+        from kinmo_core.alignment import description_texts
 
-        texts = set()
-        for d in descriptions:
-            try:
-                texts.update(description_texts(check_descriptions(d)) if d is not None else ())
-            except KinmoInputError:
-                continue
+        texts = {t for d in _complete(descriptions) if d is not None for t in description_texts(d)}
         self.aligner.text.tokens(list(captions))
         self.aligner.text.pooled(sorted(texts))
 
@@ -330,6 +318,19 @@ class HTMAConditioner(Conditioner):
         write_atomic(Path(folder) / CONDITIONER_FILE,
                      lambda f: f.write(json.dumps({"kind": self.kind, "cond_dim": self.cond_dim}).encode()),
                      overwrite=True)
+
+
+def _complete(descriptions: Sequence[Mapping | None]) -> list[dict | None]:
+    """Checked descriptions per item; None where they are absent or partial (no group / interaction condition)."""
+    from kinmo_core.alignment import check_descriptions
+
+    out: list[dict | None] = []
+    for d in descriptions:
+        try:
+            out.append(check_descriptions(d) if d is not None else None)
+        except KinmoInputError:
+            out.append(None)
+    return out
 
 
 class _MiniLMTokenEncoder:

@@ -147,7 +147,7 @@ def caption_plan(caption: str) -> dict[str, set[str]]:
     whose side the caption leaves open is not assigned (the model chooses); two-handed arm actions and locomotion go
     to both limbs. The reasoner uses the plan to check that its output follows the caption.
     """
-    from kinmo_core.data.actions import _PATTERNS, GROUP_ACTIONS, STILL_ACTIONS
+    from kinmo_core.data.actions import _PATTERNS, GROUP_ACTIONS, IMPLIED_ACTIONS, STILL_ACTIONS
 
     plan: dict[str, set[str]] = {g: set() for g in GROUPS}
     for group in ("torso", "neck"):
@@ -156,7 +156,7 @@ def caption_plan(caption: str) -> dict[str, set[str]]:
                 plan[group].add(action)
     for limb in ("arm", "leg"):
         for action in GROUP_ACTIONS[f"left_{limb}"]:
-            if action in STILL_ACTIONS or action in {"swing", "lift"}:
+            if action in IMPLIED_ACTIONS:
                 continue
             for m in _PATTERNS[action].finditer(caption):
                 window = _action_window(caption, m.start(), m.end())

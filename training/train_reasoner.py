@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from kinmo_core.data.actions import STILL_ACTIONS, mentions_action
+from kinmo_core.data.actions import IMPLIED_ACTIONS, mentions_action
 from kinmo_core.data.captions import mirror_text
 from kinmo_core.data.corpus import GROUND_TRUTH_DIR
 from kinmo_core.errors import KinmoInputError
@@ -38,10 +38,6 @@ from kinmo_core.reasoner import FIELDS, MARKER_NAME, VOCAB_NAME, format_prompt, 
 from training.common import JsonlLog, Schedule, add_time_budget, autocast, base_parser, provenance, setup
 
 ANNOTATIONS_NAME = "annotations.json"
-
-
-IMPLIED_ACTIONS = frozenset(STILL_ACTIONS | {"swing", "lift"})
-"""Group actions a caption implies without naming them (arms swing with the gait, the free leg lifts in a hop)."""
 
 
 def unspoken_groups(caption: str, truth: dict) -> set[str]:
@@ -415,7 +411,7 @@ def train_causal_lm(args) -> int:
     log = JsonlLog(out / "train_log.jsonl")
     model.train()
     t0 = time.time()
-    schedule = Schedule(opt, steps, peak, min(100, steps // 10 + 1), getattr(args, "max_minutes", None),
+    schedule = Schedule(opt, steps, peak, min(100, steps // 10 + 1), args.max_minutes,
                         desc="reasoner-llm")
     bar = schedule.bar
     for step in schedule:

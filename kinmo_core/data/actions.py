@@ -55,6 +55,9 @@ assert set(GROUP_ACTIONS) == set(GROUPS)
 STILL_ACTIONS: frozenset[str] = frozenset({"still", "upright", "neutral"})
 """Labels meaning the group does not move on its own."""
 
+IMPLIED_ACTIONS: frozenset[str] = STILL_ACTIONS | {"swing", "lift"}
+"""Actions a caption implies without naming them: stillness, arms swinging with the gait, the free leg of a hop."""
+
 ACTION_WORDS: dict[str, tuple[str, ...]] = {
     "still": ("still", "stationary", "relaxed", "at rest", "rests", "resting", "hangs", "hanging", "stands", "standing",
               "motionless", "steady", "not move", "does not move", "idle"),
