@@ -156,11 +156,17 @@ class TextFeatureCache:
             self._id = encoder_id(self.encoder_path)
         return self._id
 
+    def _stem(self, kind: str) -> str:
+        # The truncation is part of a file's name (the default keeps the historical names), so a lookup never
+        # mixes features cut at different lengths.
+        tag = kind if self.max_tokens == MAX_TOKENS else f"{kind}{self.max_tokens}"
+        return f"{tag}-{self.encoder_id}-"
+
     def _file(self, kind: str, texts: list[str]) -> Path:
         h = hashlib.sha256(f"{kind}|{self.max_tokens}|{self.encoder_id}".encode())
         for t in texts:
             h.update(t.encode("utf-8") + b"\0")
-        return self.cache_dir / "text_features" / f"{kind}-{self.encoder_id}-{h.hexdigest()[:20]}.npz"
+        return self.cache_dir / "text_features" / f"{self._stem(kind)}{h.hexdigest()[:20]}.npz"
 
     def _batches(self, texts: list[str], desc: str):
         from tqdm import tqdm
@@ -206,9 +212,10 @@ class TextFeatureCache:
         uniq = sorted(set(texts))
         if any(t not in memo for t in uniq) and kind not in self._scanned:
             self._scanned.add(kind)
-            for path in sorted((self.cache_dir / "text_features").glob(f"{kind}-{self.encoder_id}-*.npz")):
+            for path in sorted((self.cache_dir / "text_features").glob(f"{self._stem(kind)}*.npz")):
                 self._load_file(path, kind, memo)
-        missing = [t for t in uniq if t not in memo]
+        # Similar lengths share a batch, so little compute goes to padding.
+        missing = sorted((t for t in uniq if t not in memo), key=len)
         if missing:
             path = self._file(kind, missing)
             if kind == "tokens":

@@ -44,11 +44,29 @@ def _minilm_folder(path: str | os.PathLike | None) -> Path:
     return folder
 
 
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); KINMO_BF16=0/1 overrides."""
+    env = os.environ.get("KINMO_BF16", "").strip()
+    if env in ("0", "1"):
+        return env == "1"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
+
+
 class MiniLM:
-    """all-MiniLM-L6-v2 (a 6-layer BERT) in plain PyTorch: token features and mean-pooled sentence embeddings."""
+    """all-MiniLM-L6-v2 (a 6-layer BERT) in plain PyTorch: token features and mean-pooled sentence embeddings.
+
+    bf16=True runs the matmuls under bfloat16 autocast: about 3x faster on CPUs with native bfloat16, with sentence
+    embeddings within cosine 0.9999 of float32 (measured on part descriptions); used for queries, not for the
+    features models are trained or evaluated on.
+    """
 
     def __init__(self, path: str | os.PathLike | None = None, cache_size: int = 100_000,
-                 max_tokens: int = MAX_SEQ_TOKENS) -> None:
+                 max_tokens: int = MAX_SEQ_TOKENS, bf16: bool = False) -> None:
         from safetensors.torch import load_file
         from tokenizers import Tokenizer
 
@@ -64,6 +82,7 @@ class MiniLM:
         self.tokenizer.no_padding()
         self.max_tokens = int(max_tokens)
         self.tokenizer.enable_truncation(self.max_tokens)
+        self.bf16 = bool(bf16)
         self.w = {k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()}
         self._cache: dict[str, np.ndarray] = {}
         self._cache_size = cache_size
@@ -101,10 +120,15 @@ class MiniLM:
 
     @torch.no_grad()
     def token_features(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return last hidden states (B, L, 384) and the attention mask (B, L) of texts."""
+        """Return last hidden states (B, L, 384) float32 and the attention mask (B, L) of texts."""
         texts = list(texts)
         if not texts:
             raise KinmoInputError("no text to encode")
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            x, mask = self._forward(texts)
+        return x.float(), mask
+
+    def _forward(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         enc = self.tokenizer.encode_batch(texts)
         n = max(len(e.ids) for e in enc)
         ids = torch.zeros(len(texts), n, dtype=torch.long)
@@ -153,12 +177,17 @@ _MINILM: dict[str, MiniLM] = {}
 _MINILM_LOCK = threading.Lock()
 
 
-def get_minilm(path: str | os.PathLike | None = None) -> MiniLM:
-    """Return the process-wide MiniLM for a model folder (the bundled one by default)."""
-    key = str(_minilm_folder(path))
+def get_minilm(path: str | os.PathLike | None = None, fast: bool = False) -> MiniLM:
+    """Return the process-wide MiniLM for a model folder (the bundled one by default).
+
+    fast=True: the query-time encoder, in bfloat16 where the CPU computes it natively (see `native_bf16`).
+    """
+    folder = str(_minilm_folder(path))
+    bf16 = fast and native_bf16()
+    key = f"{folder}|{'bf16' if bf16 else 'fp32'}"
     with _MINILM_LOCK:
         if key not in _MINILM:
-            _MINILM[key] = MiniLM(key)
+            _MINILM[key] = MiniLM(folder, bf16=bf16)
         return _MINILM[key]
 
 
@@ -204,14 +233,27 @@ class SentenceConditioner(Conditioner):
     cond_dim = 384
 
     def __init__(self, encoder: MiniLM | None = None) -> None:
-        self.encoder = encoder or get_minilm()
+        self.encoder = encoder or get_minilm(fast=True)
+        self._known: dict[str, np.ndarray] = {}
+
+    def precompute(self, captions, descriptions):
+        """Encode every distinct caption and description of a dataset once, through the on-disk feature cache."""
+        from kinmo_core.alignment import TextFeatureCache
+
+        groups, pairs = description_lists(_complete(descriptions))
+        texts = set(captions) | {t for row in groups + pairs for t in row if t}
+        cache = TextFeatureCache(self.encoder.folder, max_tokens=self.encoder.max_tokens)
+        self._known = {t: v.astype(np.float32) for t, v in cache.pooled(sorted(texts)).items()}
 
     def __call__(self, captions, descriptions=None):
         """Return (cond (B, 3, 384), present (B, 3))."""
         captions = list(captions)
         groups, pairs = description_lists(descriptions if descriptions is not None else [None] * len(captions))
-        texts = list(captions) + [t for row in groups + pairs for t in row if t]
-        emb = dict(zip(texts, self.encoder.encode(texts), strict=True)) if texts else {}
+        texts = list(dict.fromkeys(list(captions) + [t for row in groups + pairs for t in row if t]))
+        todo = [t for t in texts if t not in self._known]
+        emb = {t: self._known[t] for t in texts if t in self._known}
+        if todo:
+            emb.update(zip(todo, self.encoder.encode(todo), strict=True))
 
         def pooled(rows: list[list[str]]) -> np.ndarray:
             out = np.zeros((len(rows), self.cond_dim), np.float32)
@@ -354,7 +396,7 @@ def _fast_text_features():
     from kinmo_core.alignment import MAX_TOKENS, TextFeatureCache
 
     cache = TextFeatureCache(None)
-    cache._encoder = _MiniLMTokenEncoder(get_minilm().truncated(MAX_TOKENS))
+    cache._encoder = _MiniLMTokenEncoder(get_minilm(fast=True).truncated(MAX_TOKENS))
     return cache
 
 

@@ -294,7 +294,7 @@ class KinMoPipeline:
             raise KinmoModelError("this model has no length estimator; give the length (seconds or frames)")
         from kinmo_core.conditioning import get_minilm
 
-        emb = torch.from_numpy(get_minilm().encode(list(texts))).to(self.device)
+        emb = torch.from_numpy(get_minilm(fast=True).encode(list(texts))).to(self.device)
         unit = self.parts.rvq.cfg.frames_per_token
         tokens = le.sample(emb, generator=generator, min_tokens=math.ceil(MIN_FRAMES / unit))
         return [int(min(max(int(t) * unit, MIN_FRAMES), MAX_FRAMES)) for t in tokens]

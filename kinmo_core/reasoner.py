@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kinmo_core.errors import KinmoInputError, KinmoModelError
-from kinmo_core.kinematic import GROUPS, PAIR_GROUPS, PAIRS
+from kinmo_core.kinematic import GROUPS, MIRROR_GROUP, MIRROR_PAIR, PAIR_GROUPS, PAIRS
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,20 @@ _TWO_HANDED = frozenset({"clap", "cross_arms", "hands_on_hips"})
 _BOTH_LEGS = frozenset({"walk", "jog", "run", "march", "side_step", "jump", "squat"})
 
 
+_DIRECTION_ONLY = frozenset({"sideways", "to the side"})
+
+
+def _limb_actions() -> tuple[str, ...]:
+    from kinmo_core.data.actions import GROUP_ACTIONS, IMPLIED_ACTIONS
+
+    acts = dict.fromkeys(GROUP_ACTIONS["left_arm"] + GROUP_ACTIONS["left_leg"])
+    return tuple(a for a in acts if a not in IMPLIED_ACTIONS and a not in _BOTH_LEGS)
+
+
+_LIMB_ACTIONS = _limb_actions()
+"""One-limb actions (not locomotion): a clause naming one uses "to the side" as its direction."""
+
+
 def _action_window(caption: str, start: int, end: int) -> str:
     """The words around an action word that say which limb does it: back to the clause start, on to its end."""
     before = caption[:start]
@@ -147,7 +161,7 @@ def caption_plan(caption: str) -> dict[str, set[str]]:
     whose side the caption leaves open is not assigned (the model chooses); two-handed arm actions and locomotion go
     to both limbs. The reasoner uses the plan to check that its output follows the caption.
     """
-    from kinmo_core.data.actions import _PATTERNS, GROUP_ACTIONS, IMPLIED_ACTIONS, STILL_ACTIONS
+    from kinmo_core.data.actions import _PATTERNS, GROUP_ACTIONS, IMPLIED_ACTIONS, STILL_ACTIONS, mentions_action
 
     plan: dict[str, set[str]] = {g: set() for g in GROUPS}
     for group in ("torso", "neck"):
@@ -160,6 +174,9 @@ def caption_plan(caption: str) -> dict[str, set[str]]:
                 continue
             for m in _PATTERNS[action].finditer(caption):
                 window = _action_window(caption, m.start(), m.end())
+                if action == "side_step" and m.group(0).lower() in _DIRECTION_ONLY and any(
+                        mentions_action(window, a) for a in _LIMB_ACTIONS):
+                    continue  # "kicks to the side", "reaches out sideways": a direction, not a side step
                 if action in _BOTH_LEGS:  # locomotion uses both legs whatever direction the clause names
                     targets: tuple[str, ...] = ("left", "right")
                 else:
@@ -182,15 +199,68 @@ def caption_plan(caption: str) -> dict[str, set[str]]:
 
 def follows_plan(group: str, text: str, plan: dict[str, set[str]]) -> bool:
     """Whether a group description names an action the caption gives it and none given only to the other side."""
-    from kinmo_core.data.actions import mentions_action
+    from kinmo_core.data.actions import SAME_POSE, mentions_action
+
+    def names(actions: set[str]) -> bool:
+        return any(mentions_action(text, b) for a in actions for b in {a} | SAME_POSE.get(a, set()))
 
     wanted = plan.get(group, set())
-    if wanted and not any(mentions_action(text, a) for a in wanted):
+    if wanted and not names(wanted):
         return False
+    return not names(_foreign(group, plan))
+
+
+def _foreign(group: str, plan: dict[str, set[str]]) -> set[str]:
+    """Actions the caption gives only to the other side of a limb (none for torso and neck, or a lunge or kneel)."""
+    from kinmo_core.data.actions import SAME_POSE, TWO_LEGGED
+
     other = _opposite(group)
-    if other:
-        return not any(mentions_action(text, a) for a in plan.get(other, set()) - wanted)
-    return True
+    if other is None:
+        return set()
+    mine = plan.get(group, set()) | {b for a in plan.get(group, set()) for b in SAME_POSE.get(a, set())}
+    return plan.get(other, set()) - mine - TWO_LEGGED
+
+
+def _connector_pattern() -> re.Pattern[str]:
+    from kinmo_core.annotate.rules import CONNECTORS
+
+    return re.compile("|".join(re.escape(c.rstrip()) + r"\s+" for c in CONNECTORS))
+
+
+def drop_other_side(group: str, text: str, plan: dict[str, set[str]]) -> str | None:
+    """The description without its phrases that name an action the caption gives only to the other side.
+
+    Descriptions chain phrases with the annotation grammar's connectors ("... lunges forward, after that it hops");
+    the first phrase carries the part's name and keeps it when its own verb phrase goes. None when nothing that
+    follows the caption is left.
+    """
+    from kinmo_core.data.actions import mentions_action
+
+    foreign = _foreign(group, plan)
+    if not foreign:
+        return text
+    phrases = _connector_pattern().split(text.strip().rstrip("."))
+    part = PART_PATTERNS[group].search(phrases[0])
+    if part is None:
+        return None
+    subject, phrases[0] = phrases[0][: part.end()], phrases[0][part.end():].strip()
+    kept = [p for p in phrases if p and not any(mentions_action(p, a) for a in foreign)]
+    if not kept:
+        return None
+    return f"{subject} {', then '.join(kept)}."
+
+
+def mirror_descriptions(desc: dict) -> dict:
+    """Descriptions of the mirrored motion: sided fields swapped and left / right swapped in every text."""
+    from kinmo_core.data.captions import mirror_text
+
+    return {"groups": {MIRROR_GROUP[g]: mirror_text(t) for g, t in desc["groups"].items()},
+            "interactions": {MIRROR_PAIR[k]: mirror_text(t) for k, t in desc["interactions"].items()}}
+
+
+def plan_misses(desc: dict, plan: dict[str, set[str]]) -> list[str]:
+    """The groups of a (possibly partial) description set that do not follow the caption's plan."""
+    return [g for g, text in desc["groups"].items() if not follows_plan(g, text, plan)]
 
 
 def validate_descriptions(result: object) -> list[str]:
@@ -324,6 +394,15 @@ class MotionReasoner:
         # Valid fields that do not follow the caption ("waves with the left hand" but the left arm "hangs") are
         # rewritten like invalid ones; if no try follows it either, the model's own valid text stays.
         plans = [caption_plan(t) for t in texts]
+        for i, plan in enumerate(plans):
+            # A model that put the caption's one-sided action on the other side wrote a mirrored body: mirroring
+            # every field back (sided fields swapped, left / right swapped in the text) keeps the description
+            # coherent across groups and interactions, where regenerating only the failing group would not.
+            misses = plan_misses(out[i], plan)
+            if misses and i not in missing:
+                flipped = mirror_descriptions(out[i])
+                if len(plan_misses(flipped, plan)) < len(misses):
+                    out[i] = flipped
         fallback: dict[tuple[int, str], str] = {}
         for i, plan in enumerate(plans):
             for g in GROUPS:
@@ -356,7 +435,12 @@ class MotionReasoner:
         for i in list(missing):
             kept = [f for f in missing[i] if (i, f) in fallback]
             for f in kept:
-                out[i]["groups"][f] = fallback[(i, f)]
+                # The model's own text, less any phrase that hands the other side's action to this side.
+                # When every phrase names the other side's action, the part does not do it: neutral text.
+                trimmed = drop_other_side(f, fallback[(i, f)], plans[i])
+                if trimmed is None:
+                    trimmed = neutral_description(f)
+                out[i]["groups"][f] = trimmed if field_is_valid(f, trimmed) else fallback[(i, f)]
             missing[i] = [f for f in missing[i] if (i, f) not in fallback]
         missing = {i: fs for i, fs in missing.items() if fs}
         for i, fs in missing.items():

@@ -222,8 +222,10 @@ def test_minilm_matches_sentence_transformers():
     np.testing.assert_allclose(ours, ref, atol=2e-5)
 
 
-def test_sentence_conditioner_pools_descriptions():
+def test_sentence_conditioner_pools_descriptions(monkeypatch):
     from kinmo_core.conditioning import SentenceConditioner, get_minilm
+
+    monkeypatch.setenv("KINMO_BF16", "0")  # exact float32 numbers
 
     cond, present = SentenceConditioner()(["a person waves", "a person sits"], [DESCRIPTIONS, None])
     assert cond.shape == (2, 3, 384)
@@ -248,10 +250,42 @@ def test_default_model_ships_and_generates():
     assert 1.2 < float(heights.max()) < 2.2  # a standing adult, not a collapsed or exploded skeleton
 
 
-def test_htma_conditioning_equals_the_aligner(tmp_path):
+def test_query_encoder_in_bfloat16_stays_within_rounding_of_float32(monkeypatch):
+    from kinmo_core.conditioning import get_minilm, native_bf16
+
+    monkeypatch.setenv("KINMO_BF16", "0")
+    assert not native_bf16() and not get_minilm(fast=True).bf16
+    texts = [DESCRIPTIONS["groups"][g] for g in GROUPS] + ["a person walks forward and waves with the left hand"]
+    exact = get_minilm().encode(texts)
+    monkeypatch.setenv("KINMO_BF16", "1")
+    fast = get_minilm(fast=True)
+    assert fast.bf16 and fast is not get_minilm()
+    cos = (fast.encode(texts) * exact).sum(-1)
+    assert cos.min() > 0.999, cos
+
+
+def test_sentence_conditioner_reads_precomputed_features(monkeypatch, tmp_path):
+    from kinmo_core.conditioning import SentenceConditioner
+
+    monkeypatch.setenv("KINMO_BF16", "0")
+    monkeypatch.setenv("KINMO_CACHE", str(tmp_path))
+    c = SentenceConditioner()
+    captions = ["a person waves", "a person sits"]
+    direct, present = c(captions, [DESCRIPTIONS, None])
+    c.precompute(captions, [DESCRIPTIONS, None])
+    assert len(list((tmp_path / "text_features").glob("pooled256-*.npz"))) == 1  # its own truncation, on disk
+    c.encoder = None  # every text of the dataset is known now: no encoding
+    cached, present2 = c(captions, [DESCRIPTIONS, None])
+    assert present.tolist() == present2.tolist()
+    np.testing.assert_allclose(cached.numpy(), direct.numpy(), atol=1e-3)  # float16 on disk
+
+
+def test_htma_conditioning_equals_the_aligner(tmp_path, monkeypatch):
     """The fast MiniLM path gives the numbers of kinmo_core.alignment's own text features (transformers)."""
     from kinmo_core.alignment import HTMAAligner
     from kinmo_core.conditioning import HTMAConditioner
+
+    monkeypatch.setenv("KINMO_BF16", "0")  # exact float32 numbers
 
     p = random_pipeline("tiny", cond="htma", seed=2)
     p.save_pretrained(tmp_path / "h")

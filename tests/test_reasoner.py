@@ -307,6 +307,8 @@ def test_fields_whose_action_the_caption_leaves_out_are_not_trained() -> None:
     ("a person kicks twice", {}),  # the side is left to the model
     ("a man walks in a curve to the left", {"left_leg": {"walk"}, "right_leg": {"walk"}}),
     ("someone bows and nods", {"torso": {"bow"}, "neck": {"nod"}}),
+    ("a man kicks to the side with the left leg", {"left_leg": {"kick"}}),  # a direction, not a side step
+    ("someone steps to the side", {"left_leg": {"walk", "side_step"}, "right_leg": {"walk", "side_step"}}),
 ])
 def test_caption_plan_assigns_actions_to_sides(caption, expected) -> None:
     from kinmo_core.reasoner import caption_plan
@@ -352,6 +354,39 @@ def test_fields_that_do_not_follow_the_caption_are_rewritten() -> None:
     assert out["groups"]["left_arm"] == "The left arm stays down by the hip."
 
 
+def test_a_mirrored_body_is_mirrored_back_without_regenerating() -> None:
+    class Mirrored:
+        """Puts the caption's left-leg kick on the right leg, consistently in groups and interactions."""
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def generate(self, texts, seed=0, temperature=0.0, fields=None):
+            self.calls += 1
+            base = neutral_descriptions()
+            row = {**base["groups"], **base["interactions"], "right_leg": "The right leg kicks out to the front.",
+                   "left_leg": "The left leg stands still, bearing weight.",
+                   "left_leg|right_leg": "The right leg kicks while the left leg holds the weight."}
+            return [{f: row[f] for f in (fields or FIELDS)} for _ in texts]
+
+    backend = Mirrored()
+    out = MotionReasoner(backend).reason(["a man kicks with the left leg"])[0]
+    assert backend.calls == 1  # mirroring is free: no repair round
+    assert out["groups"]["left_leg"] == "The left leg kicks out to the front."
+    assert out["groups"]["right_leg"] == "The right leg stands still, bearing weight."
+    assert out["interactions"]["left_leg|right_leg"] == "The left leg kicks while the right leg holds the weight."
+    assert validate_descriptions(out) == []
+
+
+def test_a_point_may_be_described_as_the_reach_the_joints_show() -> None:
+    from kinmo_core.reasoner import caption_plan, follows_plan
+
+    plan = caption_plan("someone points forward with the right hand")
+    assert follows_plan("right_arm", "The right arm reaches out in front.", plan)
+    assert not follows_plan("left_arm", "The left arm reaches out in front.", plan)  # still the right side's
+    assert not follows_plan("right_arm", "The right arm hangs motionless.", plan)
+
+
 def test_side_errors_count_only_where_the_caption_gives_the_side() -> None:
     gt = {"left_leg": [{"action": "kick", "start": 0, "end": 40}], "right_leg": [{"action": "still", "start": 0,
                                                                                   "end": 40}]}
@@ -364,3 +399,27 @@ def test_side_errors_count_only_where_the_caption_gives_the_side() -> None:
     assert other_part["right_leg"]["side_chances"] == 0
     right = {"left_leg": "The left leg kicks out.", "right_leg": "The right leg stands still."}
     assert score_caption("a man kicks with the left leg", right, gt)["right_leg"]["side_errors"] == 0
+
+
+def test_a_phrase_handing_the_other_sides_action_over_is_dropped_as_a_last_resort() -> None:
+    from kinmo_core.reasoner import caption_plan, drop_other_side, follows_plan
+
+    plan = caption_plan("a person lunges forward with the right leg, then hops on the right leg.")
+    text = "The person's left leg lunges with the right foot forward, after that it hops on the spot on its own."
+    assert not follows_plan("left_leg", text, plan)  # the hop is the right leg's
+    trimmed = drop_other_side("left_leg", text, plan)
+    assert trimmed == "The person's left leg lunges with the right foot forward."  # a lunge takes both legs
+    assert follows_plan("left_leg", trimmed, plan)
+    assert drop_other_side("left_leg", "The left leg hops on the spot, then stands still.", plan) == \
+        "The left leg stands still."
+    assert drop_other_side("left_leg", "The left leg hops.", plan) is None
+
+    class Stubborn:
+        def generate(self, texts, seed=0, temperature=0.0, fields=None):
+            base = neutral_descriptions()
+            row = {**base["groups"], **base["interactions"], "left_leg": text,
+                   "right_leg": "The right leg lunges with the right foot forward, and then hops on the spot."}
+            return [{f: row[f] for f in (fields or FIELDS)} for _ in texts]
+
+    out = MotionReasoner(Stubborn()).reason(["a person lunges forward with the right leg, then hops on the right leg."])
+    assert out[0]["groups"]["left_leg"] == trimmed

@@ -30,11 +30,10 @@ import torch
 from tqdm import tqdm
 
 from kinmo_core.data.actions import IMPLIED_ACTIONS, mentions_action
-from kinmo_core.data.captions import mirror_text
 from kinmo_core.data.corpus import GROUND_TRUTH_DIR
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.kinematic import GROUPS, MIRROR_GROUP, MIRROR_PAIR
-from kinmo_core.reasoner import FIELDS, MARKER_NAME, VOCAB_NAME, format_prompt, format_target
+from kinmo_core.kinematic import GROUPS, MIRROR_GROUP
+from kinmo_core.reasoner import FIELDS, MARKER_NAME, VOCAB_NAME, format_prompt, format_target, mirror_descriptions
 from training.common import JsonlLog, Schedule, add_time_budget, autocast, base_parser, provenance, setup
 
 ANNOTATIONS_NAME = "annotations.json"
@@ -76,12 +75,6 @@ def acts_on_left(caption: str, truth: dict) -> bool:
                 left += action in acts_l
                 right += action in acts_r
     return left > right
-
-
-def mirror_descriptions(desc: dict) -> dict:
-    """Descriptions of the mirrored motion: sided fields swapped and left / right swapped in every text."""
-    return {"groups": {MIRROR_GROUP[g]: mirror_text(t) for g, t in desc["groups"].items()},
-            "interactions": {MIRROR_PAIR[k]: mirror_text(t) for k, t in desc["interactions"].items()}}
 
 
 def field_mask(unspoken: set[str]) -> list[bool]:

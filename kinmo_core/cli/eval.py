@@ -84,6 +84,28 @@ def ablation_table(rows: dict[str, dict[str, float]], digits: int = 2) -> str:
     return "\n".join(lines)
 
 
+class _MemoReasoner:
+    """The Motion Reasoner with its outputs kept per caption, so several models are scored on one expansion."""
+
+    def __init__(self) -> None:
+        self._inner = None
+        self._memo: dict[tuple[str, int, float], dict] = {}
+
+    def reason(self, texts, seed: int = 0, temperature: float = 0.0, **kwargs) -> list[dict]:
+        """MotionReasoner.reason, computing each (caption, seed, temperature) once."""
+        import copy
+
+        from kinmo_core.alignment import load_reasoner
+
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        todo = list(dict.fromkeys(t for t in texts if (t, seed, temperature) not in self._memo))
+        if todo:
+            self._inner = self._inner or load_reasoner()
+            for t, d in zip(todo, self._inner.reason(todo, seed=seed, temperature=temperature, **kwargs), strict=True):
+                self._memo[(t, seed, temperature)] = d
+        return [copy.deepcopy(self._memo[(t, seed, temperature)]) for t in texts]
+
+
 def run_retrieval(args: argparse.Namespace) -> int:
     """Evaluate every model under every description source; print a summary or Markdown tables."""
     from kinmo_core.alignment import HTMAAligner
@@ -94,6 +116,7 @@ def run_retrieval(args: argparse.Namespace) -> int:
     if args.json is not None and args.json.exists():
         raise KinmoInputError(f"{args.json}: already exists; choose a new file")
     results: dict[str, dict] = {}
+    reasoner = _MemoReasoner()
     for name, path in _models(args.model):
         aligner = HTMAAligner.from_pretrained(path, text_encoder=args.text_encoder)
         lv = aligner._levels(args.levels)
@@ -101,7 +124,7 @@ def run_retrieval(args: argparse.Namespace) -> int:
         for source in sources:
             label = name if lv == 1 or len(args.descriptions) == 1 else f"{name} ({source})"
             res = evaluate_dataset(aligner, args.data, args.split, source, args.annotations, lv,
-                                   threshold=args.threshold, seed=args.seed)
+                                   threshold=args.threshold, seed=args.seed, reasoner=reasoner)
             res["model"] = str(path) if path else "default"
             results[label] = res
             if not args.markdown:

@@ -58,6 +58,14 @@ STILL_ACTIONS: frozenset[str] = frozenset({"still", "upright", "neutral"})
 IMPLIED_ACTIONS: frozenset[str] = STILL_ACTIONS | {"swing", "lift"}
 """Actions a caption implies without naming them: stillness, arms swinging with the gait, the free leg of a hop."""
 
+TWO_LEGGED: frozenset[str] = frozenset({"kneel", "lunge"})
+"""Leg actions labelled on the leading leg that the other leg takes part in ("the right leg kneels down, the left knee
+on the ground"); naming them on the other leg is no side error, the side lies in which knee or foot leads."""
+
+SAME_POSE: dict[str, frozenset[str]] = {"point": frozenset({"reach"}), "reach": frozenset({"point"})}
+"""Actions the 22 joints cannot tell apart (there are no fingers): the annotator writes a point as a reach, so a
+description naming either satisfies a caption that names the other."""
+
 ACTION_WORDS: dict[str, tuple[str, ...]] = {
     "still": ("still", "stationary", "relaxed", "at rest", "rests", "resting", "hangs", "hanging", "stands", "standing",
               "motionless", "steady", "not move", "does not move", "idle"),

@@ -21,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
 
-from kinmo_core.data.actions import GROUP_ACTIONS, STILL_ACTIONS, mentions_action
+from kinmo_core.data.actions import GROUP_ACTIONS, STILL_ACTIONS, TWO_LEGGED, mentions_action
 from kinmo_core.kinematic import GROUPS, MIRROR_GROUP, PAIRS
 from kinmo_core.skeleton import FPS
 
@@ -30,11 +30,6 @@ QUIET_ACTIONS: frozenset[str] = STILL_ACTIONS | {"swing"}
 
 GAITS: frozenset[str] = frozenset({"walk", "jog", "run", "march"})
 SIDED_GROUPS: tuple[str, ...] = ("left_arm", "right_arm", "left_leg", "right_leg")
-TWO_LEGGED: frozenset[str] = frozenset({"kneel", "lunge"})
-"""Leg actions labelled on the leading leg that the other leg takes part in ("the right leg kneels down, the left knee
-on the ground"); naming them on the other leg is no side error, the side lies in which knee or foot leads."""
-
-
 class ReasonerPrompt(NamedTuple):
     """A hand-written caption and the actions each group's description may name."""
 
