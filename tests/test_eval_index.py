@@ -138,3 +138,27 @@ def test_index_of_htma_embeddings_tied_to_the_model_version(tmp_path):
         model.motion_encoder.proj.weight.mul_(1.01)  # a retrained model must not reuse the old index
     with pytest.raises(KinmoModelError, match="rebuild"):
         RetrievalIndex.load(tmp_path / "htma", expected_version=io.model_version(model, cfg))
+
+
+@pytest.mark.parametrize("noise", [None, 1e-2])
+def test_large_index_two_stage_search_is_exact(noise):
+    """Above TWO_STAGE_MIN the float16 scan plus float32 rescoring returns the exact float32 top k."""
+    from kinmo_core.eval import index as index_module
+
+    rng = np.random.default_rng(3)
+    n = index_module.TWO_STAGE_MIN + 500
+    if noise is None:  # spread-out embeddings: the float16 candidates are proven to hold the top k
+        e = rng.normal(size=(n, 64)).astype(np.float32)
+        queries = rng.normal(size=(4, 64)).astype(np.float32)
+    else:  # near-duplicates closer than float16 resolves: the check falls back to a float32 scan
+        base = rng.normal(size=64).astype(np.float32)
+        e = base + noise * rng.normal(size=(n, 64)).astype(np.float32)
+        queries = np.stack([base, base + noise * rng.normal(size=64).astype(np.float32)])
+    idx = RetrievalIndex.build(e, [str(i) for i in range(n)], model_version="v")
+    found, scores = idx.search(queries, k=10)
+    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    exact = q.astype(np.float64) @ idx.embeddings.T.astype(np.float64)
+    for row in range(len(q)):
+        expected = np.sort(exact[row])[::-1][:10]
+        np.testing.assert_allclose(scores[row], expected, atol=1e-6)
+        np.testing.assert_allclose(exact[row, found[row]], expected, atol=1e-6)
