@@ -452,6 +452,30 @@ class MotionReasoner:
                  "interactions": {p: r["interactions"][p] for p in PAIRS}} for r in out]
 
 
+class MemoReasoner:
+    """A reasoner whose outputs are kept per (caption, seed, temperature), so evaluations that ask again (several
+    models, rows or repeats on the same captions) expand each caption once; loads the default reasoner lazily."""
+
+    def __init__(self, inner: MotionReasoner | None = None) -> None:
+        self._inner = inner
+        self._memo: dict[tuple[str, int, float], dict] = {}
+
+    def reason(self, texts: Sequence[str] | str, seed: int = 0, temperature: float = 0.0, **kwargs) -> list[dict]:
+        """MotionReasoner.reason, computing each (caption, seed, temperature) once."""
+        import copy
+
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        todo = list(dict.fromkeys(t for t in texts if (t, seed, temperature) not in self._memo))
+        if todo:
+            if self._inner is None:
+                from kinmo_core.alignment import load_reasoner
+
+                self._inner = load_reasoner()
+            for t, d in zip(todo, self._inner.reason(todo, seed=seed, temperature=temperature, **kwargs), strict=True):
+                self._memo[(t, seed, temperature)] = d
+        return [copy.deepcopy(self._memo[(t, seed, temperature)]) for t in texts]
+
+
 def detect_kind(folder: Path) -> str:
     """Return 'default' for a KinMo reasoner folder, 'causal_lm' for a Hugging Face causal LM (or LoRA adapter)."""
     if (folder / MARKER_NAME).is_file() or (folder / "adapter_config.json").is_file():

@@ -119,3 +119,63 @@ def test_row_specs():
         parse_row("runs/p")
     with pytest.raises(KinmoInputError):
         parse_row("x=runs/p:4")
+
+
+def _result_file(path, rows, **settings):
+    meta = {"command": "x", "data": "d", "annotations": None, "evaluator": "e", "repeats": 2, "seed": 0,
+            "limit": None, "mm_texts": 2, "mm_samples": 3, "batch": 32, "descriptions": "reasoner", "part": True}
+    meta.update(settings)
+    meta["results"] = {name: {"metrics": {"FID": [float(i), 0.1]}, "plausibility": {}} for i, name in enumerate(rows)}
+    path.write_text(json.dumps(meta))
+    return path
+
+
+def test_merge_joins_rows_of_equal_settings_and_refuses_others(tmp_path):
+    from kinmo_core.errors import KinmoInputError
+    from kinmo_core.eval.generation_eval import merge_results
+
+    a = _result_file(tmp_path / "a.json", ["Real motion", "A"])
+    b = _result_file(tmp_path / "b.json", ["B"])
+    merged = merge_results([a, b])
+    assert list(merged["results"]) == ["Real motion", "A", "B"] and merged["command"] == ["x", "x"]
+    with pytest.raises(KinmoInputError, match="repeats"):
+        merge_results([a, _result_file(tmp_path / "c.json", ["C"], repeats=20)])
+    with pytest.raises(KinmoInputError, match="already"):
+        merge_results([a, _result_file(tmp_path / "d.json", ["A"])])
+    (tmp_path / "e.json").write_text("{}")
+    with pytest.raises(KinmoInputError, match="not a generation evaluation"):
+        merge_results([a, tmp_path / "e.json"])
+
+
+def test_merge_cli_writes_one_table_and_never_replaces_files(tmp_path, capsys):
+    from kinmo_core.cli.main import main
+
+    a = _result_file(tmp_path / "a.json", ["Real motion"])
+    b = _result_file(tmp_path / "b.json", ["B"])
+    md = tmp_path / "t.md"
+    assert main(["eval", "generation", "--merge", str(a), str(b), "--markdown", str(md)]) == 0
+    text = md.read_text()
+    assert "| Real motion |" in text and "| B |" in text
+    before = md.read_text()
+    assert main(["eval", "generation", "--merge", str(a), str(b), "--markdown", str(md)]) == 2
+    assert md.read_text() == before
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_memo_reasoner_expands_each_caption_once():
+    from kinmo_core.reasoner import MemoReasoner
+
+    calls = []
+
+    class Inner:
+        def reason(self, texts, seed=0, temperature=0.0):
+            calls.append(list(texts))
+            return [{"groups": {"torso": f"{t} {seed}"}, "interactions": {}} for t in texts]
+
+    memo = MemoReasoner(Inner())
+    first = memo.reason(["a", "b", "a"], seed=1)
+    assert calls == [["a", "b"]] and first[0] == first[2] and first[0]["groups"]["torso"] == "a 1"
+    first[0]["groups"]["torso"] = "edited"  # callers may edit what they get: the memo keeps its own copy
+    assert memo.reason("a", seed=1)[0]["groups"]["torso"] == "a 1" and len(calls) == 1
+    memo.reason(["a"], seed=2)
+    assert calls[-1] == ["a"] and len(calls) == 2

@@ -84,39 +84,18 @@ def ablation_table(rows: dict[str, dict[str, float]], digits: int = 2) -> str:
     return "\n".join(lines)
 
 
-class _MemoReasoner:
-    """The Motion Reasoner with its outputs kept per caption, so several models are scored on one expansion."""
-
-    def __init__(self) -> None:
-        self._inner = None
-        self._memo: dict[tuple[str, int, float], dict] = {}
-
-    def reason(self, texts, seed: int = 0, temperature: float = 0.0, **kwargs) -> list[dict]:
-        """MotionReasoner.reason, computing each (caption, seed, temperature) once."""
-        import copy
-
-        from kinmo_core.alignment import load_reasoner
-
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        todo = list(dict.fromkeys(t for t in texts if (t, seed, temperature) not in self._memo))
-        if todo:
-            self._inner = self._inner or load_reasoner()
-            for t, d in zip(todo, self._inner.reason(todo, seed=seed, temperature=temperature, **kwargs), strict=True):
-                self._memo[(t, seed, temperature)] = d
-        return [copy.deepcopy(self._memo[(t, seed, temperature)]) for t in texts]
-
-
 def run_retrieval(args: argparse.Namespace) -> int:
     """Evaluate every model under every description source; print a summary or Markdown tables."""
     from kinmo_core.alignment import HTMAAligner
     from kinmo_core.errors import KinmoInputError
     from kinmo_core.eval.retrieval import format_retrieval_table
+    from kinmo_core.reasoner import MemoReasoner
     from kinmo_core.retrieval import evaluate_dataset
 
     if args.json is not None and args.json.exists():
         raise KinmoInputError(f"{args.json}: already exists; choose a new file")
     results: dict[str, dict] = {}
-    reasoner = _MemoReasoner()
+    reasoner = MemoReasoner()
     for name, path in _models(args.model):
         aligner = HTMAAligner.from_pretrained(path, text_encoder=args.text_encoder)
         lv = aligner._levels(args.levels)

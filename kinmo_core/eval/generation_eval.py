@@ -218,16 +218,16 @@ def parse_row(spec: str) -> tuple[str, str, int]:
     return name.strip(), folder, levels
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Evaluate the rows and write JSON (and Markdown) results."""
-    from kinmo_core.eval.generation import format_generation_table
-    from kinmo_core.fileio import write_atomic
-    from kinmo_core.pipeline import KinMoPipeline
+SETTINGS: tuple[str, ...] = ("data", "annotations", "evaluator", "repeats", "seed", "limit", "mm_texts",
+                              "mm_samples", "batch", "descriptions", "part")
+"""What must agree for rows from several result files to share one table (--merge)."""
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", required=True, help="dataset folder (HumanML3D layout) with the test split")
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of a generation evaluation (shared by this module's main and `kinmo eval generation`)."""
+    p.add_argument("--data", help="dataset folder (HumanML3D layout) with the test split")
     p.add_argument("--annotations", default=None, help="annotations.json (default: DATA/annotations.json)")
-    p.add_argument("--evaluator", required=True, help="trained evaluator folder")
+    p.add_argument("--evaluator", help="trained evaluator folder")
     p.add_argument("--row", action="append", default=[], help="NAME=PIPELINE_DIR[:LEVELS] (repeatable)")
     p.add_argument("--descriptions", choices=("annotations", "reasoner", "none"), default="annotations")
     p.add_argument("--no-real", action="store_true", help="leave out the real-motion row")
@@ -238,33 +238,101 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-part", action="store_true", help="skip part following")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--limit", type=int, default=None, help="a fixed random subset of N test items (all by default)")
-    p.add_argument("--out", required=True, help="results .json")
+    p.add_argument("--merge", nargs="+", default=None, metavar="RESULTS.json",
+                   help="join the rows of earlier result files (same settings) into one table instead of evaluating")
+    p.add_argument("--out", default=None, help="results .json (required unless --merge)")
     p.add_argument("--markdown", default=None, help="also write the tables as Markdown")
     p.add_argument("--overwrite", action="store_true")
-    args = p.parse_args(argv)
-    ann = args.annotations
-    if ann is None and (Path(args.data) / "annotations.json").is_file():
-        ann = str(Path(args.data) / "annotations.json")
-    test = EvalSet(args.data, ann, limit=args.limit, seed=args.seed)
-    embed = Embedder(args.evaluator)
-    rows = [] if args.no_real else [Row("Real motion", None)]
-    for spec in args.row:
-        name, folder, levels = parse_row(spec)
-        pipe = KinMoPipeline.from_pretrained(folder)
-        rows.append(Row(name, pipeline_generator(pipe, levels, args.descriptions, args.batch)))
-    if not rows:
-        raise KinmoInputError("nothing to evaluate: give --row NAME=PIPELINE_DIR[:LEVELS]")
-    results = {}
-    for row in rows:
-        results[row.name] = evaluate_row(row, test, embed, args.repeats, args.seed, args.mm_texts, args.mm_samples,
-                                         part=not args.no_part)
+
+
+def merge_results(paths: Sequence[str | Path]) -> dict:
+    """Join the rows of result files written with the same settings; KinmoInputError when they differ."""
+    merged: dict | None = None
+    for path in paths:
+        try:
+            meta = json.loads(Path(path).read_text(encoding="utf-8"))
+            rows = meta["results"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise KinmoInputError(f"{path}: not a generation evaluation result ({exc})") from None
+        if merged is None:
+            merged = {**meta, "command": [meta.get("command")], "results": dict(rows)}
+            continue
+        for key in SETTINGS:
+            if meta.get(key) != merged.get(key):
+                raise KinmoInputError(f"{path}: {key} is {meta.get(key)!r}, not {merged.get(key)!r} as in {paths[0]}")
+        clash = sorted(set(rows) & set(merged["results"]))
+        if clash:
+            raise KinmoInputError(f"{path}: row {clash[0]!r} is already in an earlier file")
+        merged["command"].append(meta.get("command"))
+        merged["results"].update(rows)
+    if merged is None:
+        raise KinmoInputError("--merge needs at least one results file")
+    return merged
+
+
+def _share_reasoners(pipes: Sequence) -> None:
+    """Give pipelines with the same reasoner weights one memoising reasoner, so each caption is expanded once."""
+    import hashlib
+
+    from kinmo_core.reasoner import MemoReasoner
+
+    shared: dict[str, MemoReasoner] = {}
+    for folder, pipe in pipes:
+        weights = Path(folder) / "reasoner" / "model.safetensors"
+        if pipe.parts.reasoner is None or not weights.is_file():
+            continue
+        key = hashlib.sha256(weights.read_bytes()).hexdigest()
+        pipe.parts.reasoner = shared.setdefault(key, MemoReasoner(pipe.parts.reasoner))
+
+
+def run(args: argparse.Namespace, command: str) -> int:
+    """Evaluate the rows (or merge earlier results) and write JSON (and Markdown) results; command is recorded."""
+    import time
+
+    from kinmo_core.eval.generation import format_generation_table
+    from kinmo_core.fileio import write_atomic
+    from kinmo_core.pipeline import KinMoPipeline
+
+    for target in (args.out, args.markdown):
+        if target and Path(target).exists() and not args.overwrite:
+            # Checked before an evaluation of hours, not after it.
+            raise KinmoInputError(f"{target}: already exists (pass --overwrite to replace it)")
+    if args.merge:
+        meta = merge_results(args.merge)
+        results = meta["results"]
+    else:
+        if not args.data or not args.evaluator or not args.out:
+            raise KinmoInputError("--data, --evaluator and --out are needed (or --merge RESULTS.json ...)")
+        ann = args.annotations
+        if ann is None and (Path(args.data) / "annotations.json").is_file():
+            ann = str(Path(args.data) / "annotations.json")
+        test = EvalSet(args.data, ann, limit=args.limit, seed=args.seed)
+        embed = Embedder(args.evaluator)
+        rows = [] if args.no_real else [Row("Real motion", None)]
+        pipes = []
+        for spec in args.row:
+            name, folder, levels = parse_row(spec)
+            pipe = KinMoPipeline.from_pretrained(folder)
+            pipes.append((folder, pipe))
+            rows.append(Row(name, pipeline_generator(pipe, levels, args.descriptions, args.batch)))
+        if not rows:
+            raise KinmoInputError("nothing to evaluate: give --row NAME=PIPELINE_DIR[:LEVELS]")
+        _share_reasoners(pipes)
+        results = {}
+        for row in rows:
+            t0 = time.time()
+            results[row.name] = evaluate_row(row, test, embed, args.repeats, args.seed, args.mm_texts,
+                                             args.mm_samples, part=not args.no_part)
+            results[row.name]["seconds"] = round(time.time() - t0, 1)
+        meta = {"command": command,
+                "data": args.data, "annotations": ann, "evaluator": args.evaluator, "repeats": args.repeats,
+                "seed": args.seed, "limit": args.limit, "mm_texts": args.mm_texts, "mm_samples": args.mm_samples,
+                "batch": args.batch, "descriptions": args.descriptions, "part": not args.no_part,
+                "items": len(test.ds.items), "results": results}
     table = format_generation_table({k: v["metrics"] for k, v in results.items()})
     extra = format_extra_table(results)
-    meta = {"command": "python -m kinmo_core.eval.generation_eval " + " ".join(argv if argv is not None else
-                                                                                   __import__("sys").argv[1:]),
-            "data": args.data, "evaluator": args.evaluator, "repeats": args.repeats,
-            "descriptions": args.descriptions, "results": results}
-    write_atomic(Path(args.out), lambda f: f.write(json.dumps(meta, indent=2).encode()), overwrite=args.overwrite)
+    if args.out:
+        write_atomic(Path(args.out), lambda f: f.write(json.dumps(meta, indent=2).encode()), overwrite=args.overwrite)
     if args.markdown:
         write_atomic(Path(args.markdown), lambda f: f.write((table + "\n\n" + extra + "\n").encode()),
                      overwrite=args.overwrite)
@@ -272,6 +340,22 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(extra)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (python -m kinmo_core.eval.generation_eval)."""
+    import shlex
+    import sys
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(p)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = p.parse_args(argv)
+    try:
+        return run(args, shlex.join(["python", "-m", "kinmo_core.eval.generation_eval", *argv]))
+    except KinmoInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,34 @@
+"""`kinmo eval generation`: the paper's Table 2 metrics, plausibility and part following for generator pipelines.
+
+    kinmo eval generation --data data/synth20k --evaluator kinmo_core/assets/evaluator \
+        --row "KinMo=kinmo_core/assets/default:3" --repeats 20 --out results.json --markdown results.md
+    kinmo eval generation --merge a.json b.json --markdown table.md     # rows evaluated in separate processes
+
+The same command as `python -m kinmo_core.eval.generation_eval` (see that module for the protocol).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(tasks: argparse._SubParsersAction) -> None:
+    """Add `kinmo eval generation` to the `kinmo eval` tasks."""
+    from kinmo_core.eval.generation_eval import __doc__ as protocol
+    from kinmo_core.eval.generation_eval import add_arguments
+
+    p = tasks.add_parser("generation", help="text-to-motion generation: FID, R-precision, MM-Dist, Diversity, "
+                                            "MultiModality, plausibility, part following",
+                         description=protocol.split("\n\n")[0] + "\n\n" + protocol.split("\n\n")[2],
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import shlex
+
+    from kinmo_core.eval.generation_eval import run
+
+    return run(args, shlex.join(["kinmo", *sys.argv[1:]]))
