@@ -125,7 +125,9 @@ def _result_file(path, rows, **settings):
     meta = {"command": "x", "data": "d", "annotations": None, "evaluator": "e", "repeats": 2, "seed": 0,
             "limit": None, "mm_texts": 2, "mm_samples": 3, "batch": 32, "descriptions": "reasoner", "part": True}
     meta.update(settings)
-    meta["results"] = {name: {"metrics": {"FID": [float(i), 0.1]}, "plausibility": {}} for i, name in enumerate(rows)}
+    meta["results"] = {name: {"metrics": {"FID": [float(i), 0.1]}, "plausibility": {},
+                              "runs": [{"FID": float(i + r)} for r in range(meta["repeats"])]}
+                       for i, name in enumerate(rows)}
     path.write_text(json.dumps(meta))
     return path
 
@@ -142,6 +144,11 @@ def test_merge_joins_rows_of_equal_settings_and_refuses_others(tmp_path):
         merge_results([a, _result_file(tmp_path / "c.json", ["C"], repeats=20)])
     with pytest.raises(KinmoInputError, match="already"):
         merge_results([a, _result_file(tmp_path / "d.json", ["A"])])
+    short = merge_results([a, _result_file(tmp_path / "f.json", ["F"], repeats=20)], first=1)
+    assert short["repeats"] == 1 and short["results"]["F"]["metrics"]["FID"] == (0.0, 0.0)
+    assert short["results"]["A"]["metrics"]["FID"] == (1.0, 0.0) and len(short["results"]["A"]["runs"]) == 1
+    with pytest.raises(KinmoInputError, match="cannot keep the first 5"):
+        merge_results([a], first=5)
     (tmp_path / "e.json").write_text("{}")
     with pytest.raises(KinmoInputError, match="not a generation evaluation"):
         merge_results([a, tmp_path / "e.json"])

@@ -240,20 +240,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="a fixed random subset of N test items (all by default)")
     p.add_argument("--merge", nargs="+", default=None, metavar="RESULTS.json",
                    help="join the rows of earlier result files (same settings) into one table instead of evaluating")
+    p.add_argument("--first", type=int, default=None, metavar="N",
+                   help="with --merge: keep each row's first N repeats (rows run with more repeats join a table of N)")
     p.add_argument("--out", default=None, help="results .json (required unless --merge)")
     p.add_argument("--markdown", default=None, help="also write the tables as Markdown")
     p.add_argument("--overwrite", action="store_true")
 
 
-def merge_results(paths: Sequence[str | Path]) -> dict:
-    """Join the rows of result files written with the same settings; KinmoInputError when they differ."""
+def merge_results(paths: Sequence[str | Path], first: int | None = None) -> dict:
+    """Join the rows of result files written with the same settings; KinmoInputError when they differ.
+
+    first=N keeps each row's first N repeats (repeat r has the same seed in every run), so rows evaluated with
+    different repeat counts share a table of N repeats.
+    """
+    from kinmo_core.eval.generation import summarize
+
     merged: dict | None = None
+    paths = list(paths)
     for path in paths:
         try:
             meta = json.loads(Path(path).read_text(encoding="utf-8"))
             rows = meta["results"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise KinmoInputError(f"{path}: not a generation evaluation result ({exc})") from None
+        if first is not None:
+            if first < 1 or int(meta.get("repeats") or 0) < first:
+                raise KinmoInputError(f"{path}: has {meta.get('repeats')} repeats, cannot keep the first {first}")
+            rows = {name: {**res, "runs": res["runs"][:first], "metrics": summarize(res["runs"][:first])}
+                    for name, res in rows.items()}
+            meta = {**meta, "repeats": first}
         if merged is None:
             merged = {**meta, "command": [meta.get("command")], "results": dict(rows)}
             continue
@@ -298,7 +313,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             # Checked before an evaluation of hours, not after it.
             raise KinmoInputError(f"{target}: already exists (pass --overwrite to replace it)")
     if args.merge:
-        meta = merge_results(args.merge)
+        meta = merge_results(args.merge, args.first)
         results = meta["results"]
     else:
         if not args.data or not args.evaluator or not args.out:
