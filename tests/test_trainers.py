@@ -29,3 +29,15 @@ def test_generator_trainers_save_a_model_with_provenance(setup, trainer) -> None
     assert meta["steps_done"] == 3 and meta["cond"] == "sentence" and meta["data_version"] and meta["commit"]
     with pytest.raises(SystemExit, match="already holds"):
         trainer.main(args)
+
+
+@pytest.mark.parametrize(("env", "flag", "expected"), [("0", [], "float32"), ("1", [], "bf16 autocast"),
+                                                       ("1", ["--no-bf16"], "float32")])
+def test_bf16_only_where_the_cpu_has_it(monkeypatch, capsys, env, flag, expected) -> None:
+    from training.common import base_parser, provenance, setup
+
+    monkeypatch.setenv("KINMO_BF16", env)  # stands in for the CPU's flags (AVX512-BF16 / AMX or not)
+    args = base_parser("t").parse_args(["--out", "x", *flag])
+    setup(args)
+    assert provenance(args)["precision"] == expected
+    assert ("no native bfloat16" in capsys.readouterr().out) == (env == "0" and not flag)
