@@ -386,16 +386,18 @@ class _MiniLMTokenEncoder:
         return self.minilm.token_features(list(texts))
 
     def mean_pool(self, texts):
-        """Return (B, 384) unit-norm mean-pooled features."""
-        feats, mask = self.minilm.token_features(list(texts))
-        m = mask[..., None].float()
-        return F.normalize((feats * m).sum(1) / m.sum(1).clamp_min(1.0), dim=-1)
+        """Return (B, 384) unit-norm mean-pooled features, each distinct text computed once per process.
+
+        Part descriptions recur across prompts (the Reasoner writes from a small vocabulary), so most of a new
+        prompt's 21 descriptions are already known.
+        """
+        return torch.from_numpy(self.minilm.encode(list(texts)))
 
 
 def _fast_text_features():
     from kinmo_core.alignment import MAX_TOKENS, TextFeatureCache
 
-    cache = TextFeatureCache(None)
+    cache = TextFeatureCache(None, progress=False)
     cache._encoder = _MiniLMTokenEncoder(get_minilm(fast=True).truncated(MAX_TOKENS))
     return cache
 
