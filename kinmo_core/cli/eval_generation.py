@@ -26,7 +26,7 @@ def register(tasks: argparse._SubParsersAction) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of a generation evaluation (shared by this module's main and `kinmo eval generation`)."""
+    """The options of a generation evaluation (shared by `kinmo eval generation` and generation_eval.main)."""
     p.add_argument("--data", help="dataset folder (HumanML3D layout) with the test split")
     p.add_argument("--annotations", default=None, help="annotations.json (default: DATA/annotations.json)")
     p.add_argument("--evaluator", help="trained evaluator folder")
