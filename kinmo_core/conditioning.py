@@ -1,11 +1,13 @@
 """Text conditions of the generators: three vectors per prompt (global caption, groups, interactions).
 
-One small interface, two implementations:
+One small interface, three implementations:
 - `SentenceConditioner` ("sentence"): frozen MiniLM sentence embeddings (384-d) of the caption, the mean of the six
   group descriptions and the mean of the fifteen interaction descriptions (each mean re-normalised).
 - `HTMAConditioner` ("htma"): HTMA's aligned text means mu_c, mu_g, mu_i (256-d) of the same texts.
+- `HybridConditioner` ("htma+sentence"): both side by side (640-d per level). HTMA's contrastive latent keeps what
+  tells motions apart and can lose which side a caption names; the sentence embedding keeps the words.
 
-Both return `(cond (B, 3, cond_dim) float32, present (B, 3) bool)`; a level is absent when its descriptions are all
+All return `(cond (B, 3, cond_dim) float32, present (B, 3) bool)`; a level is absent when its descriptions are all
 empty. `MiniLM` runs the bundled all-MiniLM-L6-v2 in plain PyTorch (tokenizers + safetensors), giving the same
 embeddings as sentence-transformers without importing transformers, which keeps loading a pipeline under a second.
 """
@@ -362,6 +364,46 @@ class HTMAConditioner(Conditioner):
                      overwrite=True)
 
 
+class HybridConditioner(Conditioner):
+    """HTMA's mu and the MiniLM sentence embedding of each level, concatenated: (B, 3, latent_dim + 384)."""
+
+    kind = "htma+sentence"
+
+    def __init__(self, htma: HTMAConditioner, sentence: SentenceConditioner | None = None) -> None:
+        self.htma, self.sentence = htma, sentence or SentenceConditioner()
+        self.parts = (self.htma, self.sentence)
+        self.model = htma.model
+        self.cond_dim = htma.cond_dim + self.sentence.cond_dim
+
+    def __call__(self, captions, descriptions=None):
+        """Return (cond (B, 3, latent_dim + 384), present (B, 3)): a level counts where both parts have it."""
+        return combine([part(captions, descriptions) for part in self.parts])
+
+    def precompute(self, captions, descriptions):
+        """Precompute both parts' text features."""
+        for part in self.parts:
+            part.precompute(captions, descriptions)
+
+    def save(self, folder):
+        """Save the HTMA under folder/htma and record the kind."""
+        from kinmo_core.fileio import write_atomic
+
+        self.htma.save(folder)
+        write_atomic(Path(folder) / CONDITIONER_FILE,
+                     lambda f: f.write(json.dumps({"kind": self.kind, "cond_dim": self.cond_dim}).encode()),
+                     overwrite=True)
+
+
+def combine(parts: Sequence[tuple]) -> tuple:
+    """Concatenate (cond, present) pairs of conditioners along the feature axis; present where all parts have it."""
+    conds, presents = zip(*parts, strict=True)
+    cat = np.concatenate if isinstance(conds[0], np.ndarray) else torch.cat
+    present = presents[0]
+    for p in presents[1:]:
+        present = present & p
+    return cat(conds, -1), present
+
+
 def _complete(descriptions: Sequence[Mapping | None]) -> list[dict | None]:
     """Checked descriptions per item; None where they are absent or partial (no group / interaction condition)."""
     from kinmo_core.alignment import check_descriptions
@@ -402,15 +444,19 @@ def _fast_text_features():
     return cache
 
 
+CONDITIONER_KINDS: tuple[str, ...] = ("sentence", "htma", "htma+sentence")
+
+
 def make_conditioner(kind: str, htma: str | os.PathLike | None = None) -> Conditioner:
-    """Return the conditioner of a kind: 'sentence', or 'htma' (needs the HTMA model folder)."""
+    """Return the conditioner of a kind (CONDITIONER_KINDS); the HTMA kinds need the HTMA model folder."""
     if kind == "sentence":
         return SentenceConditioner()
-    if kind == "htma":
+    if kind in ("htma", "htma+sentence"):
         if htma is None:
-            raise KinmoInputError("--cond htma needs the trained HTMA model folder (--htma DIR)")
-        return HTMAConditioner.from_pretrained(htma)
-    raise KinmoInputError(f"unknown conditioning {kind!r}; expected 'sentence' or 'htma'")
+            raise KinmoInputError(f"--cond {kind} needs the trained HTMA model folder (--htma DIR)")
+        h = HTMAConditioner.from_pretrained(htma)
+        return h if kind == "htma" else HybridConditioner(h)
+    raise KinmoInputError(f"unknown conditioning {kind!r}; expected one of {', '.join(CONDITIONER_KINDS)}")
 
 
 def load_conditioner(folder: str | os.PathLike) -> Conditioner:
@@ -425,6 +471,8 @@ def load_conditioner(folder: str | os.PathLike) -> Conditioner:
         raise KinmoModelError(f"damaged {path}: {exc}") from None
     if kind == "htma":
         return HTMAConditioner.from_pretrained(Path(folder) / "htma")
+    if kind == "htma+sentence":
+        return HybridConditioner(HTMAConditioner.from_pretrained(Path(folder) / "htma"))
     if kind == "sentence":
         return SentenceConditioner()
     raise KinmoModelError(f"{path}: unknown conditioning {kind!r}")

@@ -394,7 +394,7 @@ def random_pipeline(size: str = "default", seed: int = 0, cond: str = "sentence"
 
     Its motions mean nothing; it has the shapes (and, at 'default', the cost) of a trained model.
     """
-    from kinmo_core.conditioning import HTMAConditioner, SentenceConditioner
+    from kinmo_core.conditioning import HTMAConditioner, HybridConditioner, SentenceConditioner
     from kinmo_core.models.length_estimator import LengthEstimator, LengthEstimatorConfig
     from kinmo_core.models.masked_transformer import MaskTransformer, MaskTransformerConfig
     from kinmo_core.models.residual_transformer import ResidualTransformer, ResidualTransformerConfig
@@ -408,11 +408,13 @@ def random_pipeline(size: str = "default", seed: int = 0, cond: str = "sentence"
     rvq = RVQVAE(rq)
     for layer in rvq.quantizer.layers:
         layer.codebook.normal_(std=0.5 if tiny else 0.1)
-    if cond == "htma":
+    if cond in ("htma", "htma+sentence"):
         from kinmo_core.models.htma import HTMA, HTMAConfig
 
         hc = HTMAConfig(latent_dim=32, ff_dim=64, n_layers=1, n_heads=2) if tiny else HTMAConfig()
         conditioner = HTMAConditioner.from_model(HTMA(hc))
+        if cond == "htma+sentence":
+            conditioner = HybridConditioner(conditioner)
     else:
         conditioner = SentenceConditioner()
     cd = conditioner.cond_dim

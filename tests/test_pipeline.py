@@ -212,6 +212,25 @@ def test_htma_conditioning_round_trips(tmp_path):
     assert np.array_equal(a.features, b.features)
 
 
+def test_hybrid_conditioning_is_both_parts_side_by_side_and_round_trips(tmp_path):
+    from kinmo_core.conditioning import SentenceConditioner
+
+    p = random_pipeline("tiny", cond="htma+sentence", seed=1)
+    p.save_pretrained(tmp_path / "h")
+    q = KinMoPipeline.from_pretrained(tmp_path / "h")
+    hyb = q.parts.conditioner
+    assert hyb.kind == "htma+sentence" and hyb.cond_dim == 32 + 384
+    captions = ["a person waves with the left hand", "a person sits"]
+    cond, present = hyb(captions, [DESCRIPTIONS, None])
+    h_cond, h_present = hyb.htma(captions, [DESCRIPTIONS, None])
+    s_cond, s_present = SentenceConditioner()(captions, [DESCRIPTIONS, None])
+    assert torch.equal(cond[..., :32], h_cond) and torch.allclose(cond[..., 32:], s_cond)
+    assert present.tolist() == [[True, True, True], [True, False, False]]
+    a = p("a person waves", seconds=2, seed=3, descriptions=DESCRIPTIONS)
+    b = q("a person waves", seconds=2, seed=3, descriptions=DESCRIPTIONS)
+    assert np.array_equal(a.features, b.features)
+
+
 def test_minilm_matches_sentence_transformers():
     from kinmo_core.conditioning import get_minilm
     from kinmo_core.text import get_sentence_encoder

@@ -31,6 +31,29 @@ def test_generator_trainers_save_a_model_with_provenance(setup, trainer) -> None
         trainer.main(args)
 
 
+def test_hybrid_condition_cache_is_its_parts_caches_side_by_side(setup) -> None:
+    import numpy as np
+
+    from kinmo_core.conditioning import HTMAConditioner, HybridConditioner, SentenceConditioner
+    from training.generator_data import cond_cache
+
+    random_pipeline("tiny", cond="htma", seed=3).save_pretrained(setup["base"] / "hp")
+    htma = HTMAConditioner.from_pretrained(setup["base"] / "hp" / "htma")
+    cache = setup["base"] / "hcache"
+    both = cond_cache(setup["data"], "train", HybridConditioner(htma), None, cache)
+    h = cond_cache(setup["data"], "train", htma, None, cache)
+    s = cond_cache(setup["data"], "train", SentenceConditioner(), None, cache)
+    assert both["cond"].shape[-1] == 32 + 384
+    np.testing.assert_array_equal(both["cond"], np.concatenate([h["cond"], s["cond"]], -1))
+    np.testing.assert_array_equal(both["present"], h["present"] & s["present"])
+    out = setup["base"] / "hybrid_mask"
+    assert train_generator.main(["--data", str(setup["data"]), "--rvq", str(setup["rvq"]), "--cond", "htma+sentence",
+                                 "--htma", str(setup["base"] / "hp" / "htma"), "--steps", "2", "--batch", "4",
+                                 "--d-model", "32", "--layers", "1", "--eval-every", "0", "--threads", "1",
+                                 "--cache", str(cache), "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["config"]["cond_dim"] == 32 + 384
+
+
 @pytest.mark.parametrize(("env", "flag", "expected"), [("0", [], "float32"), ("1", [], "bf16 autocast"),
                                                        ("1", ["--no-bf16"], "float32")])
 def test_bf16_only_where_the_cpu_has_it(monkeypatch, capsys, env, flag, expected) -> None:

@@ -99,6 +99,8 @@ def assemble(out: Path, rvq: Path, mask: Path, residual: Path, length: Path | No
 
 def main(argv: list[str] | None = None) -> int:
     """Run the build; returns an exit code."""
+    from kinmo_core.conditioning import CONDITIONER_KINDS
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", nargs="+", default=[str(ROOT / "data" / "synth20k"), str(ROOT / "data" / "bandai") + ":8"],
                    help="dataset folders (FOLDER:N repeats one N times), as for every trainer")
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mask", default=None)
     p.add_argument("--residual", default=None)
     p.add_argument("--length", default=None)
-    p.add_argument("--cond", choices=("sentence", "htma"), default=None)
+    p.add_argument("--cond", choices=CONDITIONER_KINDS, default=None)
     p.add_argument("--levels", type=int, choices=(1, 2, 3), default=3, help="default levels of the pipeline")
     args = p.parse_args(argv)
     cond = args.cond or ("htma" if args.htma else "sentence")

@@ -91,9 +91,17 @@ def code_cache(data: str | os.PathLike, split: str, rvq_dir: str | os.PathLike, 
 def cond_cache(data: str | os.PathLike, split: str, conditioner, annotations: str | os.PathLike | None,
                cache_dir: str | os.PathLike, unit: int = 4, batch: int = 64) -> dict:
     """Return {'cond' (N, 3, C) float32, 'present' (N, 3) bool, 'item' (N,) item index, 'captions'} for a split."""
+    from kinmo_core.conditioning import combine
     from kinmo_core.models.io import model_version
     from training.common import data_version
 
+    if hasattr(conditioner, "parts"):
+        # A composite's conditions are its parts' side by side: each part keeps (and reuses) its own cache.
+        parts = [cond_cache(data, split, part, annotations, cache_dir, unit, batch) for part in conditioner.parts]
+        cond, present = combine([(c["cond"], c["present"]) for c in parts])
+        if any(not np.array_equal(c["item"], parts[0]["item"]) for c in parts):
+            raise KinmoInputError(f"the condition caches of {data} ({split}) list different items; delete them")
+        return {"cond": cond, "present": present, "item": parts[0]["item"], "path": [c["path"] for c in parts]}
     ds = _items(data, split, unit)
     ann = load_annotations(annotations)
     ann_hash = hashlib.sha256(Path(annotations).read_bytes()).hexdigest()[:12] if annotations else "none"

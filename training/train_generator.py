@@ -4,7 +4,8 @@
         --levels 3 --out runs/mask_sentence_l3
 
 --cond sentence: MiniLM sentence embeddings (caption, mean of group descriptions, mean of interaction descriptions);
---cond htma --htma runs/htma: HTMA's aligned text means. --levels 1 trains on the global caption only (the MoMask-like
+--cond htma --htma runs/htma: HTMA's aligned text means; --cond htma+sentence --htma runs/htma: both side by side.
+--levels 1 trains on the global caption only (the MoMask-like
 baseline), 2 adds the groups, 3 the interactions. RVQ codes and condition vectors are computed once into --cache
 (default: a `cache/` folder beside --out). `python -m training.train_residual` trains the residual transformer
 with the same arguments.
@@ -34,11 +35,13 @@ from training.generator_data import MAX_TRAIN_TOKENS, TokenBatches, code_cache, 
 
 def parser(description: str):
     """Arguments of both token-transformer trainers."""
+    from kinmo_core.conditioning import CONDITIONER_KINDS
+
     p = base_parser(description)
     p.add_argument("--rvq", required=True, help="trained RVQ folder (with Mean.npy / Std.npy)")
     p.add_argument("--annotations", nargs="*", default=None,
                    help="annotations.json per --data folder (default: each folder's annotations.json when present)")
-    p.add_argument("--cond", choices=("sentence", "htma"), default="sentence", help="text conditioning")
+    p.add_argument("--cond", choices=CONDITIONER_KINDS, default="sentence", help="text conditioning")
     p.add_argument("--htma", default=None, help="trained HTMA folder (for --cond htma)")
     p.add_argument("--levels", type=int, choices=(1, 2, 3), default=3, help="text levels seen in training")
     p.add_argument("--cache", default=None, help="cache folder for codes and conditions (default: OUT/../cache)")
