@@ -110,6 +110,32 @@ def test_part_following_runs_every_prompt(pipe):
     assert 0.0 <= res["rate"] <= res["named_rate"] <= 1.0
 
 
+def test_part_following_repeats_pool_seeds_with_an_interval(pipe):
+    from kinmo_core.eval.generation_eval import part_following
+
+    gen = pipeline_generator(pipe, levels=1)
+    one = part_following(gen, seed=4, seconds=1.0, progress=False)
+    three = part_following(gen, seed=4, seconds=1.0, repeats=3, progress=False)
+    assert three["runs"][0] == one["rate"]  # repeat 0 is the single-sample measurement
+    assert three["rate"] == pytest.approx(np.mean(three["runs"])) and three["count"] == 3 * one["count"]
+    assert three["rate_ci"] >= 0.0 and "rate/left_arm" in three
+
+
+def test_part_only_evaluation_needs_no_test_data(tmp_path, pipe, capsys):
+    from kinmo_core.cli.main import main
+
+    pipe.save_pretrained(tmp_path / "p")
+    out = tmp_path / "pf.json"
+    assert main(["eval", "generation", "--repeats", "0", "--part-repeats", "2", "--row", f"P={tmp_path / 'p'}:1",
+                 "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["part_repeats"] == 2 and res["results"]["P"]["metrics"] == {}
+    assert len(res["results"]["P"]["part_following"]["runs"]) == 2
+    assert "±" in capsys.readouterr().out
+    assert main(["eval", "generation", "--repeats", "0", "--no-part", "--row", f"P={tmp_path / 'p'}:1",
+                 "--out", str(tmp_path / "x.json")]) == 2
+
+
 def test_row_specs():
     assert parse_row("Global only=runs/p:1") == ("Global only", "runs/p", 1)
     assert parse_row("KinMo=runs/p") == ("KinMo", "runs/p", 3)

@@ -33,11 +33,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--row", action="append", default=[], help="NAME=PIPELINE_DIR[:LEVELS] (repeatable)")
     p.add_argument("--descriptions", choices=("annotations", "reasoner", "none"), default="annotations")
     p.add_argument("--no-real", action="store_true", help="leave out the real-motion row")
-    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--repeats", type=int, default=20, help="Table 2 repeats (0: part following only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mm-texts", type=int, default=100)
     p.add_argument("--mm-samples", type=int, default=30)
     p.add_argument("--no-part", action="store_true", help="skip part following")
+    p.add_argument("--part-repeats", type=int, default=1,
+                   help="samples per part prompt (seeds SEED, SEED+1, ...): pooled rate with a 95%% interval")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--limit", type=int, default=None, help="a fixed random subset of N test items (all by default)")
     p.add_argument("--merge", nargs="+", default=None, metavar="RESULTS.json",

@@ -134,24 +134,49 @@ def _plausibility(feats: Sequence[np.ndarray]) -> dict[str, float]:
     return aggregate_reports([plausibility_report(np.asarray(features_to_joints(f))) for f in feats])
 
 
-def part_following(generate: GenerateFn, seed: int = 0, seconds: float = 5.0, progress: bool = True
-                   ) -> dict[str, float]:
-    """Share of part prompts whose named part acts and whose mirror does not (kinematic checks on the joints)."""
+def part_following(generate: GenerateFn, seed: int = 0, seconds: float = 5.0, repeats: int = 1,
+                   progress: bool = True) -> dict[str, float | list[float]]:
+    """Share of part prompts whose named part acts and whose mirror does not (kinematic checks on the joints).
+
+    With repeats > 1 every prompt is generated once per seed (seed, seed + 1, ...): the rates are pooled over all of
+    them, 'rate_ci' is the 95% interval of the per-seed rates and 'runs' lists those rates (one sample per prompt
+    leaves about ±6 points of binomial noise on 234 prompts).
+    """
+    from kinmo_core.eval.generation import summarize
     from kinmo_core.eval.part_following import evaluate_part_following
     from kinmo_core.eval.part_prompts import PART_PROMPTS
     from kinmo_core.features import features_to_joints
 
+    if repeats < 1:
+        raise KinmoInputError(f"part-following repeats must be at least 1, got {repeats}")
     texts = [p.text for p in PART_PROMPTS]
-    feats = generate(texts, [int(seconds * 20)] * len(texts), seed, None)
-    joints = iter([np.asarray(features_to_joints(f)) for f in feats])
-    return evaluate_part_following(lambda _text: next(joints), PART_PROMPTS, progress=progress)
+    runs = []
+    for r in range(repeats):
+        feats = generate(texts, [int(seconds * 20)] * len(texts), seed + r, None)
+        joints = iter([np.asarray(features_to_joints(f)) for f in feats])
+        runs.append(evaluate_part_following(lambda _text, it=joints: next(it), PART_PROMPTS, progress=progress))
+    if repeats == 1:
+        return runs[0]
+    out: dict[str, float | list[float]] = {k: float(np.mean([run[k] for run in runs])) for k in runs[0]}
+    out["count"] = float(sum(run["count"] for run in runs))
+    out["rate_ci"] = summarize([{"rate": run["rate"]} for run in runs])["rate"][1]
+    out["runs"] = [run["rate"] for run in runs]
+    return out
 
 
 def evaluate_row(row: Row, test: EvalSet, embed: Embedder, repeats: int = 20, seed: int = 0, mm_texts: int = 100,
-                 mm_samples: int = 30, part: bool = True, progress: bool = True) -> dict:
-    """Return {'metrics': {name: (mean, ci)}, 'runs': [...], 'plausibility': {...}, 'part_following': {...}}."""
+                 mm_samples: int = 30, part: bool = True, progress: bool = True, part_repeats: int = 1) -> dict:
+    """Return {'metrics': {name: (mean, ci)}, 'runs': [...], 'plausibility': {...}, 'part_following': {...}}.
+
+    repeats=0 (with part=True) measures part following alone; test and embed may then be None.
+    """
     from kinmo_core.eval.generation import evaluate_generation, summarize
 
+    if repeats == 0:
+        if not (part and row.part_following and row.generate is not None):
+            raise KinmoInputError(f"{row.name}: nothing to evaluate with 0 repeats and no part following")
+        return {"metrics": {}, "runs": [], "plausibility": {},
+                "part_following": part_following(row.generate, seed=seed, repeats=part_repeats, progress=progress)}
     runs, plaus = [], {}
     for r in tqdm(range(repeats), desc=row.name, disable=not progress):
         d = test.draw(seed + r)
@@ -179,7 +204,7 @@ def evaluate_row(row: Row, test: EvalSet, embed: Embedder, repeats: int = 20, se
             plaus = _plausibility(gen)
     result = {"metrics": summarize(runs), "runs": runs, "plausibility": plaus}
     if part and row.part_following and row.generate is not None:
-        result["part_following"] = part_following(row.generate, seed=seed, progress=progress)
+        result["part_following"] = part_following(row.generate, seed=seed, repeats=part_repeats, progress=progress)
     return result
 
 
@@ -190,7 +215,9 @@ def format_extra_table(results: Mapping[str, dict], digits: int = 3) -> str:
     lines.append("|" + "---|" * (3 + len(_plausibility_keys(results))))
     for name, res in results.items():
         pf = res.get("part_following") or {}
-        cells = [f"{pf['rate']:.{digits}f}" if "rate" in pf else "-",
+        rate = "-" if "rate" not in pf else f"{pf['rate']:.{digits}f}" + (
+            f" ± {pf['rate_ci']:.{digits}f}" if "rate_ci" in pf else "")
+        cells = [rate,
                  f"{pf['named_rate']:.{digits}f}" if "named_rate" in pf else "-"]
         cells += [f"{res['plausibility'].get(k, float('nan')):.{digits}f}" for k in _plausibility_keys(results)]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -219,7 +246,7 @@ def parse_row(spec: str) -> tuple[str, str, int]:
 
 
 SETTINGS: tuple[str, ...] = ("data", "annotations", "evaluator", "repeats", "seed", "limit", "mm_texts",
-                              "mm_samples", "batch", "descriptions", "part")
+                              "mm_samples", "batch", "descriptions", "part", "part_repeats")
 """What must agree for rows from several result files to share one table (--merge)."""
 
 
@@ -292,14 +319,19 @@ def run(args: argparse.Namespace, command: str) -> int:
         meta = merge_results(args.merge, args.first)
         results = meta["results"]
     else:
-        if not args.data or not args.evaluator or not args.out:
+        part_only = args.repeats == 0
+        if part_only and args.no_part:
+            raise KinmoInputError("--repeats 0 measures part following only; it cannot go with --no-part")
+        if args.repeats < 0 or args.part_repeats < 1:
+            raise KinmoInputError("--repeats must be at least 0 and --part-repeats at least 1")
+        if not args.out or not part_only and (not args.data or not args.evaluator):
             raise KinmoInputError("--data, --evaluator and --out are needed (or --merge RESULTS.json ...)")
         ann = args.annotations
-        if ann is None and (Path(args.data) / "annotations.json").is_file():
+        if ann is None and args.data and (Path(args.data) / "annotations.json").is_file():
             ann = str(Path(args.data) / "annotations.json")
-        test = EvalSet(args.data, ann, limit=args.limit, seed=args.seed)
-        embed = Embedder(args.evaluator)
-        rows = [] if args.no_real else [Row("Real motion", None)]
+        test = None if part_only else EvalSet(args.data, ann, limit=args.limit, seed=args.seed)
+        embed = None if part_only else Embedder(args.evaluator)
+        rows = [] if args.no_real or part_only else [Row("Real motion", None)]
         pipes = []
         for spec in args.row:
             name, folder, levels = parse_row(spec)
@@ -313,14 +345,15 @@ def run(args: argparse.Namespace, command: str) -> int:
         for row in rows:
             t0 = time.time()
             results[row.name] = evaluate_row(row, test, embed, args.repeats, args.seed, args.mm_texts,
-                                             args.mm_samples, part=not args.no_part)
+                                             args.mm_samples, part=not args.no_part, part_repeats=args.part_repeats)
             results[row.name]["seconds"] = round(time.time() - t0, 1)
         meta = {"command": command,
                 "data": args.data, "annotations": ann, "evaluator": args.evaluator, "repeats": args.repeats,
                 "seed": args.seed, "limit": args.limit, "mm_texts": args.mm_texts, "mm_samples": args.mm_samples,
                 "batch": args.batch, "descriptions": args.descriptions, "part": not args.no_part,
-                "items": len(test.ds.items), "results": results}
-    table = format_generation_table({k: v["metrics"] for k, v in results.items()})
+                "part_repeats": args.part_repeats, "items": len(test.ds.items) if test else 0, "results": results}
+    metrics = {k: v["metrics"] for k, v in results.items() if v["metrics"]}
+    table = format_generation_table(metrics) if metrics else "(part following only: no Table 2 metrics)"
     extra = format_extra_table(results)
     if args.out:
         write_atomic(Path(args.out), lambda f: f.write(json.dumps(meta, indent=2).encode()), overwrite=args.overwrite)
