@@ -56,6 +56,8 @@ class GenerationSettings:
     temperature: float = 1.0
     topk_ratio: float = 0.9
     reasoner_temperature: float = 0.0
+    coarse_to_fine: bool = True
+    """False: one decoding under all the levels at once instead of global first, then refined per level."""
 
     def to_dict(self) -> dict:
         """Return the settings as a JSON-ready dict."""
@@ -339,11 +341,11 @@ class KinMoPipeline:
         unit = self.parts.rvq.cfg.frames_per_token
         lengths = torch.tensor([math.ceil(f / unit) for f in frames], device=self.device)
         mt, rt = self.parts.mask_transformer, self.parts.residual_transformer
-        level_on = torch.arange(3, device=self.device)[None] < 1
+        level_on = torch.arange(3, device=self.device)[None] < (1 if s.coarse_to_fine else levels)
         ids, _ = mt.generate(cond, present & level_on, lengths, steps=s.steps, guidance=s.guidance,
                              temperature=s.temperature, topk_ratio=s.topk_ratio, generator=g,
                              with_confidence=False)
-        for level in range(2, levels + 1):
+        for level in range(2, levels + 1 if s.coarse_to_fine else 2):
             level_on = torch.arange(3, device=self.device)[None] < level
             # Items whose finer descriptions are missing keep their tokens: nothing new to refine them with.
             use = present[:, level - 1]
