@@ -89,6 +89,20 @@ def test_levels_use_the_descriptions_only_above_level_one(pipe):
     assert not np.array_equal(three.features, three_other.features)
 
 
+def test_one_pass_under_all_levels_differs_from_coarse_to_fine_only_above_level_one(tiny_dir, tmp_path):
+    import dataclasses
+
+    direct = KinMoPipeline.from_pretrained(tiny_dir)
+    direct.settings = dataclasses.replace(direct.settings, coarse_to_fine=False)
+    c2f = KinMoPipeline.from_pretrained(tiny_dir)
+    for levels, same in ((1, True), (3, False)):
+        a = c2f("a person walks", seconds=2, seed=2, levels=levels, descriptions=DESCRIPTIONS)
+        b = direct("a person walks", seconds=2, seed=2, levels=levels, descriptions=DESCRIPTIONS)
+        assert np.array_equal(a.features, b.features) == same
+    direct.save_pretrained(tmp_path / "d")
+    assert KinMoPipeline.from_pretrained(tmp_path / "d").settings.coarse_to_fine is False
+
+
 def test_num_gives_distinct_samples(pipe):
     ms = pipe("a person spins", seconds=1, seed=0, num=3, levels=1)
     assert len(ms) == 3 and all(m.num_frames == 20 for m in ms)
