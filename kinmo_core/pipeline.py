@@ -341,11 +341,12 @@ class KinMoPipeline:
         unit = self.parts.rvq.cfg.frames_per_token
         lengths = torch.tensor([math.ceil(f / unit) for f in frames], device=self.device)
         mt, rt = self.parts.mask_transformer, self.parts.residual_transformer
-        level_on = torch.arange(3, device=self.device)[None] < (1 if s.coarse_to_fine else levels)
+        first = 1 if s.coarse_to_fine else levels
+        level_on = torch.arange(3, device=self.device)[None] < first
         ids, _ = mt.generate(cond, present & level_on, lengths, steps=s.steps, guidance=s.guidance,
                              temperature=s.temperature, topk_ratio=s.topk_ratio, generator=g,
                              with_confidence=False)
-        for level in range(2, levels + 1 if s.coarse_to_fine else 2):
+        for level in range(first + 1, levels + 1):
             level_on = torch.arange(3, device=self.device)[None] < level
             # Items whose finer descriptions are missing keep their tokens: nothing new to refine them with.
             use = present[:, level - 1]

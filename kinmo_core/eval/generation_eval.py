@@ -324,7 +324,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             raise KinmoInputError("--repeats 0 measures part following only; it cannot go with --no-part")
         if args.repeats < 0 or args.part_repeats < 1:
             raise KinmoInputError("--repeats must be at least 0 and --part-repeats at least 1")
-        if not args.out or not part_only and (not args.data or not args.evaluator):
+        if not args.out or (not part_only and not (args.data and args.evaluator)):
             raise KinmoInputError("--data, --evaluator and --out are needed (or --merge RESULTS.json ...)")
         ann = args.annotations
         if ann is None and args.data and (Path(args.data) / "annotations.json").is_file():
