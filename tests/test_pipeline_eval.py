@@ -170,6 +170,9 @@ def test_merge_joins_rows_of_equal_settings_and_refuses_others(tmp_path):
         merge_results([a, _result_file(tmp_path / "c.json", ["C"], repeats=20)])
     with pytest.raises(KinmoInputError, match="already"):
         merge_results([a, _result_file(tmp_path / "d.json", ["A"])])
+    assert "G" in merge_results([a, _result_file(tmp_path / "g.json", ["G"], part_repeats=1)])["results"]
+    with pytest.raises(KinmoInputError, match="part_repeats"):
+        merge_results([a, _result_file(tmp_path / "h.json", ["H"], part_repeats=4)])
     short = merge_results([a, _result_file(tmp_path / "f.json", ["F"], repeats=20)], first=1)
     assert short["repeats"] == 1 and short["results"]["F"]["metrics"]["FID"] == (0.0, 0.0)
     assert short["results"]["A"]["metrics"]["FID"] == (1.0, 0.0) and len(short["results"]["A"]["runs"]) == 1

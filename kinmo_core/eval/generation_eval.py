@@ -264,6 +264,7 @@ def merge_results(paths: Sequence[str | Path], first: int | None = None) -> dict
         try:
             meta = json.loads(Path(path).read_text(encoding="utf-8"))
             rows = meta["results"]
+            meta.setdefault("part_repeats", 1)  # files written before --part-repeats took one sample per prompt
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise KinmoInputError(f"{path}: not a generation evaluation result ({exc})") from None
         if first is not None:
