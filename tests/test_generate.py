@@ -74,6 +74,23 @@ def test_same_seed_same_files(model, tmp_path):
                                   Motion.load(tmp_path / "y" / "motion.npz").features)
 
 
+def test_one_pass_decodes_under_all_levels_at_once(model, tmp_path):
+    from kinmo_core.pipeline import KinMoPipeline
+
+    (tmp_path / "d.json").write_text(json.dumps(_descriptions("turns")))
+    base = ["generate", "a person turns", "--model", str(model), "--frames", "32", "--seed", "9", "--levels", "3",
+            "--descriptions", str(tmp_path / "d.json")]
+    assert main([*base, "--one-pass", "-o", str(tmp_path / "one")]) == 0
+    assert main([*base, "-o", str(tmp_path / "c2f")]) == 0
+    pipe = KinMoPipeline.from_pretrained(model)
+    pipe.settings.coarse_to_fine = False
+    expected = pipe("a person turns", frames=32, seed=9, levels=3,
+                    descriptions=json.loads((tmp_path / "one" / "descriptions.json").read_text()))
+    one = Motion.load(tmp_path / "one" / "motion.npz").features
+    np.testing.assert_array_equal(one, expected.features)
+    assert not np.array_equal(one, Motion.load(tmp_path / "c2f" / "motion.npz").features)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
