@@ -224,6 +224,14 @@ class Conditioner(ABC):
     def save(self, folder: str | os.PathLike) -> None:
         """Write what from_folder needs to rebuild this conditioner."""
 
+    def record_kind(self, folder: str | os.PathLike) -> None:
+        """Write folder/conditioner.json, which load_conditioner reads to rebuild this kind."""
+        from kinmo_core.fileio import write_atomic
+
+        write_atomic(Path(folder) / CONDITIONER_FILE,
+                     lambda f: f.write(json.dumps({"kind": self.kind, "cond_dim": self.cond_dim}).encode()),
+                     overwrite=True)
+
     def precompute(self, captions: Sequence[str], descriptions: Sequence[Mapping | None]) -> None:  # noqa: B027
         """Load or compute (once, on disk) the text features a whole dataset's conditions will need."""
 
@@ -272,11 +280,7 @@ class SentenceConditioner(Conditioner):
 
     def save(self, folder):
         """Record the kind (the encoder is the bundled MiniLM)."""
-        from kinmo_core.fileio import write_atomic
-
-        write_atomic(Path(folder) / CONDITIONER_FILE,
-                     lambda f: f.write(json.dumps({"kind": self.kind, "cond_dim": self.cond_dim}).encode()),
-                     overwrite=True)
+        self.record_kind(folder)
 
 
 class HTMAConditioner(Conditioner):
@@ -352,16 +356,17 @@ class HTMAConditioner(Conditioner):
 
     def save(self, folder):
         """Save the HTMA (weights, config, statistics) under folder/htma and record the kind."""
-        from kinmo_core.fileio import write_atomic
+        self.save_model(folder)
+        self.record_kind(folder)
+
+    def save_model(self, folder: str | os.PathLike) -> None:
+        """Save the HTMA (weights, config, statistics) under folder/htma."""
         from kinmo_core.models.io import save_pretrained
 
         target = Path(folder) / "htma"
         save_pretrained(self.model, self.model.cfg, target, extra_meta=self.aligner.meta, overwrite=True)
         np.save(target / "Mean.npy", self.aligner.mean)
         np.save(target / "Std.npy", self.aligner.std)
-        write_atomic(Path(folder) / CONDITIONER_FILE,
-                     lambda f: f.write(json.dumps({"kind": self.kind, "cond_dim": self.cond_dim}).encode()),
-                     overwrite=True)
 
 
 class HybridConditioner(Conditioner):
@@ -386,12 +391,8 @@ class HybridConditioner(Conditioner):
 
     def save(self, folder):
         """Save the HTMA under folder/htma and record the kind."""
-        from kinmo_core.fileio import write_atomic
-
-        self.htma.save(folder)
-        write_atomic(Path(folder) / CONDITIONER_FILE,
-                     lambda f: f.write(json.dumps({"kind": self.kind, "cond_dim": self.cond_dim}).encode()),
-                     overwrite=True)
+        self.htma.save_model(folder)
+        self.record_kind(folder)
 
 
 def combine(parts: Sequence[tuple]) -> tuple:

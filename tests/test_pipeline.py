@@ -236,8 +236,8 @@ def test_hybrid_conditioning_is_both_parts_side_by_side_and_round_trips(tmp_path
     assert hyb.kind == "htma+sentence" and hyb.cond_dim == 32 + 384
     captions = ["a person waves with the left hand", "a person sits"]
     cond, present = hyb(captions, [DESCRIPTIONS, None])
-    h_cond, h_present = hyb.htma(captions, [DESCRIPTIONS, None])
-    s_cond, s_present = SentenceConditioner()(captions, [DESCRIPTIONS, None])
+    h_cond, _ = hyb.htma(captions, [DESCRIPTIONS, None])
+    s_cond, _ = SentenceConditioner()(captions, [DESCRIPTIONS, None])
     assert torch.equal(cond[..., :32], h_cond) and torch.allclose(cond[..., 32:], s_cond)
     assert present.tolist() == [[True, True, True], [True, False, False]]
     a = p("a person waves", seconds=2, seed=3, descriptions=DESCRIPTIONS)
