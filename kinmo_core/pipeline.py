@@ -306,6 +306,16 @@ class KinMoPipeline:
                           seed: int = 0, levels: int | None = None,
                           descriptions: Sequence[Mapping | None] | None = None) -> tuple[list[np.ndarray], list]:
         """Generate a batch: returns (features (T_i, 263) per text, descriptions used per text)."""
+        codes, frames, descriptions = self.generate_codes(texts, frames, seed, levels, descriptions)
+        feats = self.parts.rvq.decode(codes) * self.std + self.mean
+        out = [feats[i, :f].float().cpu().numpy() for i, f in enumerate(frames)]
+        return out, descriptions
+
+    @torch.no_grad()
+    def generate_codes(self, texts: Sequence[str], frames: Sequence[int | None] | int | None = None,
+                       seed: int = 0, levels: int | None = None,
+                       descriptions: Sequence[Mapping | None] | None = None) -> tuple[torch.Tensor, list[int], list]:
+        """Generate a batch of RVQ codes: returns (codes (B, T', Q), frames per text, descriptions per text)."""
         s = self.settings
         levels = s.levels if levels is None else int(levels)
         if levels not in (1, 2, 3):
@@ -360,25 +370,33 @@ class KinMoPipeline:
         final = present & (torch.arange(3, device=self.device)[None] < levels)
         codes = rt.generate(ids, lengths, cond, final, guidance=s.residual_guidance, temperature=s.temperature,
                             generator=g)
-        feats = self.parts.rvq.decode(codes) * self.std + self.mean
-        out = [feats[i, :f].float().cpu().numpy() for i, f in enumerate(frames)]
-        return out, descriptions
+        return codes, frames, descriptions
 
     def generate(self, texts: Sequence[str], seconds: float | None = None, frames: int | None = None, seed: int = 0,
-                 levels: int | None = None, descriptions: Sequence[Mapping | None] | None = None) -> list:
-        """Generate one Motion per text (a batch), all of the same length when one is given."""
+                 levels: int | None = None, descriptions: Sequence[Mapping | None] | None = None,
+                 constraints=None, control_method: str | None = None) -> list:
+        """Generate one Motion per text (a batch), all of the same length when one is given.
+
+        constraints: spatial control (a control file's object, a list of constraints; see kinmo_core.control).
+        """
         from kinmo_core.motion import Motion, normalize_descriptions
 
         n = frames_for(seconds, frames)
         if descriptions is not None:
             descriptions = [normalize_descriptions(d) for d in descriptions]
+        if constraints is not None:
+            from kinmo_core.control.generate import generate_controlled
+
+            return generate_controlled(self, texts, constraints, frames=n, seed=seed, levels=levels,
+                                       descriptions=descriptions, method=control_method)[0]
         feats, used = self.generate_features(texts, n, seed=seed, levels=levels, descriptions=descriptions)
         return [Motion.from_features(f, text=clean_text(t), descriptions=d, source="kinmo-generate")
                 for f, t, d in zip(feats, texts, used, strict=True)]
 
     def __call__(self, text: str, seconds: float | None = None, frames: int | None = None, seed: int = 0,
-                 levels: int | None = None, descriptions: Mapping | str | None = None, num: int = 1):
-        """Generate a Motion from text (a list of `num` Motions when num > 1)."""
+                 levels: int | None = None, descriptions: Mapping | str | None = None, num: int = 1,
+                 constraints=None, control_method: str | None = None):
+        """Generate a Motion from text (a list of `num` Motions when num > 1), optionally under constraints."""
         from kinmo_core.motion import normalize_descriptions
 
         if isinstance(num, bool) or not isinstance(num, int) or num < 1:
@@ -387,7 +405,7 @@ class KinMoPipeline:
         if d is None and (self.settings.levels if levels is None else levels) > 1 and self.has_reasoner:
             d = self.expand([text], seed=seed)[0]  # one set of descriptions shared by all `num` samples
         motions = self.generate([text] * num, seconds=seconds, frames=frames, seed=seed, levels=levels,
-                                descriptions=[d] * num)
+                                descriptions=[d] * num, constraints=constraints, control_method=control_method)
         return motions[0] if num == 1 else motions
 
 

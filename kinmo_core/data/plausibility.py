@@ -49,6 +49,17 @@ def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
 
 
+def ground_contacts(joints: np.ndarray, contact: np.ndarray | None = None, gate: float = GROUND_GATE) -> np.ndarray:
+    """Return (T-1, 4) ground contacts of the foot joints (FOOT_JOINTS order): the one definition of a planted foot.
+
+    A foot joint is planted at frame t when HumanML3D's rule labels it as contact (or `contact` says so) while it is
+    within `gate` of its lowest height in the clip (a foot held still in the air is not on the ground).
+    """
+    c = contacts(joints) if contact is None else np.asarray(contact) > 0.5
+    y = joints[:-1, list(FOOT_JOINTS), 1]
+    return c & (y - joints[:, list(FOOT_JOINTS), 1].min(axis=0) < gate)
+
+
 def skate_per_phase(joints: np.ndarray, contact: np.ndarray | None = None, gate: float = GROUND_GATE) -> np.ndarray:
     """Return the horizontal drift (metres) of each foot joint over each of its ground-contact phases.
 
@@ -56,13 +67,11 @@ def skate_per_phase(joints: np.ndarray, contact: np.ndarray | None = None, gate:
     `gate` of its lowest height in the clip (a foot held still in the air is not on the ground, so it cannot
     skate); its drift is the largest horizontal distance of the joint from where it was at frame a.
     """
-    c = contacts(joints) if contact is None else np.asarray(contact) > 0.5
+    on_ground = ground_contacts(joints, contact, gate)
     out = []
     for k, j in enumerate(FOOT_JOINTS):
         xz = joints[:, j][:, [0, 2]]
-        y = joints[:-1, j, 1]
-        on_ground = c[:, k] & (y - joints[:, j, 1].min() < gate)
-        for a, b in true_runs(on_ground):
+        for a, b in true_runs(on_ground[:, k]):
             out.append(float(np.max(np.linalg.norm(xz[a:b] - xz[a], axis=-1))))
     return np.asarray(out)
 
