@@ -88,7 +88,7 @@ def _direction(p: np.ndarray, s_cum: np.ndarray, s: np.ndarray) -> np.ndarray:
 def place_path(points: np.ndarray, turn: bool = True) -> tuple[np.ndarray, float]:
     """Return (offset, yaw): the first point goes to the origin and (with turn) the first direction onto +Z."""
     p, s_cum = _arc(points)
-    d = _direction(p, s_cum, np.zeros(1))[0]
+    d = p[1] - p[0]  # the polyline's own first direction
     yaw = -math.atan2(d[0], d[1]) if turn else 0.0
     return p[0].copy(), yaw
 
