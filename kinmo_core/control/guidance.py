@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from kinmo_core.features import features_to_joints
+from kinmo_core.data.plausibility import FOOT_JOINTS
+from kinmo_core.features import FEATURE_SLICES, features_to_joints
 from kinmo_core.skeleton import FACE_JOINTS
 
 
@@ -32,6 +33,8 @@ class GuidanceSettings:
     stay: float = 0.05
     """Weight of the squared change of the decoder input (per element), which keeps the motion natural."""
     heading: float = 1.0
+    feet: float = 1.0
+    """Weight of foot speed (cm/frame, squared) where the decoded features label a foot as in contact."""
 
 
 def _heading_loss(joints: torch.Tensor, heading: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
@@ -97,6 +100,11 @@ def guide_codes(pipe, codes: torch.Tensor, targets: list[np.ndarray], headings: 
         joints = features_to_joints(feats)
         loss = ((joints - goal) ** 2 * mask).sum() / count * 1e4
         loss = loss + s.stay * ((z - z0) ** 2).mean() * z0.shape[1]
+        if s.feet > 0:
+            # The decoded contact labels (HumanML3D's, in the features) say where a foot should stay put.
+            contact = feats[:, :-1, FEATURE_SLICES["contacts"]].clamp(0, 1)
+            moved = (joints[:, 1:, list(FOOT_JOINTS)] - joints[:, :-1, list(FOOT_JOINTS)]) * 100
+            loss = loss + s.feet * (contact * moved.pow(2).sum(-1)).mean()
         if known.any():
             loss = loss + s.heading * _heading_loss(joints, head, known) / known.sum()
         loss.backward()
