@@ -232,3 +232,26 @@ def test_cli_circle_path(tmp_path, capsys):
     # The pelvis goes round a 3 m circle and comes back to the start.
     assert np.abs(j[:, 0, 0].max() - 3.0) < 0.1 and np.linalg.norm(j[-1, 0, [0, 2]]) < 0.1
     assert skate_per_phase(j).max() < 0.05
+
+
+def test_worker_generate_with_constraints(tmp_path):
+    import io
+
+    from kinmo_core.cli.worker import serve
+
+    cons = {"constraints": [{"kind": "targets", "joint": "right_wrist", "frames": [10], "positions": [[0, 4.5, 0]]},
+                            {"kind": "path", "points": [[0, 0], [0, 1.5]]}]}
+    bad = {"constraints": [{"kind": "pin", "joint": "tail", "start": 0, "end": 3}]}
+    reqs = [{"id": 1, "method": "generate", "params": {"text": "a person walks", "frames": 40, "levels": 1,
+                                                       "constraints": cons, "control_method": "ik",
+                                                       "out": str(tmp_path / "w")}},
+            {"id": 2, "method": "generate", "params": {"text": "a person walks", "constraints": bad}}]
+    stdin = io.StringIO("".join(json.dumps(r) + "\n" for r in reqs))
+    stdout = io.StringIO()
+    assert serve(stdin, stdout, io.StringIO()) == 0
+    final = {r["id"]: r for r in map(json.loads, stdout.getvalue().splitlines()[1:]) if "progress" not in r}
+    res = final[1]["result"]
+    assert res["frames"] == 40 and res["control"][0]["method"] == "ik"
+    assert [r["constraint"] for r in res["control"][0]["residuals"]] == ["targets right_wrist", "path"]
+    assert any("right_wrist" in w and "residual error" in w for w in res["warnings"])
+    assert final[2]["error"]["type"] == "input" and "unknown joint 'tail'" in final[2]["error"]["message"]

@@ -161,7 +161,10 @@ def _generate(params: dict, ctx: Context) -> dict:
 
     params: text (required); seconds or frames (default: estimated); seed (0); num (1); levels (the model's);
     descriptions (an object as in descriptions.json, e.g. edited after `expand`); model (pipeline folder); out (a
-    folder to write motion_<k>.npz / .bvh into, must not hold them yet; default: a new temporary folder); bvh (true).
+    folder to write motion_<k>.npz / .bvh into, must not hold them yet; default: a new temporary folder); bvh (true);
+    constraints (spatial control: a control file's object or its list, see kinmo_core.control) and control_method
+    ("guidance+ik", "ik" or "guidance"); with them the reply adds "control" (per motion: placement and residual
+    error per constraint) and "warnings" (e.g. a target out of reach, with its residual).
     """
     import tempfile
 
@@ -176,8 +179,27 @@ def _generate(params: dict, ctx: Context) -> dict:
     ctx.progress(0.0, "loading the model")
     pipe = _pipeline(params)
     ctx.progress(0.2, "generating")
-    motions = pipe(text, seconds=params.get("seconds"), frames=params.get("frames"), seed=int(params.get("seed", 0)),
-                   levels=params.get("levels"), descriptions=params.get("descriptions"), num=num)
+    extra: dict = {}
+    if params.get("constraints") is not None:
+        import warnings
+
+        from kinmo_core.control.generate import generate_controlled
+        from kinmo_core.motion import normalize_descriptions
+        from kinmo_core.pipeline import frames_for
+
+        d = normalize_descriptions(params.get("descriptions"))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            motions, reports = generate_controlled(
+                pipe, [text] * num, params["constraints"], frames=frames_for(params.get("seconds"),
+                                                                             params.get("frames")),
+                seed=int(params.get("seed", 0)), levels=params.get("levels"), descriptions=[d] * num,
+                method=params.get("control_method"))
+        extra = {"control": reports, "warnings": [str(w.message) for w in caught]}
+    else:
+        motions = pipe(text, seconds=params.get("seconds"), frames=params.get("frames"),
+                       seed=int(params.get("seed", 0)), levels=params.get("levels"),
+                       descriptions=params.get("descriptions"), num=num)
     motions = motions if isinstance(motions, list) else [motions]
     folder = Path(params["out"]) if params.get("out") else Path(tempfile.mkdtemp(prefix="kinmo-generate-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -188,7 +210,7 @@ def _generate(params: dict, ctx: Context) -> dict:
         if params.get("bvh", True):
             bvhs.append(str(m.to_bvh(folder / f"motion_{k:03d}.bvh", overwrite=False)))
     return {"paths": paths, "bvh_paths": bvhs, "frames": motions[0].num_frames, "fps": motions[0].fps,
-            "text": motions[0].text, "descriptions": motions[0].descriptions}
+            "text": motions[0].text, "descriptions": motions[0].descriptions, **extra}
 
 
 def _error(kind: str, message: str) -> dict:
