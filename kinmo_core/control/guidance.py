@@ -92,6 +92,10 @@ def guide_codes(pipe, codes: torch.Tensor, targets: list[np.ndarray], headings: 
     m1 = [torch.zeros_like(p) for p in params]
     m2 = [torch.zeros_like(p) for p in params]
     count = mask.sum().clamp_min(1.0)
+    with torch.no_grad():
+        # Where the generated motion plants its feet (its decoded contact labels) they should stay planted.
+        planted = (rearrange(rvq.decoder(z0), "b c t -> b t c") * pipe.std + pipe.mean)[:, :-1, FEATURE_SLICES[
+            "contacts"]].clamp(0, 1)
     for step in range(1, s.steps + 1):
         for p in params:
             p.grad = None
@@ -101,8 +105,8 @@ def guide_codes(pipe, codes: torch.Tensor, targets: list[np.ndarray], headings: 
         loss = ((joints - goal) ** 2 * mask).sum() / count * 1e4
         loss = loss + s.stay * ((z - z0) ** 2).mean() * z0.shape[1]
         if s.feet > 0:
-            # The decoded contact labels (HumanML3D's, in the features) say where a foot should stay put.
-            contact = feats[:, :-1, FEATURE_SLICES["contacts"]].clamp(0, 1)
+            # HumanML3D's contact labels, as generated or as now decoded, say where a foot should stay put.
+            contact = torch.maximum(planted, feats[:, :-1, FEATURE_SLICES["contacts"]].clamp(0, 1))
             moved = (joints[:, 1:, list(FOOT_JOINTS)] - joints[:, :-1, list(FOOT_JOINTS)]) * 100
             loss = loss + s.feet * (contact * moved.pow(2).sum(-1)).mean()
         if known.any():

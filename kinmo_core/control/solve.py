@@ -48,6 +48,8 @@ class SolveSettings:
     """Weights (per squared metre or radian) and iterations of the joint-space solve."""
 
     iterations: int = 60
+    passes: int = 2
+    """Solves; each later one also locks the feet the corrected motion itself plants (half the iterations)."""
     target: float = 1e4
     feet: float = 3e3
     floor: float = 1e4
@@ -262,17 +264,20 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
     with torch.no_grad():
         start = forward_kinematics(rot0, root0, off).numpy()
     lock = np.full_like(tgt, np.nan)
+    skip = np.zeros((n, NUM_JOINTS), bool)
     if lock_feet:
-        skip = np.zeros((n, NUM_JOINTS), bool)
         for leg in _LEG_JOINTS.values():
             user = np.isfinite(tgt[:, [_J[x] for x in leg]]).any(axis=(1, 2))
             for name in leg:
                 skip[:, _J[name]] |= user
         lock = foot_locks(start, reference if reference is not None else j0, skip)
-    goal = np.where(np.isfinite(tgt), tgt, lock)
-    weight = np.where(np.isfinite(tgt), s.target, np.where(np.isfinite(lock), s.feet, 0.0))
-    goal_t = torch.from_numpy(np.nan_to_num(goal)).to(dtype)
-    w_t = torch.from_numpy(weight).to(dtype)
+
+    def weights(lock: np.ndarray) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        goal = np.where(np.isfinite(tgt), tgt, lock)
+        weight = np.where(np.isfinite(tgt), s.target, np.where(np.isfinite(lock), s.feet, 0.0))
+        return goal, torch.from_numpy(np.nan_to_num(goal)).to(dtype), torch.from_numpy(weight).to(dtype)
+
+    goal, goal_t, w_t = weights(lock)
 
     d_rot = torch.zeros(n, NUM_JOINTS, 3, dtype=dtype, requires_grad=True)
     d_root = torch.zeros(n, 3, dtype=dtype, requires_grad=True)
@@ -294,7 +299,7 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
         e = e + s.target * (_heading(p[:1])[0, 0].pow(2) + p[0, 0, [0, 2]].pow(2).sum())
         return e
 
-    if weight.any() or (start[..., 1] < FLOOR).any() or heading is not None:
+    if np.isfinite(goal).any() or (start[..., 1] < FLOOR).any() or heading is not None:
         # scipy's L-BFGS-B with torch gradients (torch.optim would import torch._dynamo: seconds on first use).
         size = d_rot.numel()
 
@@ -307,8 +312,20 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
             e.backward()
             return float(e.detach()), np.concatenate((d_rot.grad.numpy().ravel(), d_root.grad.numpy().ravel()))
 
-        minimize(fun, np.zeros(size + d_root.numel()), jac=True, method="L-BFGS-B",
-                 options={"maxiter": s.iterations, "maxcor": 20, "gtol": 1e-10, "ftol": 1e-14})
+        x = np.zeros(size + d_root.numel())
+        for k in range(s.passes if lock_feet else 1):
+            if k:
+                # The corrected motion plants feet of its own (where the body now stands still): lock those too.
+                with torch.no_grad():
+                    now = pose().numpy()
+                lock = np.where(np.isfinite(lock), lock, foot_locks(now, None, skip))
+                goal, goal_t, w_t = weights(lock)
+            x = minimize(fun, x, jac=True, method="L-BFGS-B",
+                         options={"maxiter": s.iterations if not k else s.iterations // 2, "maxcor": 20,
+                                  "gtol": 1e-10, "ftol": 1e-14}).x
+            with torch.no_grad():
+                d_rot.copy_(torch.from_numpy(x[:size]).view_as(d_rot))
+                d_root.copy_(torch.from_numpy(x[size:]).view_as(d_root))
     with torch.no_grad():
         out = pose().numpy()
     return _fix_limbs(out, goal)
