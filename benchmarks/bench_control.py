@@ -175,7 +175,9 @@ def circle_test(pipe, methods, seed: int) -> dict:
             warnings.simplefilter("ignore")
             (mo,), rep = generate_controlled(pipe, ["a person walks"], cons, seed=seed, levels=1, method=m)
         j = mo.joints.astype(np.float64)
-        ring = np.abs(np.linalg.norm(j[:, 0, [0, 2]] - [1.5, 0.0], axis=-1) - 1.5)  # distance from the circle
+        yaw, off = np.radians(rep[0]["placement"]["yaw_degrees"]), np.array(rep[0]["placement"]["offset"])
+        centre = np.array([[np.cos(yaw), np.sin(yaw)], [-np.sin(yaw), np.cos(yaw)]]) @ (np.array([1.5, 0.0]) - off)
+        ring = np.abs(np.linalg.norm(j[:, 0, [0, 2]] - centre, axis=-1) - 1.5)  # distance from the placed circle
         sk = skate_per_phase(j)
         out[m] = {"path_mean_cm": 100 * float(ring.mean()), "path_max_cm": 100 * float(ring.max()),
                   "slide_max_cm": 100 * float(sk.max()), "phases_over_2cm": int((sk > 0.02).sum()),
