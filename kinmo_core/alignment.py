@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from kinmo_core.errors import KinmoInputError, KinmoModelError
-from kinmo_core.kinematic import GROUPS, PAIRS
+from kinmo_core.motion.kinematic import GROUPS, PAIRS
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 DEFAULT_MODEL_DIR = PACKAGE_ROOT / "assets" / "default" / "htma"

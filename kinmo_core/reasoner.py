@@ -1,9 +1,9 @@
 """The Motion Reasoner (paper Sec. 4): a global caption in, six group and fifteen interaction descriptions out.
 
 `MotionReasoner.from_pretrained(path)` loads either KinMo's default model (a small decoder over frozen MiniLM token
-features, `kinmo_core.models.reasoner`, trained by `training/train_reasoner.py`) or a user's own Hugging Face causal
-LM fine-tuned by the same script (`--base-model PATH [--lora]`). Both backends go through one `reason()` that never
-passes malformed output on: every field is checked (non-empty, about its own part or pair, not about the mirrored
+features, `kinmo_core.models.description_decoder`, trained by `training/train_reasoner.py`) or a user's own
+Hugging Face causal LM fine-tuned by the same script (`--base-model PATH [--lora]`). Both backends go through
+one `reason()` that never passes malformed output on: every field is checked (non-empty, about its own part or pair, not about the mirrored
 limb); a failing field is regenerated with other seeds and some temperature, and after that replaced by a neutral
 description. Empty, non-English or nonsense captions get a warning and neutral descriptions.
 """
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kinmo_core.errors import KinmoInputError, KinmoModelError
-from kinmo_core.kinematic import GROUPS, MIRROR_GROUP, MIRROR_PAIR, PAIR_GROUPS, PAIRS
+from kinmo_core.motion.kinematic import GROUPS, MIRROR_GROUP, MIRROR_PAIR, PAIR_GROUPS, PAIRS
 
 log = logging.getLogger(__name__)
 
@@ -501,8 +501,8 @@ class DefaultBackend:
     """KinMo's own reasoner: frozen MiniLM token features -> ReasonerModel writing 21 fields in parallel."""
 
     def __init__(self, folder: Path) -> None:
+        from kinmo_core.models.description_decoder import ReasonerConfig, ReasonerModel
         from kinmo_core.models.io import load_pretrained, read_config
-        from kinmo_core.models.reasoner import ReasonerConfig, ReasonerModel
         from kinmo_core.text.encoders import get_token_encoder
 
         meta = read_config(folder).get("meta", {})
@@ -513,7 +513,7 @@ class DefaultBackend:
             self.wordpiece_ids = [int(i) for i in vocab["wordpiece_ids"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise KinmoModelError(f"{folder}: missing or damaged {VOCAB_NAME}: {exc}") from None
-        from kinmo_core.models.reasoner import NUM_SPECIAL
+        from kinmo_core.models.description_decoder import NUM_SPECIAL
 
         if len(self.wordpiece_ids) + NUM_SPECIAL != self.model.cfg.vocab_size:
             raise KinmoModelError(f"{folder}: {VOCAB_NAME} has {len(self.wordpiece_ids)} words, the model "
@@ -528,7 +528,7 @@ class DefaultBackend:
         """Return the raw (unvalidated) fields (default all 21) of each caption."""
         import torch
 
-        from kinmo_core.models.reasoner import EOS, NUM_SPECIAL
+        from kinmo_core.models.description_decoder import EOS, NUM_SPECIAL
 
         names = list(fields) if fields is not None else list(FIELDS)
         feats, mask = self.encoder.encode(texts)

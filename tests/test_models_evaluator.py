@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from kinmo_core.errors import KinmoInputError, KinmoModelError
-from kinmo_core.eval.generation import r_precision
+from kinmo_core.eval.generation_metrics import r_precision
 from kinmo_core.models import io
 from kinmo_core.models.evaluator import MOTION_INPUT_DIM, EvaluatorConfig, TextMotionEvaluator
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kinmo_core.skeleton import (
+from kinmo_core.motion.skeleton import (
     FOOT_CONTACT_VELOCITY_THRESHOLD,
     JOINT_INDEX,
     LEFT_FOOT_JOINTS,

@@ -25,7 +25,7 @@ import numpy as np
 
 from kinmo_core.alignment import HTMAAligner, check_descriptions, check_query, expand_texts
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.eval.index import Hit, RetrievalIndex
+from kinmo_core.retrieval.index import Hit, RetrievalIndex
 
 INDEX_DIR = ".kinmo_index"
 MOTION_FILE_EXTENSIONS: tuple[str, ...] = (".npz", ".bvh", ".npy")
@@ -94,7 +94,7 @@ def load_motion_set(dataset: str | os.PathLike, split: str | None = None) -> Mot
             caps = _captions(root, mid)
             texts.append(caps[0] if caps else "")
     else:
-        from kinmo_core.motion import load_motion
+        from kinmo_core.motion.file import load_motion
 
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in MOTION_FILE_EXTENSIONS and p.is_file()
                        and INDEX_DIR not in p.parts)
@@ -110,7 +110,7 @@ def load_motion_set(dataset: str | os.PathLike, split: str | None = None) -> Mot
 
 def load_annotation_descriptions(root: Path, annotations: str | os.PathLike | None = None) -> dict[str, dict]:
     """Return {motion id: descriptions} of a dataset's annotations; KinmoInputError when it has none."""
-    from kinmo_core.annotate.pipeline import read_annotations
+    from kinmo_core.annotate.annotations import read_annotations
 
     path = Path(annotations) if annotations else root / "annotations.json"
     if not path.is_file():
@@ -285,7 +285,7 @@ def evaluate_dataset(aligner: HTMAAligner, dataset: str | os.PathLike, split: st
     descriptions: 'annotations' (the dataset's annotation file) or 'reasoner' (the Motion Reasoner writes them from
     the caption, as at query time). Returns {"metrics": {protocol: metrics}, "pairs": N, "levels": L, ...}.
     """
-    from kinmo_core.eval import retrieval as R
+    from kinmo_core.eval import retrieval_metrics as R
 
     lv = aligner._levels(levels)
     protocols = tuple(protocols or R.PROTOCOLS)
