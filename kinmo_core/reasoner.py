@@ -1,11 +1,11 @@
 """The Motion Reasoner (paper Sec. 4): a global caption in, six group and fifteen interaction descriptions out.
 
 `MotionReasoner.from_pretrained(path)` loads either KinMo's default model (a small decoder over frozen MiniLM token
-features, `kinmo_core.models.description_decoder`, trained by `training/train_reasoner.py`) or a user's own
-Hugging Face causal LM fine-tuned by the same script (`--base-model PATH [--lora]`). Both backends go through
-one `reason()` that never passes malformed output on: every field is checked (non-empty, about its own part or pair, not about the mirrored
-limb); a failing field is regenerated with other seeds and some temperature, and after that replaced by a neutral
-description. Empty, non-English or nonsense captions get a warning and neutral descriptions.
+features, `kinmo_core.models.description_decoder`, trained by `training/train_reasoner.py`) or a user's own Hugging
+Face causal LM fine-tuned by the same script (`--base-model PATH [--lora]`). Both backends go through one `reason()`
+that never passes malformed output on: every field is checked (non-empty, about its own part or pair, not about the
+mirrored limb); a failing field is regenerated with other seeds and some temperature, and after that replaced by a
+neutral description. Empty, non-English or nonsense captions get a warning and neutral descriptions.
 """
 
 from __future__ import annotations
