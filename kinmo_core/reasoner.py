@@ -468,12 +468,19 @@ class MemoReasoner:
         todo = list(dict.fromkeys(t for t in texts if (t, seed, temperature) not in self._memo))
         if todo:
             if self._inner is None:
-                from kinmo_core.alignment import load_reasoner
-
                 self._inner = load_reasoner()
             for t, d in zip(todo, self._inner.reason(todo, seed=seed, temperature=temperature, **kwargs), strict=True):
                 self._memo[(t, seed, temperature)] = d
         return [copy.deepcopy(self._memo[(t, seed, temperature)]) for t in texts]
+
+
+def load_reasoner(path: str | os.PathLike | None = None) -> MotionReasoner:
+    """Return the Motion Reasoner at `path` (None: the default); KinmoModelError when it or its weights are missing."""
+    try:
+        return MotionReasoner.from_pretrained(path)
+    except (KinmoModelError, KinmoInputError, FileNotFoundError, OSError) as exc:
+        raise KinmoModelError(f"cannot load the Motion Reasoner: {exc}; give descriptions instead or use "
+                              "--levels 1") from None
 
 
 def detect_kind(folder: Path) -> str:

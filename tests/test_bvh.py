@@ -9,8 +9,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from kinmo_core.errors import KinmoInputError
+from kinmo_core.motion import ik
 from kinmo_core.motion.bvh import read_bvh, write_bvh
-from kinmo_core.motion.file import ik
 from kinmo_core.motion.skeleton import JOINT_NAMES, NUM_JOINTS
 from tests.conftest import bandai_files, requires_shared
 

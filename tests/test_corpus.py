@@ -17,16 +17,10 @@ from kinmo_core.data.corpus import corpus_stats, mirror_ground_truth, preview_sh
 from kinmo_core.data.dataset import LengthBucketSampler, MotionTextDataset, collate_motions
 from kinmo_core.data.synth import LEG_CHOICES, sample_plan, synthesize
 from kinmo_core.errors import KinmoInputError
+from kinmo_core.motion.contacts import contacts, skate_per_phase
 from kinmo_core.motion.features import FEATURE_SLICES, features_to_joints, joints_to_features, mirror_joints
 from kinmo_core.motion.kinematic import GROUPS
-from kinmo_core.motion.plausibility import (
-    JOINT_LIMITS,
-    KNEE_HYPEREXTENSION_TOLERANCE,
-    contacts,
-    joint_angles,
-    knee_backward,
-    skate_per_phase,
-)
+from kinmo_core.motion.plausibility import JOINT_LIMITS, KNEE_HYPEREXTENSION_TOLERANCE, joint_angles, knee_backward
 from kinmo_core.motion.skeleton import BONE_LENGTHS, FPS, bone_lengths
 
 N_CHECK = 160

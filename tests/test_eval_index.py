@@ -143,7 +143,7 @@ def test_index_of_htma_embeddings_tied_to_the_model_version(tmp_path):
 @pytest.mark.parametrize("noise", [None, 1e-2])
 def test_large_index_two_stage_search_is_exact(noise):
     """Above TWO_STAGE_MIN the float16 scan plus float32 rescoring returns the exact float32 top k."""
-    from kinmo_core.retrieval.search import index as index_module
+    from kinmo_core.retrieval import index as index_module
 
     rng = np.random.default_rng(3)
     n = index_module.TWO_STAGE_MIN + 500

@@ -13,8 +13,8 @@ from kinmo_core.data.actions import GROUP_ACTIONS
 from kinmo_core.errors import KinmoInputError
 from kinmo_core.eval import part_following as pf
 from kinmo_core.eval.part_prompts import PART_PROMPTS
+from kinmo_core.motion import rotations as R
 from kinmo_core.motion.features import mirror_joints
-from kinmo_core.motion.file import rotations as R
 from kinmo_core.motion.skeleton import JOINT_INDEX, NUM_JOINTS, PARENTS, TARGET_OFFSETS, rest_pose
 
 J = JOINT_INDEX

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.motion.file import features as K
-from kinmo_core.motion.file import rotations as R
+from kinmo_core.motion import features as K
+from kinmo_core.motion import rotations as R
 from kinmo_core.motion.skeleton import BONE_LENGTHS, FACE_JOINTS, NUM_JOINTS, PARENTS, TARGET_OFFSETS, rest_pose
 
 # HumanML3D smooths the facing direction with a Gaussian of sigma 20 truncated at 80 frames, so a feature row

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.motion.file import features as K
-from kinmo_core.motion.file import group_representation as G
-from kinmo_core.motion.file import rotations as R
+from kinmo_core.motion import features as K
+from kinmo_core.motion import group_representation as G
+from kinmo_core.motion import rotations as R
 from kinmo_core.motion.kinematic import GROUP_JOINTS, GROUPS, PAIR_CONNECTING_JOINT, PAIR_GROUPS, PAIRS
 from kinmo_core.motion.skeleton import rest_pose
 

@@ -8,7 +8,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.motion.file import ik
+from kinmo_core.motion import ik
 from kinmo_core.motion.rotations import qmul, quat_from_axis_angle
 from kinmo_core.motion.skeleton import JOINT_INDEX, NUM_JOINTS, PARENTS, TARGET_OFFSETS, rest_pose
 from tests.conftest import bandai_files, requires_shared

@@ -7,8 +7,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from kinmo_core.errors import KinmoInputError
+from kinmo_core.motion import ik
 from kinmo_core.motion.bvh import read_bvh
-from kinmo_core.motion.file import ik
 from kinmo_core.motion.rigs import (
     PRESETS,
     bvh_to_smpl22,

@@ -237,7 +237,7 @@ def validate(model: HTMA, cfg: HTMAConfig, mean: np.ndarray, std: np.ndarray, ar
              ) -> dict[str, float]:
     """Protocol (a) and (d) retrieval metrics on the first dataset's validation split, with its annotations."""
     from kinmo_core.alignment import HTMAAligner
-    from kinmo_core.retrieval.search import evaluate_dataset
+    from kinmo_core.eval.retrieval_eval import evaluate_dataset
 
     model.eval()
     try:

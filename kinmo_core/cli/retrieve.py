@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.motion is not None and args.texts is None:
         raise KinmoInputError("--motion needs --texts DATASET to search")
     from kinmo_core.alignment import HTMAAligner, check_query
-    from kinmo_core.retrieval.search import search as retrieval
+    from kinmo_core.retrieval import search as retrieval
 
     text = check_query(args.text) if args.text is not None else None
     aligner = HTMAAligner.from_pretrained(args.model, text_encoder=args.text_encoder)

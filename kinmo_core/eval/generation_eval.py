@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     import shlex
     import sys
 
-    from kinmo_core.cli.eval_generation import add_arguments
+    from kinmo_core.eval.generation_options import add_arguments
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(p)

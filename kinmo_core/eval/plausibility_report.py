@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.motion.plausibility import true_runs
+from kinmo_core.motion.contacts import true_runs
 from kinmo_core.motion.skeleton import BONE_LENGTHS, FPS, JOINT_INDEX, NUM_JOINTS, bone_lengths
 
 FLOOR_HEIGHT: float = 0.0

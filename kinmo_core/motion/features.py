@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.motion.file import rotations as R
+from kinmo_core.motion import rotations as R
 from kinmo_core.motion.skeleton import (
     BONE_LENGTHS,
     FACE_JOINTS,
