@@ -211,7 +211,7 @@ def test_model_version_is_stable_across_processes_of_the_same_weights():
     ("htma", "HTMA", "HTMAConfig"),
     ("length_estimator", "LengthEstimator", "LengthEstimatorConfig"),
     ("masked_transformer", "MaskTransformer", "MaskTransformerConfig"),
-    ("reasoner", "ReasonerModel", "ReasonerConfig"),
+    ("description_decoder", "ReasonerModel", "ReasonerConfig"),
     ("residual_transformer", "ResidualTransformer", "ResidualTransformerConfig"),
     ("rvq", "RVQVAE", "RVQConfig"),
 ])
