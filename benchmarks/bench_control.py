@@ -7,9 +7,9 @@
   each wrist, dense (every frame) and sparse (1, 2, 5, 25% of frames, drawn with a seed). The model generates from
   the motion's caption at its length; each method is scored on the average error (cm) at the constrained frames, the
   trajectory error (share of motions with any constrained frame over 50 cm), the location error (share of
-  constrained frames over 50 cm), the foot skating ratio (eval.plausibility.foot_skating) and the largest slide per
-  contact phase (data.plausibility.skate_per_phase), and FID / R-precision with the project's evaluator against the
-  same model without constraints ("none": same codes, same seeds).
+  constrained frames over 50 cm), the foot skating ratio (eval.plausibility_report.foot_skating) and the largest
+  slide per contact phase (motion.contacts.skate_per_phase), and FID / R-precision with the project's evaluator
+  against the same model without constraints ("none": same codes, same seeds).
 - Circle: a 3 m circle walked in 8 s: mean / max distance of the pelvis from the path, slide per contact phase.
 - Keyframes: poses of a real motion every 2 s as keyframes: the largest joint error at those frames.
 - Speed: one 196-frame constrained generation after loading (median of 3), per method.
@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 from kinmo_core.control.guidance import guide_codes  # noqa: E402
 from kinmo_core.control.solve import joints_to_motion_features, solve_joints  # noqa: E402
-from kinmo_core.data.plausibility import skate_per_phase  # noqa: E402
-from kinmo_core.eval.plausibility import foot_skating  # noqa: E402
-from kinmo_core.features import features_to_joints  # noqa: E402
-from kinmo_core.skeleton import JOINT_INDEX  # noqa: E402
+from kinmo_core.eval.plausibility_report import foot_skating  # noqa: E402
+from kinmo_core.motion.contacts import skate_per_phase  # noqa: E402
+from kinmo_core.motion.features import features_to_joints  # noqa: E402
+from kinmo_core.motion.skeleton import JOINT_INDEX  # noqa: E402
 
 JOINTS = ("pelvis", "left_foot", "right_foot", "head", "left_wrist", "right_wrist")
 DENSITIES = (1.0, 0.25, 0.05, 0.02, 0.01)
@@ -58,7 +58,7 @@ def real_motions(synth: Path | None, n_synth: int, n_bandai: int, seed: int) -> 
             out.append((it["caption"], np.asarray(features_to_joints(feats.astype(np.float64))), "synth"))
     if n_bandai:
         from kinmo_core.data.mocap import bandai_captions, bandai_labels
-        from kinmo_core.motion import load_motion
+        from kinmo_core.motion.file import load_motion
 
         files = sorted((SHARED / "data").glob("*.bvh"))
         for i in rng.choice(len(files), min(n_bandai, len(files)), replace=False):
@@ -149,8 +149,8 @@ def summarise(rows: list[dict], joints=None, densities=None) -> dict:
 
 def evaluator_scores(feats: dict, texts: list[str], real_feats: list[np.ndarray]) -> dict:
     """FID against the real motions and R-precision (top 3) per method, with the project's evaluator."""
-    from kinmo_core.eval.generation import fid, r_precision
     from kinmo_core.eval.generation_eval import Embedder
+    from kinmo_core.eval.generation_metrics import fid, r_precision
 
     emb = Embedder(ROOT / "kinmo_core" / "assets" / "evaluator")
     real = emb.motions(real_feats)

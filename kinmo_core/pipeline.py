@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from kinmo_core.errors import KinmoInputError, KinmoModelError
-from kinmo_core.skeleton import FPS
+from kinmo_core.motion.skeleton import FPS
 
 PIPELINE_FILE: str = "pipeline.json"
 PIPELINE_FORMAT_VERSION: int = 1
@@ -189,6 +189,10 @@ def _load_stats(folder: Path) -> tuple[np.ndarray, np.ndarray]:
 
 class KinMoPipeline:
     """Text (and optional per-part descriptions) to motion on KinMo's skeleton."""
+
+    # For kinmo_core.control, which sits beside the pipeline and must not import it (no import cycles).
+    frame_range: tuple[int, int] = (MIN_FRAMES, MAX_FRAMES)
+    clean_text = staticmethod(clean_text)
 
     def __init__(self, parts: PipelineParts, settings: GenerationSettings | None = None,
                  device: str | torch.device | None = None) -> None:
@@ -379,7 +383,7 @@ class KinMoPipeline:
 
         constraints: spatial control (a control file's object, a list of constraints; see kinmo_core.control).
         """
-        from kinmo_core.motion import Motion, normalize_descriptions
+        from kinmo_core.motion.file import Motion, normalize_descriptions
 
         n = frames_for(seconds, frames)
         if descriptions is not None:
@@ -397,7 +401,7 @@ class KinMoPipeline:
                  levels: int | None = None, descriptions: Mapping | str | None = None, num: int = 1,
                  constraints=None, control_method: str | None = None):
         """Generate a Motion from text (a list of `num` Motions when num > 1), optionally under constraints."""
-        from kinmo_core.motion import normalize_descriptions
+        from kinmo_core.motion.file import normalize_descriptions
 
         if isinstance(num, bool) or not isinstance(num, int) or num < 1:
             raise KinmoInputError(f"num must be a positive integer, got {num!r}")
@@ -445,8 +449,8 @@ def random_pipeline(size: str = "default", seed: int = 0, cond: str = "sentence"
                                                        cond_dim=cd, max_tokens=50, **small))
     le = LengthEstimator(LengthEstimatorConfig(hidden=16 if tiny else 256)) if length_estimator else None
     if mean is None:
-        from kinmo_core.features import joints_to_features
-        from kinmo_core.skeleton import rest_pose
+        from kinmo_core.motion.features import joints_to_features
+        from kinmo_core.motion.skeleton import rest_pose
 
         # A standing rest pose, so decoded motions stay near a human shape.
         mean = np.asarray(joints_to_features(np.repeat(rest_pose()[None], 3, axis=0)), np.float32).mean(0)

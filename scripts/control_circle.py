@@ -41,11 +41,11 @@ def main() -> int:
 
     from kinmo_core.control import load_control
     from kinmo_core.control.generate import generate_controlled
-    from kinmo_core.data.plausibility import skate_per_phase
     from kinmo_core.fileio import write_atomic
+    from kinmo_core.motion.contacts import skate_per_phase
+    from kinmo_core.motion.skeleton import JOINT_INDEX
     from kinmo_core.pipeline import KinMoPipeline
     from kinmo_core.render import render_motion
-    from kinmo_core.skeleton import JOINT_INDEX
 
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -13,11 +13,12 @@ from kinmo_core.control import load_control, parse_constraints
 from kinmo_core.control.constraints import build_targets
 from kinmo_core.control.path import path_length, place_path, sample_path, speed_from_text
 from kinmo_core.control.solve import clean_feet, joints_to_motion_features, solve_joints
-from kinmo_core.data.plausibility import JOINT_LIMITS, joint_angles, skate_per_phase
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.features import features_to_joints
+from kinmo_core.motion.contacts import skate_per_phase
+from kinmo_core.motion.features import features_to_joints
+from kinmo_core.motion.plausibility import JOINT_LIMITS, joint_angles
+from kinmo_core.motion.skeleton import BONE_LENGTHS, JOINT_INDEX, bone_lengths, rest_pose
 from kinmo_core.pipeline import KinMoPipeline, random_pipeline
-from kinmo_core.skeleton import BONE_LENGTHS, JOINT_INDEX, bone_lengths, rest_pose
 
 J = JOINT_INDEX
 
@@ -185,21 +186,19 @@ def test_unreachable_target_warns_with_residual_and_keeps_the_body(tiny):
 
 # ------------------------------------------------------------------------------------------------ generation
 
-def test_pipe_meets_targets_pins_and_keyframes(tiny):
-    pose = rest_pose()
-    pose[:, 2] += 0.3
+def test_pipe_meets_targets_pins_and_keyframes(tiny, fixture_joints):
+    pose = fixture_joints[60] - fixture_joints[60, 0] * [1, 0, 1] + [0, 0, 0.3]  # a real pose, 30 cm ahead
     cons = [{"kind": "targets", "joint": "left_wrist", "frames": [5, 25], "positions": [[0.3, 1.0, 0.3]] * 2},
             {"kind": "pin", "joint": "right_foot", "start": 10, "end": 20},
             {"kind": "keyframes", "frames": [35], "poses": [pose.tolist()]}]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         m = tiny("a person waves", frames=40, seed=1, levels=1, constraints=cons, control_method="ik")
+    assert not [str(w.message) for w in caught if "reached" in str(w.message)]
     j = m.joints
     assert np.linalg.norm(j[[5, 25], J["left_wrist"]] - [0.3, 1.0, 0.3], axis=-1).max() < 0.01
     assert np.linalg.norm(j[10:21, J["right_foot"]] - j[10, J["right_foot"]], axis=-1).max() < 0.01
-    # The pose is met within 1 cm per joint on average; a straight limb's hinge is the most sensitive joint.
-    err = np.linalg.norm(j[35] - pose, axis=-1)
-    assert err.mean() < 0.01 and err.max() < 0.03
+    assert np.linalg.norm(j[35] - pose, axis=-1).max() < 0.01  # every joint of the keyframe within 1 cm
     again = tiny("a person waves", frames=40, seed=1, levels=1, constraints=cons, control_method="ik")
     np.testing.assert_array_equal(again.features, m.features)  # same seed, same motion
 
@@ -226,7 +225,7 @@ def test_cli_circle_path(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     report = json.loads((tmp_path / "o" / "control.json").read_text())
     assert report["frames"] == 161 and report["residuals"][0]["mean_m"] < 0.05
-    from kinmo_core.motion import Motion
+    from kinmo_core.motion.file import Motion
 
     j = Motion.load(tmp_path / "o" / "motion.npz").joints.astype(np.float64)
     # The pelvis goes round a 3 m circle and comes back to the start.

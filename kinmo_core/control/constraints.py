@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
+from kinmo_core.motion.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
 
 KINDS: tuple[str, ...] = ("trajectory", "targets", "pin", "path", "keyframes")
 MAX_CONTROL_BYTES: int = 20_000_000
@@ -187,7 +187,7 @@ def parse_constraint(c, i: int = 0) -> Constraint:
         for k, pose in enumerate(poses):
             if not isinstance(pose, list) or len(pose) != NUM_JOINTS:
                 raise KinmoInputError(f"{where}: pose {k} must list {NUM_JOINTS} joint positions in the order of "
-                                      "kinmo_core.skeleton.JOINT_NAMES")
+                                      "kinmo_core.motion.skeleton.JOINT_NAMES")
             out.append(np.stack([_point(v, f"{where}: pose {k} joint {j}", allow_null=False)
                                  for j, v in enumerate(pose)]))
         return Constraint(kind, "", _frames(c, len(out), where), np.stack(out), label="keyframes")
@@ -320,13 +320,15 @@ def needed_frames(constraints: Sequence[Constraint]) -> int:
     return last
 
 
-def path_frames(constraints: Sequence[Constraint], text: str = "") -> int | None:
+def path_frames(constraints: Sequence[Constraint], text: str = "",
+                frame_range: tuple[int, int] = (20, 200)) -> int | None:
     """Return the frames a path asks for (from its seconds, speed, or the text's gait), or None without a path."""
     from kinmo_core.control.path import path_duration
 
     for c in constraints:
         if c.kind == "path":
-            return path_duration(c.points, text, seconds=c.seconds, speed=c.speed, start=c.start or 0)
+            return path_duration(c.points, text, seconds=c.seconds, speed=c.speed, start=c.start or 0,
+                                 frame_range=frame_range)
     return None
 
 

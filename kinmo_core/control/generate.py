@@ -28,8 +28,7 @@ DEFAULT_METHOD: str = "guidance+ik"
 def resolve_frames(pipe, texts: Sequence[str], constraints: Sequence[Constraint], frames: int | None,
                    seed: int) -> int:
     """Return the motion length: as given, else the path's duration, else the length estimator's (stretched to fit)."""
-    from kinmo_core.pipeline import MAX_FRAMES, MIN_FRAMES
-
+    MIN_FRAMES, MAX_FRAMES = pipe.frame_range  # noqa: N806
     need = needed_frames(constraints)
     if frames is not None:
         if need > frames:
@@ -37,7 +36,7 @@ def resolve_frames(pipe, texts: Sequence[str], constraints: Sequence[Constraint]
         return int(frames)
     if need > MAX_FRAMES:
         raise KinmoInputError(f"a constraint uses frame {need - 1}; motions have at most {MAX_FRAMES} frames")
-    n = path_frames(constraints, texts[0])
+    n = path_frames(constraints, texts[0], pipe.frame_range)
     if n is None:
         if pipe.parts.length_estimator is not None:
             g = torch.Generator().manual_seed(int(seed))
@@ -56,16 +55,15 @@ def generate_controlled(pipe, texts: Sequence[str], constraints, frames: int | N
     Each report holds the method, the placement of the file's coordinates and the residual error per constraint.
     Targets missed by more than 2 cm (out of reach) give a warning naming the residual; bones never stretch.
     """
-    from kinmo_core.features import features_to_joints
-    from kinmo_core.motion import Motion
-    from kinmo_core.pipeline import clean_text
+    from kinmo_core.motion.features import features_to_joints
+    from kinmo_core.motion.file import Motion
 
     method = DEFAULT_METHOD if method is None else method
     if method not in METHODS:
         raise KinmoInputError(f"unknown control method {method!r}; expected one of {', '.join(METHODS)}")
     if isinstance(texts, str):
         texts = [texts]
-    texts = [clean_text(t) for t in texts]
+    texts = [pipe.clean_text(t) for t in texts]
     cons = parse_constraints(constraints)
     n = resolve_frames(pipe, texts, cons, frames, seed)
     targets: list[ControlTargets] = [build_targets(cons, n, t) for t in texts]

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from kinmo_core.data.plausibility import FOOT_JOINTS
-from kinmo_core.features import FEATURE_SLICES, features_to_joints
-from kinmo_core.skeleton import FACE_JOINTS
+from kinmo_core.motion.contacts import FOOT_JOINTS
+from kinmo_core.motion.features import FEATURE_SLICES, features_to_joints
+from kinmo_core.motion.skeleton import FACE_JOINTS
 
 
 @dataclass

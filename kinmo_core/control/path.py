@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from kinmo_core.skeleton import FPS
+from kinmo_core.motion.skeleton import FPS
 
 MIN_PATH_LENGTH: float = 0.10
 MAX_PATH_LENGTH: float = 500.0
@@ -49,10 +49,9 @@ def speed_from_text(text: str) -> float:
 
 
 def path_duration(points: np.ndarray, text: str = "", seconds: float | None = None, speed: float | None = None,
-                  start: int = 0) -> int:
-    """Return the frames a motion needs to cover the path (plus `start` frames before it), within KinMo's range."""
-    from kinmo_core.pipeline import MAX_FRAMES, MIN_FRAMES
-
+                  start: int = 0, frame_range: tuple[int, int] = (20, 200)) -> int:
+    """Return the frames a motion needs to cover the path (plus `start` frames before it), within frame_range."""
+    MIN_FRAMES, MAX_FRAMES = frame_range  # noqa: N806 (the pipeline's limits)
     length = path_length(points)
     if seconds is None:
         pace = speed if speed is not None else speed_from_text(text)

@@ -5,9 +5,9 @@ lengths (so bones can never stretch). One least-squares problem (L-BFGS) changes
 and as smoothly in time as it can while it
 
 - meets the targets (any joint, any axis, any frame),
-- keeps planted feet where they are planted (the project's one contact rule, `data.plausibility.ground_contacts`:
+- keeps planted feet where they are planted (the project's one contact rule, `motion.contacts.ground_contacts`:
   each contact phase of a foot joint is locked at one ground point),
-- keeps every joint above the floor and knees/elbows within `data.plausibility.JOINT_LIMITS`.
+- keeps every joint above the floor and knees/elbows within `motion.plausibility.JOINT_LIMITS`.
 
 Before it, a pelvis target moves the root (interpolated in time between the constrained frames) and a facing target
 turns the body about the pelvis, so the optimisation only has the small remainder to do. `clean_feet` is the same
@@ -24,11 +24,20 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from kinmo_core.data.plausibility import FOOT_JOINTS, JOINT_LIMITS, ground_contacts, true_runs
-from kinmo_core.features import joints_to_features
-from kinmo_core.ik import estimate_offsets, forward_kinematics, positions_to_rotations
-from kinmo_core.rotations import qmul, qrot, quat_to_matrix, y_rotation
-from kinmo_core.skeleton import BONE_LENGTHS, FACE_JOINTS, JOINT_INDEX, NUM_JOINTS, PARENTS
+from kinmo_core.motion.contacts import FOOT_JOINTS, ground_contacts, true_runs
+from kinmo_core.motion.features import joints_to_features
+from kinmo_core.motion.ik import estimate_offsets, forward_kinematics, positions_to_rotations
+from kinmo_core.motion.plausibility import JOINT_LIMITS
+from kinmo_core.motion.rotations import (
+    qinv,
+    qmul,
+    qrot,
+    quat_from_axis_angle,
+    quat_to_axis_angle,
+    quat_to_matrix,
+    y_rotation,
+)
+from kinmo_core.motion.skeleton import BONE_LENGTHS, FACE_JOINTS, JOINT_INDEX, NUM_JOINTS, PARENTS
 
 FLOOR: float = 0.0
 """Height of the floor in motion coordinates (features_to_joints puts the clip's lowest point there)."""
@@ -58,6 +67,8 @@ class SolveSettings:
     rotation_smooth: float = 30.0
     root: float = 1.0
     root_smooth: float = 100.0
+    keyframe_window: int = 10
+    """Frames either side of a keyframe over which its last exact correction fades in and out."""
 
 
 def target_offsets(joints: np.ndarray) -> np.ndarray:
@@ -129,6 +140,11 @@ def _prepare(rot: torch.Tensor, root: torch.Tensor, off: torch.Tensor, targets: 
             want = np.arctan2(heading[:, 0], heading[:, 1])
             t = np.arange(len(known))
             wrapped = (want[known] - have[known] + np.pi) % (2 * np.pi) - np.pi
+            if not known[0]:
+                # Frame 0 faces +Z in every motion: it keeps its facing and the turn builds up from there.
+                known = known.copy()
+                known[0] = True
+                wrapped = np.concatenate(([0.0], wrapped))
             delta = np.interp(t, t[known], np.unwrap(wrapped))
             turn = y_rotation(torch.from_numpy(delta).to(rot.dtype))
             rot = rot.clone()
@@ -244,6 +260,28 @@ def _fix_limbs(p: np.ndarray, goal: np.ndarray) -> np.ndarray:
     return p
 
 
+def _snap_keyframes(q: torch.Tensor, root: torch.Tensor, off: torch.Tensor, tgt: np.ndarray, frames: np.ndarray,
+                    window: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Meet full-pose keyframes exactly: each joint's remaining local correction is applied in full at the keyframe
+    and faded in and out (slerp, smoothstep) over `window` frames around it, so bones stay exact and time smooth."""
+    n = len(q)
+    t = np.arange(n)
+    q = q / q.norm(dim=-1, keepdim=True)
+    root = root.clone()
+    for k in frames:
+        key = positions_to_rotations(torch.from_numpy(tgt[k:k + 1]).to(q.dtype), off)[0]
+        fix = qmul(key, qinv(q[k]))
+        fix = torch.where(fix[..., :1] < 0, -fix, fix)
+        x = np.clip(1.0 - np.abs(t - k) / max(window, 1), 0.0, 1.0)
+        w = torch.from_numpy(x * x * (3 - 2 * x)).to(q.dtype)
+        axis_angle = quat_to_axis_angle(fix)  # (22, 3)
+        angle = axis_angle.norm(dim=-1)
+        part = quat_from_axis_angle(axis_angle[None].expand(n, -1, -1), angle[None] * w[:, None])
+        q = qmul(part, q)
+        root = root + w[:, None] * (torch.from_numpy(tgt[k, 0]).to(q.dtype) - root[k])
+    return q, root
+
+
 def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading: np.ndarray | None = None,
                  lock_feet: bool = True, settings: SolveSettings | None = None,
                  reference: np.ndarray | None = None) -> np.ndarray:
@@ -257,9 +295,17 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
     n = len(j0)
     tgt = np.full((n, NUM_JOINTS, 3), np.nan) if targets is None else np.asarray(targets, np.float64)
     dtype = torch.float64
-    off = torch.from_numpy(target_offsets(j0)).to(dtype)
+    posed = np.isfinite(tgt).all(axis=(1, 2))
+    # Keyframe poses bring their own proportions (where the hips and collars sit): the motion takes them on.
+    off = torch.from_numpy(target_offsets(tgt[posed] if posed.any() else j0)).to(dtype)
+    facing0 = torch.tensor([0.0, 1.0], dtype=dtype)
     rot0 = torch.from_numpy(np.asarray(positions_to_rotations(j0, off.numpy()), np.float64)).to(dtype)
     root0 = torch.from_numpy(j0[:, 0].copy()).to(dtype)
+    facing = np.isfinite(tgt[:, list(FACE_JOINTS)]).all(axis=(1, 2))
+    if facing.any():
+        # Keyframes fix the body's facing too: turn towards it first, as for a path, so the solve starts close.
+        heading = np.full((n, 2), np.nan) if heading is None else np.array(heading, np.float64)
+        heading[facing] = _heading(torch.from_numpy(np.nan_to_num(tgt[facing]))).numpy()
     rot0, root0 = _prepare(rot0, root0, off, tgt, heading)
     with torch.no_grad():
         start = forward_kinematics(rot0, root0, off).numpy()
@@ -296,7 +342,7 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
         e = e + s.rotation_smooth * (d_rot[1:] - d_rot[:-1]).pow(2).sum()
         e = e + s.root_smooth * (d_root[1:] - d_root[:-1]).pow(2).sum()
         # Features start every motion at x = z = 0 facing +Z: frame 0 must stay there or the whole motion moves.
-        e = e + s.target * (_heading(p[:1])[0, 0].pow(2) + p[0, 0, [0, 2]].pow(2).sum())
+        e = e + s.target * ((_heading(p[:1])[0] - facing0).pow(2).sum() + p[0, 0, [0, 2]].pow(2).sum())
         return e
 
     if np.isfinite(goal).any() or (start[..., 1] < FLOOR).any() or heading is not None:
@@ -327,7 +373,11 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
                 d_rot.copy_(torch.from_numpy(x[:size]).view_as(d_rot))
                 d_root.copy_(torch.from_numpy(x[size:]).view_as(d_root))
     with torch.no_grad():
-        out = pose().numpy()
+        q = qmul(rot0, torch.cat((ones, d_rot / 2), dim=-1))
+        root = root0 + d_root
+        if posed.any():
+            q, root = _snap_keyframes(q, root, off, tgt, np.flatnonzero(posed), s.keyframe_window)
+        out = fast_fk(q, root, off).numpy()
     return _fix_limbs(out, goal)
 
 
