@@ -185,12 +185,20 @@ def fast_fk(rotations: torch.Tensor, root: torch.Tensor, offsets: torch.Tensor) 
     return torch.stack([p[j] for j in range(NUM_JOINTS)], dim=1)
 
 
+# The angles `motion.plausibility.joint_angles` measures against JOINT_LIMITS: between (b - a) and (d - c).
+_ANGLES = tuple((f"{side}_{a}", f"{side}_{b}", f"{side}_{b}", f"{side}_{c}", name)
+                for a, b, c, name in (("hip", "knee", "ankle", "knee_flexion"),
+                                      ("shoulder", "elbow", "wrist", "elbow_flexion"))
+                for side in ("left", "right")) + (
+    ("pelvis", "spine1", "spine1", "spine3", "spine_bend"), ("spine2", "neck", "neck", "head", "neck_bend"))
+
+
 def _limit_penalty(p: torch.Tensor) -> torch.Tensor:
-    # Knees and elbows may not flex past their limit: the cosine between the two bones must stay above cos(limit).
+    # No joint may bend past its limit: the cosine between the two segments must stay above cos(limit).
     total = p.new_zeros(())
-    for top, mid, end, name in _LIMBS:
-        u = p[:, _J[mid]] - p[:, _J[top]]
-        v = p[:, _J[end]] - p[:, _J[mid]]
+    for a, b, c, d, name in _ANGLES:
+        u = p[:, _J[b]] - p[:, _J[a]]
+        v = p[:, _J[d]] - p[:, _J[c]]
         cos = (u * v).sum(-1) / (u.norm(dim=-1) * v.norm(dim=-1)).clamp_min(1e-9)
         total = total + torch.relu(math.cos(math.radians(JOINT_LIMITS[name][1])) - cos).pow(2).sum()
     return total
