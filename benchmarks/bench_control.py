@@ -3,8 +3,8 @@
     python benchmarks/bench_control.py --synth /tmp/synth500 --synth-motions 2 --bandai-motions 2 --threads 1
 
 - Control (OmniControl's protocol): targets are taken from real test motions (the synthetic corpus' test split and
-  Bandai-Namco clips, each with its caption, cropped to at most 196 frames); for the pelvis, each foot, the head and
-  each wrist, dense (every frame) and sparse (1, 2, 5, 25% of frames, drawn with a seed). The model generates from
+  the Bandai-Namco test split of `kinmo corpus import`, each with its caption, cropped to at most 196 frames); for
+  the pelvis, each foot, the head and each wrist, dense (every frame) and sparse (1, 2, 5, 25% of frames, drawn with a seed). The model generates from
   the motion's caption at its length; each method is scored on the average error (cm) at the constrained frames, the
   trajectory error (share of motions with any constrained frame over 50 cm), the location error (share of
   constrained frames over 50 cm), the foot skating ratio (eval.plausibility_report.foot_skating) and the largest
@@ -57,14 +57,18 @@ def real_motions(synth: Path | None, n_synth: int, n_bandai: int, seed: int) -> 
             feats = it["motion"].numpy()[: int(it["length"])]
             out.append((it["caption"], np.asarray(features_to_joints(feats.astype(np.float64))), "synth"))
     if n_bandai:
-        from kinmo_core.data.mocap import bandai_captions, bandai_labels
+        from kinmo_core.data.layout import assign_splits
+        from kinmo_core.data.mocap import _clean_id, bandai_captions, bandai_labels
         from kinmo_core.motion.file import load_motion
 
-        files = sorted((SHARED / "data").glob("*.bvh"))
-        for i in rng.choice(len(files), min(n_bandai, len(files)), replace=False):
-            f = files[int(i)]
+        # The test split `kinmo corpus import` (seed 0) gives these clips, so the default model never trained on them.
+        files = sorted(SHARED.rglob("*.bvh"))
+        split = assign_splits([_clean_id(f.stem) for f in files], 0)
+        test = [k for k, f in enumerate(files) if split[_clean_id(f.stem)] == "test"]
+        for k in rng.choice(test, min(n_bandai, len(test)), replace=False):
+            f = files[int(k)]
             lab = bandai_labels(f, SHARED / "cfg")
-            cap = bandai_captions(lab["content"], lab["style"], rng)[0]
+            cap = bandai_captions(lab["content"], lab["style"], np.random.default_rng([0, int(k)]))[0]
             j = load_motion(f).joints.astype(np.float64)
             out.append((cap, j[: 196 - (min(len(j), 196) % 4)], "bandai"))
     return out
