@@ -2,14 +2,15 @@
 
     python benchmarks/bench_control.py --synth /tmp/synth500 --synth-motions 2 --bandai-motions 2 --threads 1
 
-- Control (OmniControl's protocol): targets are taken from real test motions (the synthetic corpus' test split and
-  the Bandai-Namco test split of `kinmo corpus import`, each with its caption, cropped to at most 196 frames); for
-  the pelvis, each foot, the head and each wrist, dense (every frame) and sparse (1, 2, 5, 25% of frames, drawn with a seed). The model generates from
-  the motion's caption at its length; each method is scored on the average error (cm) at the constrained frames, the
-  trajectory error (share of motions with any constrained frame over 50 cm), the location error (share of
-  constrained frames over 50 cm), the foot skating ratio (eval.plausibility_report.foot_skating) and the largest
-  slide per contact phase (motion.contacts.skate_per_phase), and FID / R-precision with the project's evaluator
-  against the same model without constraints ("none": same codes, same seeds).
+- Control (OmniControl's protocol): targets are taken from real test motions (the synthetic corpus' test split and the
+  Bandai-Namco test split of `kinmo corpus import`, each with its caption, cropped to at most 196 frames); for the
+  pelvis, each foot, the head and each wrist, dense (every frame) and sparse (1, 2, 5, 25% of frames, drawn with a
+  seed). The model generates from the motion's caption at its length; each method is scored on the average error (cm)
+  at the constrained frames, the trajectory error (share of motions with any constrained frame over 50 cm), the
+  location error (share of constrained frames over 50 cm), the foot skating ratio
+  (eval.plausibility_report.foot_skating) and the largest slide per contact phase (motion.contacts.skate_per_phase),
+  and FID / R-precision with the project's evaluator against the same model without constraints ("none": same codes,
+  same seeds).
 - Circle: a 3 m circle walked in 8 s: mean / max distance of the pelvis from the path, slide per contact phase.
 - Keyframes: poses of a real motion every 2 s as keyframes: the largest joint error at those frames.
 - Speed: one 196-frame constrained generation after loading (median of 3), per method.
