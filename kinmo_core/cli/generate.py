@@ -46,7 +46,7 @@ def register(subparsers) -> None:
     p.add_argument("--control", type=Path, default=None,
                    help="control file (JSON): paths, joint trajectories, targets, pins, keyframes (see README)")
     p.add_argument("--control-method", default=None, choices=("guidance+ik", "ik", "guidance"),
-                   help="how constraints are met (default guidance+ik); control.json reports the residuals")
+                   help="how constraints are met (default ik; see BENCHMARKS.md); control.json reports the residuals")
     p.add_argument("--batch", type=int, default=32, help="motions generated at once")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=run)

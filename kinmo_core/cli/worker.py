@@ -163,8 +163,8 @@ def _generate(params: dict, ctx: Context) -> dict:
     descriptions (an object as in descriptions.json, e.g. edited after `expand`); model (pipeline folder); out (a
     folder to write motion_<k>.npz / .bvh into, must not hold them yet; default: a new temporary folder); bvh (true);
     constraints (spatial control: a control file's object or its list, see kinmo_core.control) and control_method
-    ("guidance+ik", "ik" or "guidance"); with them the reply adds "control" (per motion: placement and residual
-    error per constraint) and "warnings" (e.g. a target out of reach, with its residual).
+    ("ik", the default, "guidance+ik" or "guidance"); with them the reply adds "control" (per motion: placement and
+    residual error per constraint) and "warnings" (e.g. a target out of reach, with its residual).
     """
     import tempfile
 

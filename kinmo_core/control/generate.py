@@ -22,7 +22,7 @@ from kinmo_core.errors import KinmoInputError
 METHODS: tuple[str, ...] = ("guidance+ik", "ik", "guidance", "none")
 """guidance: steer the code logits through the decoder; ik: correct in joint space; none: ignore the constraints
 (the unconstrained baseline, for measuring)."""
-DEFAULT_METHOD: str = "guidance+ik"
+DEFAULT_METHOD: str = "ik"
 
 
 def resolve_frames(pipe, texts: Sequence[str], constraints: Sequence[Constraint], frames: int | None,
