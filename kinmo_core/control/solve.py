@@ -59,7 +59,7 @@ class SolveSettings:
     iterations: int = 60
     passes: int = 2
     """Solves; each later one also locks the feet the corrected motion itself plants (half the iterations)."""
-    target: float = 1e4
+    target: float = 1e5
     feet: float = 3e3
     floor: float = 1e4
     limits: float = 1e3
@@ -268,6 +268,33 @@ def _fix_limbs(p: np.ndarray, goal: np.ndarray) -> np.ndarray:
     return p
 
 
+def _lift_feet(p: np.ndarray) -> np.ndarray:
+    """Put ankles and toes that ended a few millimetres under the floor onto it, bones exact.
+
+    Features put a motion's lowest point on the floor, so one toe under it would lift the whole motion.
+    """
+    p = p.copy()
+    fwd = _heading(torch.from_numpy(p)).numpy()
+    fwd3 = np.stack((fwd[:, 0], np.zeros(len(p)), fwd[:, 1]), -1)
+    for side in ("left", "right"):
+        hip, knee, ankle, toe = (_J[f"{side}_{x}"] for x in ("hip", "knee", "ankle", "foot"))
+        low = np.flatnonzero(p[:, ankle, 1] < FLOOR)
+        if len(low):
+            goal = p[low, ankle] * [1.0, 0.0, 1.0] + [0.0, FLOOR, 0.0]
+            p[low, toe] += _two_bone(p, hip, knee, ankle, goal, low, JOINT_LIMITS["knee_flexion"][1], fwd3[low])
+        low = np.flatnonzero(p[:, toe, 1] < FLOOR)
+        if len(low):
+            # Turn the foot about the ankle until the toe touches the floor, in its own vertical plane.
+            bone = p[low, toe] - p[low, ankle]
+            length = np.linalg.norm(bone, axis=-1)
+            drop = np.minimum(p[low, ankle, 1] - FLOOR, length)
+            reach = np.sqrt(np.maximum(length**2 - drop**2, 0.0))
+            flat = bone * [1.0, 0.0, 1.0]
+            flat /= np.maximum(np.linalg.norm(flat, axis=-1, keepdims=True), 1e-9)
+            p[low, toe] = p[low, ankle] + flat * reach[:, None] - np.outer(drop, [0.0, 1.0, 0.0])
+    return p
+
+
 def _snap_keyframes(q: torch.Tensor, root: torch.Tensor, off: torch.Tensor, tgt: np.ndarray, frames: np.ndarray,
                     window: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Meet full-pose keyframes exactly: each joint's remaining local correction is applied in full at the keyframe
@@ -333,6 +360,7 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
 
     goal, goal_t, w_t = weights(lock)
 
+    canon = [1e3 * s.target]
     d_rot = torch.zeros(n, NUM_JOINTS, 3, dtype=dtype, requires_grad=True)
     d_root = torch.zeros(n, 3, dtype=dtype, requires_grad=True)
     ones = torch.ones(n, NUM_JOINTS, 1, dtype=dtype)
@@ -350,7 +378,7 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
         e = e + s.rotation_smooth * (d_rot[1:] - d_rot[:-1]).pow(2).sum()
         e = e + s.root_smooth * (d_root[1:] - d_root[:-1]).pow(2).sum()
         # Features start every motion at x = z = 0 facing +Z: frame 0 must stay there or the whole motion moves.
-        e = e + s.target * ((_heading(p[:1])[0] - facing0).pow(2).sum() + p[0, 0, [0, 2]].pow(2).sum())
+        e = e + canon[0] * ((_heading(p[:1])[0] - facing0).pow(2).sum() + p[0, 0, [0, 2]].pow(2).sum())
         return e
 
     if np.isfinite(goal).any() or (start[..., 1] < FLOOR).any() or heading is not None:
@@ -367,7 +395,10 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
             return float(e.detach()), np.concatenate((d_rot.grad.numpy().ravel(), d_root.grad.numpy().ravel()))
 
         x = np.zeros(size + d_root.numel())
-        for k in range(s.passes if lock_feet else 1):
+        passes = s.passes if lock_feet else 1
+        for k in range(passes):
+            # The stiff frame-0 term only in the last pass: the first ones converge better without it.
+            canon[0] = 1e3 * s.target if k == passes - 1 else s.target
             if k:
                 # The corrected motion plants feet of its own (where the body now stands still): lock those too.
                 with torch.no_grad():
@@ -386,7 +417,7 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
         if posed.any():
             q, root = _snap_keyframes(q, root, off, tgt, np.flatnonzero(posed), s.keyframe_window)
         out = fast_fk(q, root, off).numpy()
-    return _fix_limbs(out, goal)
+    return _lift_feet(_fix_limbs(out, goal))
 
 
 def clean_feet(joints: np.ndarray, settings: SolveSettings | None = None) -> np.ndarray:
