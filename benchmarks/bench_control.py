@@ -125,7 +125,7 @@ def control_protocol(pipe, motions, methods, seed: int, one_case: bool = False) 
                     j = guided[ci]
                 else:
                     start = base if m == "ik" else guided[ci]
-                    j = solve_joints(start, tgts[ci], reference=base)
+                    j = solve_joints(start, tgts[ci])
                 f = joints_to_motion_features(j) if "ik" in m else np.asarray(plain.float().numpy())
                 if m == "guidance":
                     f = np.asarray(g[ci, :n].float().numpy())

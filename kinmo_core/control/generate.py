@@ -84,7 +84,7 @@ def generate_controlled(pipe, texts: Sequence[str], constraints, frames: int | N
         f = feats[i, :n].double()
         if "ik" in method:
             joints = np.asarray(features_to_joints(f).numpy())
-            fixed = solve_joints(joints, targets[i].positions, targets[i].heading, settings=solve, reference=base[i])
+            fixed = solve_joints(joints, targets[i].positions, targets[i].heading, settings=solve)
             out = joints_to_motion_features(fixed)
         else:
             out = f.float().numpy()
