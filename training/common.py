@@ -1,9 +1,9 @@
-"""What every training entry point shares: seeding, bf16 autocast on CPU, schedules, logging, provenance."""
+"""What every training entry point shares: arguments, seeding, schedules, logging, provenance (the device, DDP and
+checkpoint machinery is in training/distributed.py and training/checkpoint.py)."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import math
@@ -84,11 +84,6 @@ def refuse_existing_model(out: Path, overwrite: bool) -> None:
 def cache_folder(args: argparse.Namespace) -> Path:
     """Return the --cache folder, by default `cache` beside the --out folder (shared by the trainers of one run)."""
     return Path(args.cache) if args.cache else Path(args.out).resolve().parent / "cache"
-
-
-def autocast(enabled: bool):
-    """bf16 autocast on CPU where enabled, else a no-op context."""
-    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
 
 
 def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
@@ -254,15 +249,3 @@ class JsonlLog:
     def close(self) -> None:
         """Close the file."""
         self.f.close()
-
-
-def infinite(loader):
-    """Yield batches forever, moving to a new epoch (new crops and captions) after each pass."""
-    epoch = 0
-    parts = getattr(loader.dataset, "datasets", [loader.dataset])  # a ConcatDataset's parts, or the dataset
-    while True:
-        for obj in (*parts, loader.batch_sampler):
-            if hasattr(obj, "set_epoch"):
-                obj.set_epoch(epoch)
-        yield from loader
-        epoch += 1
