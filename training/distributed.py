@@ -197,8 +197,8 @@ class Run:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(step, device_ids=ids, broadcast_buffers=broadcast_buffers,
-                                       find_unused_parameters=find_unused_parameters)
+        options = {} if broadcast_buffers else {"broadcast_buffers": False}
+        return DistributedDataParallel(step, device_ids=ids, find_unused_parameters=find_unused_parameters, **options)
 
     def log(self, path: str | os.PathLike):
         """The training log (rank 0) or a log that writes nothing (other ranks)."""

@@ -152,7 +152,8 @@ def train(kind: str, argv: list[str] | None = None) -> int:
     steps = args.steps or (20000 if kind == "mask" else 12000)
     batch_size = args.batch or 64
     peak = args.lr or 2e-4
-    step_fn = run.wrap(model, "training_loss")
+    # Some weights get no gradient in a step (null conditions when none is dropped, unused quantizer layers).
+    step_fn = run.wrap(model, "training_loss", find_unused_parameters=True)
     opt = torch.optim.AdamW(model.parameters(), lr=peak, betas=(0.9, 0.99), weight_decay=1e-5)
     g = run.generator(run.rank_seed(args.seed))
     batches = RandomBatches(train_b, batch_size)
