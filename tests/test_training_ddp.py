@@ -44,12 +44,13 @@ def env(tmp_path_factory):
     return {"base": base, "data": data, "rvq": base / "pipe" / "rvq"}
 
 
-def torchrun(module: str, args: list[str], base: Path, nproc: int = 2, timeout: float = 120) -> None:
-    """Run `python -m torch.distributed.run --nproc_per_node nproc -m module args` and check it succeeded."""
+def torchrun(target: str, args: list[str], base: Path, nproc: int = 2, timeout: float = 240,
+             script: bool = False) -> None:
+    """Run `python -m torch.distributed.run --nproc_per_node nproc [-m] target args` and check it succeeded."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "HF_HUB_OFFLINE": "1", "KINMO_CACHE": str(base / "kcache"), "TQDM_DISABLE": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", module,
-           *args]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           *([] if script else ["-m"]), target, *args]
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
 
@@ -63,7 +64,7 @@ def losses(out: Path) -> list[float]:
 COMMON = ["--threads", "1", "--log-every", "1", "--seed", "0"]
 TRAINERS = {
     "rvq": ("training.train_rvq", ["--size", "tiny", "--steps", "16", "--batch", "4", "--lr", "3e-3",
-                                   "--window", "40", "--eval-every", "0"]),
+                                   "--window", "40", "--eval-every", "0", "--checkpoint-every", "8"]),
     "mask": ("training.train_generator", ["--size", "tiny", "--steps", "16", "--batch", "8", "--lr", "3e-3",
                                           "--cond", "sentence", "--levels", "3", "--eval-every", "0", "--rvq", "RVQ"]),
     "residual": ("training.train_residual", ["--size", "tiny", "--steps", "16", "--batch", "8", "--lr", "3e-3",
@@ -78,21 +79,55 @@ TRAINERS = {
 }
 
 
+@pytest.fixture(scope="module")
+def trained(env) -> dict[str, Path]:
+    """Every trainer, one after another, in one `torchrun --nproc_per_node 2` launch; returns their --out folders."""
+    jobs, outs = [], {}
+    for name, (module, extra) in TRAINERS.items():
+        out = env["base"] / name
+        extra = [str(env["rvq"]) if a == "RVQ" else a for a in extra]
+        args = ["--data", str(env["data"]), "--out", str(out), *COMMON, *extra]
+        if name in ("mask", "residual", "length", "evaluator"):
+            args += ["--cache", str(env["base"] / "cache")]
+        if name == "reasoner":
+            args += ["--cache-dir", str(env["base"] / "rcache")]
+        jobs.append([module, args])
+        outs[name] = out
+    (env["base"] / "jobs.json").write_text(json.dumps(jobs))
+    torchrun(str(ROOT / "tests" / "ddp_driver.py"), [str(env["base"] / "jobs.json")], env["base"], script=True)
+    return outs
+
+
 @pytest.mark.parametrize("name", list(TRAINERS))
-def test_two_process_gloo_run_finishes_and_its_loss_falls(env, name) -> None:
-    module, extra = TRAINERS[name]
-    out = env["base"] / name
-    extra = [str(env["rvq"]) if a == "RVQ" else a for a in extra]
-    args = ["--data", str(env["data"]), "--out", str(out), "--cache", str(env["base"] / "cache"), *COMMON, *extra]
-    if name in ("htma", "rvq", "reasoner"):
-        args.remove("--cache")
-        args.remove(str(env["base"] / "cache"))
-    if name == "reasoner":
-        args += ["--cache-dir", str(env["base"] / "rcache")]
-    torchrun(module, args, env["base"])
+def test_two_process_gloo_run_finishes_and_its_loss_falls(trained, name) -> None:
+    out = trained[name]
     meta = json.loads((out / "config.json").read_text())["meta"]
     assert meta["world_size"] == 2 and meta["device"] == "cpu"
     loss = losses(out)
     assert len(loss) >= 16
     first, last = sum(loss[:3]) / 3, sum(loss[-3:]) / 3
     assert last < first, f"{name}: loss did not fall ({first:.4f} -> {last:.4f}): {loss}"
+
+
+def test_a_ddp_checkpoint_holds_every_rank_and_resumes_under_torchrun(env, trained) -> None:
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from training.checkpoint import load_checkpoint
+
+    ck = trained["rvq"] / "checkpoints" / "step-00000008"
+    _, _, meta = load_checkpoint(ck)
+    assert meta["world_size"] == 2 and len(meta["ranks"]) == 2
+    samplers = [r["objects"]["batches"]["sampler"] for r in meta["ranks"]]
+    assert samplers[0] == samplers[1]  # same epoch and position, over different shards
+    out = env["base"] / "rvq_resumed"
+    shutil.copytree(ck, out / "checkpoints" / ck.name)
+    module, extra = TRAINERS["rvq"]
+    # Started alone by torchrun, the trainer joins the process group itself.
+    torchrun(module, ["--data", str(env["data"]), "--out", str(out), *COMMON, *extra, "--resume", str(out)],
+             env["base"])
+    a = load_file(str(trained["rvq"] / "model.safetensors"))
+    b = load_file(str(out / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

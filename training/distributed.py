@@ -76,7 +76,9 @@ class Run:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         self.device = device
+        self.owns_group = False
         if self.world > 1 and not dist.is_initialized():
+            self.owns_group = True
             # nccl moves tensors between GPUs; gloo works on CPU tensors (and everywhere else).
             backend = "nccl" if device.type == "cuda" else "gloo"
             dist.init_process_group(backend=backend)
@@ -207,10 +209,11 @@ class Run:
         return JsonlLog(path) if self.is_main else _NullLog()
 
     def finish(self) -> None:
-        """Wait for rank 0's saving and leave the process group."""
+        """Wait for rank 0's saving and leave the process group (if this run joined it; a caller's group stays)."""
         if self.distributed:
             dist.barrier()
-            dist.destroy_process_group()
+            if self.owns_group:
+                dist.destroy_process_group()
 
     def describe(self) -> dict:
         """What provenance records about how the run was computed."""
