@@ -95,6 +95,26 @@ def test_htma_with_a_local_distilbert_encoder(models, tmp_path, monkeypatch) -> 
     aligner = HTMAAligner.from_pretrained(out, text_encoder=models["bert"])
     emb = np.asarray(aligner.encode_texts(["a person walks forward", "someone jumps"], levels=1))
     assert emb.shape[0] == 2 and np.isfinite(emb).all()
+    # The model folder carries its encoder: it loads (and conditions a generator) without the original path.
+    assert (out / "text_encoder" / "tiny-distilbert" / "config.json").is_file()
+    again = HTMAAligner.from_pretrained(out)
+    np.testing.assert_array_equal(np.asarray(again.encode_texts(["a person walks forward", "someone jumps"], levels=1)),
+                                  emb)
+    from kinmo_core.conditioning import HTMAConditioner
+
+    cond = HTMAConditioner.from_pretrained(out)
+    c, present = cond(["a person walks forward"], [models_desc(models["data"])])
+    assert c.shape == (1, 3, 32) and bool(present.all())
+    cond.save(tmp_path / "pipe")
+    assert (tmp_path / "pipe" / "htma" / "text_encoder" / "tiny-distilbert" / "tokenizer.json").is_file()
+    assert HTMAConditioner.from_pretrained(tmp_path / "pipe" / "htma").cond_dim == 32
+
+
+def models_desc(data: Path) -> dict:
+    """The descriptions of the first annotated motion of a dataset."""
+    motions = json.loads((data / "annotations.json").read_text())["motions"]
+    first = motions[sorted(motions)[0]]
+    return {"groups": first["groups"], "interactions": first["interactions"]}
 
 
 def test_full_sizes_are_momask_and_tmr() -> None:

@@ -242,9 +242,21 @@ def _save(model: HTMA, cfg: HTMAConfig, out: Path, mean: np.ndarray, std: np.nda
     """Write statistics, then float16 weights with provenance (rank 0)."""
     from kinmo_core.fileio import write_atomic
 
-    # Statistics first: a folder with a config.json is a complete model.
+    # Statistics (and a non-default text encoder) first: a folder with a config.json is a complete model.
     for name, arr in (("Mean.npy", mean), ("Std.npy", std)):
         write_atomic(out / name, lambda f, a=arr: np.save(f, a.astype(np.float32)), overwrite=True)
+    if args.text_encoder is not None:
+        import shutil
+
+        from kinmo_core.alignment import BUNDLED_ENCODER_DIR
+
+        src = Path(args.text_encoder).expanduser()
+        dest = out / BUNDLED_ENCODER_DIR / cfg.text_encoder
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src, tmp)
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
     # Weights ship in float16 (half the size); loading casts them back to float32.
     save_pretrained(copy.deepcopy(model).half(), cfg, out, overwrite=args.overwrite, extra_meta=provenance(
         args, datasets=args.data, levels=cfg.levels, cross_attention=cfg.cross_attention, steps=steps,
