@@ -62,7 +62,7 @@ class RVQStep(nn.Module):
 @torch.no_grad()
 def evaluate(model: RVQVAE, data: MotionTextDataset, batches: int = 20, batch_size: int = 32) -> dict[str, float]:
     """Mean reconstruction error of normalised features and of joint positions (metres) on a fixed val sample."""
-    from kinmo_core.features import features_to_joints
+    from kinmo_core.motion.features import features_to_joints
 
     model.eval()
     device = next(model.parameters()).device
