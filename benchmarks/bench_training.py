@@ -29,7 +29,7 @@ ACTIONS = ["walks forward", "waves the left hand", "jumps in place", "kicks with
 
 def make_data(root: Path, n: int = 48, seed: int = 0) -> Path:
     """A random HumanML3D-layout folder with annotations (only the speed of training is measured on it)."""
-    from kinmo_core.kinematic import GROUPS, PAIRS
+    from kinmo_core.motion.kinematic import GROUPS, PAIRS
 
     rng = np.random.default_rng(seed)
     (root / "new_joint_vecs").mkdir(parents=True)

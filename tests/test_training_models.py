@@ -140,9 +140,9 @@ def test_full_sizes_are_momask_and_tmr() -> None:
 
 
 def test_a_humanml3d_folder_reads_as_is(tmp_path) -> None:
-    from kinmo_core.annotate.pipeline import dataset_ids, load_joints
+    from kinmo_core.annotate.annotations import dataset_ids, load_joints
     from kinmo_core.data.dataset import MotionTextDataset
-    from kinmo_core.features import features_to_joints
+    from kinmo_core.motion.features import features_to_joints
 
     root = make_humanml3d(tmp_path / "HumanML3D")
     ds = MotionTextDataset(root, "train", max_frames=196, min_frames=40)

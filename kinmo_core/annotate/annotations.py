@@ -116,7 +116,7 @@ def load_joints(folder: str | os.PathLike, motion_id: str) -> np.ndarray:
     path = Path(folder) / "new_joints" / f"{motion_id}.npy"
     vecs = Path(folder) / "new_joint_vecs" / f"{motion_id}.npy"
     if not path.is_file() and vecs.is_file() and not (Path(folder) / "new_joints").is_dir():
-        from kinmo_core.features import features_to_joints
+        from kinmo_core.motion.features import features_to_joints
 
         try:
             return np.asarray(features_to_joints(np.load(vecs, allow_pickle=False).astype(np.float32)))
