@@ -139,6 +139,23 @@ def test_full_sizes_are_momask_and_tmr() -> None:
     assert (htma.n_layers, htma.ff_dim, htma.latent_dim) == (6, 1024, 256)
 
 
+def test_size_by_name_or_json_file(tmp_path) -> None:
+    from kinmo_core.errors import KinmoInputError
+    from kinmo_core.models.rvq import RVQConfig
+    from training.common import size_fields
+    from training.train_rvq import SIZES
+
+    assert size_fields(SIZES, "full")["num_quantizers"] == 6
+    f = tmp_path / "mine.json"
+    f.write_text(json.dumps({"num_quantizers": 8, "codebook_size": 1024}))
+    assert size_fields(SIZES, str(f), RVQConfig) == {"num_quantizers": 8, "codebook_size": 1024}
+    f.write_text(json.dumps({"layers": 3}))
+    with pytest.raises(KinmoInputError, match="RVQConfig has no fields layers"):
+        size_fields(SIZES, str(f), RVQConfig)
+    with pytest.raises(KinmoInputError, match="neither a size"):
+        size_fields(SIZES, "huge")
+
+
 def test_a_humanml3d_folder_reads_as_is(tmp_path) -> None:
     from kinmo_core.annotate.annotations import dataset_ids, load_joints
     from kinmo_core.data.dataset import MotionTextDataset

@@ -6,6 +6,7 @@ seen at any moment loads completely.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -75,6 +76,10 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path) -> None:
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+    # The log reads as one run's: rows written after the checkpoint and before the kill were dropped on resume.
+    logs = [[(r["step"], r["loss"]) for r in map(json.loads, (f / "train_log.jsonl").read_text().splitlines())]
+            for f in (whole, broken)]
+    assert logs[0] == logs[1]
 
 
 def test_a_checkpoint_that_fails_mid_write_leaves_the_previous_one(tmp_path, monkeypatch) -> None:

@@ -58,6 +58,36 @@ def setup(args: argparse.Namespace):
     return run
 
 
+def size_fields(sizes: dict[str, dict], value: str, cfg_cls: type | None = None) -> dict:
+    """The config fields of a --size: a preset name of `sizes`, or a JSON file of fields (checked against cfg_cls)."""
+    import dataclasses
+
+    from kinmo_core.errors import KinmoInputError
+
+    if value in sizes:
+        return dict(sizes[value])
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise KinmoInputError(f"--size {value}: neither a size ({', '.join(sizes)}) nor a JSON file")
+    try:
+        fields = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(fields, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        raise KinmoInputError(f"--size {path}: not a JSON object of config fields ({exc})") from None
+    if cfg_cls is not None:
+        unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cfg_cls)})
+        if unknown:
+            raise KinmoInputError(f"--size {path}: {cfg_cls.__name__} has no fields {', '.join(unknown)}")
+    return fields
+
+
+def add_size_arg(p: argparse.ArgumentParser, sizes: dict[str, dict], help: str) -> None:
+    """Add --size NAME|FILE.json (see size_fields)."""
+    p.add_argument("--size", default="default", metavar="|".join(sizes) + "|FILE.json",
+                   help=help + "; or a JSON file of config fields")
+
+
 def one_line_errors(main):
     """Decorate a trainer's main(): bad input (KinmoInputError) ends it with one `error: ...` line, exit code 2."""
     import functools

@@ -89,6 +89,7 @@ class Run:
         self.tracked: dict[str, Any] = {}
         self.extra_state: Callable[[], dict] | None = None
         self.restored_extra: dict = {}
+        self.resumed_step = 0
         self.trainable_only = False
         out = getattr(args, "out", None)
         ck = getattr(args, "checkpoint_dir", None)
@@ -203,10 +204,24 @@ class Run:
         return DistributedDataParallel(step, device_ids=ids, find_unused_parameters=find_unused_parameters, **options)
 
     def log(self, path: str | os.PathLike):
-        """The training log (rank 0) or a log that writes nothing (other ranks)."""
+        """The training log (rank 0) or a log that writes nothing (other ranks).
+
+        After a resume, rows of steps past the checkpoint (written before the interruption) are dropped first, so
+        the log reads as one run's.
+        """
+        from kinmo_core.fileio import write_atomic
         from training.common import JsonlLog
 
-        return JsonlLog(path) if self.is_main else _NullLog()
+        if not self.is_main:
+            return _NullLog()
+        p = Path(path)
+        if self.resumed_step and p.is_file():
+            import json
+
+            keep = [line for line in p.read_text(encoding="utf-8").splitlines()
+                    if line.strip() and json.loads(line).get("step", -1) < self.resumed_step]
+            write_atomic(p, lambda f: f.write("".join(x + "\n" for x in keep).encode()), overwrite=True)
+        return JsonlLog(p)
 
     def finish(self) -> None:
         """Wait for rank 0's saving and leave the process group (if this run joined it; a caller's group stays)."""
@@ -333,7 +348,8 @@ class Run:
         # Last: building the model and data above drew random numbers the uninterrupted run did not.
         set_global_rng_state(mine["rng"], self.device)
         self.print(f"resumed from {path} (step {meta['step']})")
-        return int(meta["step"])
+        self.resumed_step = int(meta["step"])
+        return self.resumed_step
 
 
 class ShardedBatches:

@@ -24,6 +24,7 @@ from kinmo_core.errors import KinmoInputError
 from kinmo_core.models.evaluator import EvaluatorConfig, TextMotionEvaluator
 from training.common import (
     Schedule,
+    add_size_arg,
     add_time_budget,
     base_parser,
     cache_folder,
@@ -32,6 +33,7 @@ from training.common import (
     provenance,
     refuse_existing_model,
     setup,
+    size_fields,
     training_set,
 )
 from training.distributed import ShardedBatches
@@ -137,8 +139,7 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--cache", default=None, help="cache folder (default: OUT/../cache)")
     p.add_argument("--eval-every", type=int, default=1000)
     add_time_budget(p)
-    p.add_argument("--size", choices=tuple(SIZES), default="default",
-                   help="default and full: Guo's 512/1024 encoders; small: 256-wide; tiny: tests")
+    add_size_arg(p, SIZES, help="default and full: Guo's 512/1024 encoders; small: 256-wide; tiny: tests")
     p.add_argument("--small", action="store_true", help="same as --size small (about 4x faster per step on a CPU)")
     args = p.parse_args(argv)
     run = setup(args)
@@ -155,7 +156,7 @@ def _main(argv: list[str] | None) -> int:
         if run.is_main:
             texts.save()
     size = "small" if args.small else args.size
-    cfg = EvaluatorConfig(loss=args.loss, **SIZES[size])
+    cfg = EvaluatorConfig(**{"loss": args.loss, **size_fields(SIZES, size, EvaluatorConfig)})
     model = TextMotionEvaluator(cfg)
     model.set_normalization(np.load(first / "Mean.npy"), np.load(first / "Std.npy"))
     steps, batch_size, peak = args.steps or 20000, args.batch or 32, args.lr or 1e-4

@@ -25,6 +25,7 @@ import torch
 from kinmo_core.models.io import read_config, save_pretrained
 from training.common import (
     Schedule,
+    add_size_arg,
     add_time_budget,
     base_parser,
     cache_folder,
@@ -32,6 +33,7 @@ from training.common import (
     provenance,
     refuse_existing_model,
     setup,
+    size_fields,
 )
 from training.distributed import RandomBatches
 from training.generator_data import MAX_TRAIN_TOKENS, TokenBatches, code_cache, cond_cache
@@ -55,8 +57,7 @@ def parser(description: str):
     p.add_argument("--htma", default=None, help="trained HTMA folder (for --cond htma)")
     p.add_argument("--levels", type=int, choices=(1, 2, 3), default=3, help="text levels seen in training")
     p.add_argument("--cache", default=None, help="cache folder for codes and conditions (default: OUT/../cache)")
-    p.add_argument("--size", choices=tuple(SIZES), default="default",
-                   help="model size: full is MoMask's (8 layers, d=384, 6 heads, ff 1024), tiny for tests")
+    add_size_arg(p, SIZES, help="model size: full is MoMask's (8 layers, d=384, 6 heads, ff 1024), tiny for tests")
     p.add_argument("--d-model", type=int, default=None, help="transformer width (default: the size's)")
     p.add_argument("--layers", type=int, default=None, help="transformer layers (default: the size's)")
     p.add_argument("--eval-every", type=int, default=1000, help="validation every N steps")
@@ -138,9 +139,9 @@ def train(kind: str, argv: list[str] | None = None) -> int:
     run = setup(args)
     out = Path(args.out)
     refuse_existing_model(out, args.overwrite)
+    sizes = size_fields(SIZES, args.size, MaskTransformerConfig if kind == "mask" else ResidualTransformerConfig)
     with run.main_first():  # rank 0 fills the code and condition caches, the others read them
         train_b, val_b, codebook, nq, conditioner = prepare(args, kind, run)
-    sizes = dict(SIZES[args.size])
     sizes.update({k: v for k, v in (("d_model", args.d_model), ("n_layers", args.layers)) if v is not None})
     if kind == "mask":
         cfg = MaskTransformerConfig(codebook_size=codebook, cond_dim=conditioner.cond_dim, max_tokens=50, **sizes)

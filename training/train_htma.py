@@ -35,7 +35,15 @@ from kinmo_core.data.dataset import MotionTextDataset, collate_motions
 from kinmo_core.errors import KinmoInputError
 from kinmo_core.models.htma import HTMA, HTMAConfig
 from kinmo_core.models.io import save_pretrained
-from training.common import Schedule, base_parser, parse_data, provenance, setup
+from training.common import (
+    Schedule,
+    add_size_arg,
+    base_parser,
+    parse_data,
+    provenance,
+    setup,
+    size_fields,
+)
 from training.distributed import ShardedBatches
 
 DEFAULT_STEPS = 3000
@@ -140,7 +148,7 @@ def make_config(args, text_dim: int | None = None) -> HTMAConfig:
     cfg = HTMAConfig(levels=args.levels, cross_attention=not args.no_cross_attention, text_encoder=name,
                      **({"text_dim": int(text_dim)} if text_dim else {}))
     size = "tiny" if args.tiny else args.size
-    return HTMAConfig(**{**cfg.to_dict(), **SIZES[size]})
+    return HTMAConfig(**{**cfg.to_dict(), **size_fields(SIZES, size, HTMAConfig)})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,8 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", default=None, help="text-feature cache folder (default $KINMO_CACHE or "
                                                      "~/.cache/kinmo)")
     p.add_argument("--eval-every", type=int, default=1000, help="steps between validation retrieval checks")
-    p.add_argument("--size", choices=tuple(SIZES), default="default",
-                   help="model size: full is TMR's published encoders, tiny for tests")
+    add_size_arg(p, SIZES, help="model size: full is TMR's published encoders, tiny for tests")
     p.add_argument("--tiny", action="store_true", help="same as --size tiny")
     args = p.parse_args(argv)
     run = setup(args)

@@ -21,6 +21,7 @@ from kinmo_core.models.io import save_pretrained
 from kinmo_core.models.length_estimator import LengthEstimator, LengthEstimatorConfig
 from training.common import (
     Schedule,
+    add_size_arg,
     base_parser,
     cache_folder,
     data_version,
@@ -29,6 +30,7 @@ from training.common import (
     provenance,
     refuse_existing_model,
     setup,
+    size_fields,
 )
 from training.generator_data import MAX_SOURCE_FRAMES, _save_npz
 
@@ -77,13 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--unit", type=int, default=4, help="frames per token (the RVQ's frames_per_token)")
     p.add_argument("--cache", default=None, help="cache folder (default: OUT/../cache)")
-    p.add_argument("--size", choices=tuple(SIZES), default="default", help="model size (tiny for tests)")
+    add_size_arg(p, SIZES, help="model size (tiny for tests)")
     args = p.parse_args(argv)
     run = setup(args)
     out = Path(args.out)
     refuse_existing_model(out, args.overwrite)
     cache = cache_folder(args)
-    cfg = LengthEstimatorConfig(**SIZES[args.size])
+    cfg = LengthEstimatorConfig(**size_fields(SIZES, args.size, LengthEstimatorConfig))
     folders = parse_data(args.data)
     with run.main_first():  # rank 0 embeds the captions into the cache, the others read it
         parts = [caption_lengths(folder, "train", args.unit, cache) for folder, _ in folders]

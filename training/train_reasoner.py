@@ -36,7 +36,15 @@ from kinmo_core.data.corpus import GROUND_TRUTH_DIR
 from kinmo_core.errors import KinmoInputError
 from kinmo_core.motion.kinematic import GROUPS, MIRROR_GROUP
 from kinmo_core.reasoner import FIELDS, MARKER_NAME, VOCAB_NAME, format_prompt, format_target, mirror_descriptions
-from training.common import Schedule, add_time_budget, base_parser, provenance, setup
+from training.common import (
+    Schedule,
+    add_size_arg,
+    add_time_budget,
+    base_parser,
+    provenance,
+    setup,
+    size_fields,
+)
 
 ANNOTATIONS_NAME = "annotations.json"
 
@@ -286,7 +294,7 @@ def train_default(args, run) -> int:
     out = Path(args.out)
     if run.is_main:
         _check_out(out, args.overwrite)
-    for key, value in SIZES[args.size].items():
+    for key, value in size_fields(SIZES, args.size).items():
         setattr(args, key, value)
     steps = args.steps or 1800
     batch = args.batch or 192
@@ -389,7 +397,10 @@ def train_causal_lm(args, run) -> int:
     peak = args.lr or (2e-4 if args.lora else 3e-5)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(str(base), local_files_only=True)
+        # LoRA on a GPU with bf16: the frozen base weights stay in bfloat16 (an 8B model in 16 GB, not 32); the
+        # adapters peft adds train in float32.
+        half = {"dtype": torch.bfloat16} if args.lora and run.bf16 and run.device.type == "cuda" else {}
+        model = AutoModelForCausalLM.from_pretrained(str(base), local_files_only=True, **half)
     except Exception as exc:
         raise KinmoInputError(f"cannot load a causal LM from {base}: {exc}") from None
     if tokenizer.pad_token is None:
@@ -502,8 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--d-model", type=int, default=192)
     p.add_argument("--layers", type=int, default=3)
     p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--size", choices=tuple(SIZES), default="default",
-                   help="default reasoner size (tiny for tests; the paper's full setup is --base-model LLaMA-3)")
+    add_size_arg(p, SIZES, help="default reasoner size (tiny for tests; the paper's setup is --base-model LLaMA-3)")
     p.add_argument("--cache-dir", default=None,
                    help="where caption token features are cached (default: a kinmo-reasoner-cache temp folder)")
     add_time_budget(p)

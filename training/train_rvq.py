@@ -23,12 +23,14 @@ from kinmo_core.models.io import save_pretrained
 from kinmo_core.models.rvq import RVQVAE, RVQConfig, rvq_loss
 from training.common import (
     Schedule,
+    add_size_arg,
     base_parser,
     one_line_errors,
     parse_data,
     provenance,
     refuse_existing_model,
     setup,
+    size_fields,
     training_set,
 )
 from training.distributed import ShardedBatches
@@ -88,15 +90,14 @@ def evaluate(model: RVQVAE, data: MotionTextDataset, batches: int = 20, batch_si
 def main(argv: list[str] | None = None) -> int:
     """Train and save the tokenizer; returns an exit code."""
     p = base_parser(__doc__.splitlines()[1])
-    p.add_argument("--size", choices=tuple(SIZES), default="default",
-                   help="model size: full is MoMask's (6 x 512 codes, width 512), tiny for tests")
+    add_size_arg(p, SIZES, help="model size: full is MoMask's (6 x 512 codes, width 512), tiny for tests")
     p.add_argument("--full", action="store_true", help="same as --size full")
     p.add_argument("--eval-every", type=int, default=2000, help="validation every N steps (0: at the end only)")
     p.add_argument("--window", type=int, default=WINDOW, help="training window in frames (MoMask: 64)")
     args = p.parse_args(argv)
     run = setup(args)
     size = "full" if args.full else args.size
-    cfg = RVQConfig(**{**RVQConfig().to_dict(), **SIZES[size]})
+    cfg = RVQConfig(**{**RVQConfig().to_dict(), **size_fields(SIZES, size, RVQConfig)})
     steps = args.steps or 12000
     batch_size = args.batch or 64
     peak = args.lr or 2e-4
