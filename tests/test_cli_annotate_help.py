@@ -1,0 +1,21 @@
+"""`kinmo annotate --help` lists the options of its dataset form (the forms parse their own arguments)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kinmo_core.cli.main import main
+
+
+def test_annotate_help_lists_its_options(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["annotate", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--output", "--annotator", "--workers", "--threshold", "--split", "--hf-model", "--base-url"):
+        assert option in out, option
+
+
+def test_annotate_form_help(capsys):
+    assert main(["annotate", "sample", "--help"]) == 0
+    assert "--fields" in capsys.readouterr().out
