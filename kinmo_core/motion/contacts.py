@@ -35,11 +35,6 @@ def foot_contacts(joints, threshold: float = FOOT_CONTACT_VELOCITY_THRESHOLD):
     return contact_mask(joints[..., list(FOOT_JOINTS), :], threshold)
 
 
-def contacts(joints: np.ndarray) -> np.ndarray:
-    """Return HumanML3D contact labels (T-1, 4) for left ankle, left foot, right ankle, right foot."""
-    return foot_contacts(joints)
-
-
 def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """Return [start, end) of every maximal run of True in a 1-D boolean mask."""
     d = np.diff(np.concatenate(([0], np.asarray(mask).astype(np.int8), [0])))
@@ -71,7 +66,7 @@ def skate_per_phase(joints: np.ndarray, contact: np.ndarray | None = None, gate:
     skate); its drift is the largest horizontal distance the joint's skate steps (`skate_steps`) take it from
     where it was at frame a.
     """
-    c = contacts(joints) if contact is None else np.asarray(contact) > 0.5
+    c = foot_contacts(joints) if contact is None else np.asarray(contact) > 0.5
     n = len(c)
     out = []
     for k, j in enumerate(FOOT_JOINTS):
