@@ -96,7 +96,7 @@ class Run:
         self.checkpoint_dir = Path(ck) if ck else (Path(out) / "checkpoints" if out else None)
 
     def _choose_bf16(self, args: argparse.Namespace) -> bool:
-        from kinmo_core.conditioning import native_bf16
+        from kinmo_core.text.minilm import native_bf16
 
         if getattr(args, "no_bf16", True):
             return False
