@@ -87,8 +87,6 @@ class Run:
         self.opt: torch.optim.Optimizer | None = None
         self.schedule = None
         self.tracked: dict[str, Any] = {}
-        self.extra_state: Callable[[], dict] | None = None
-        self.restored_extra: dict = {}
         self.resumed_step = 0
         self.trainable_only = False
         out = getattr(args, "out", None)
@@ -237,19 +235,17 @@ class Run:
 
     # ------------------------------------------------------------------------------------------------ checkpoints
     def track(self, model: torch.nn.Module | None = None, opt: torch.optim.Optimizer | None = None,
-              schedule=None, extra: Callable[[], dict] | None = None, trainable_only: bool = False,
-              **objects: Any) -> None:
+              schedule=None, trainable_only: bool = False, **objects: Any) -> None:
         """Name what a checkpoint holds: the (unwrapped) model, optimiser, schedule, and per-rank RNGs / samplers.
 
         `objects` are torch / numpy / python random generators or objects with state_dict() / load_state_dict()
-        (data samplers). `extra` returns JSON-ready trainer state; `trainable_only` stores only parameters that
-        train (LoRA adapters over a frozen base model) plus buffers.
+        (data samplers). `trainable_only` stores only parameters that train (LoRA adapters over a frozen base
+        model) plus buffers.
         """
         if model is not None:
             self.model = model
         self.opt = opt if opt is not None else self.opt
         self.schedule = schedule if schedule is not None else self.schedule
-        self.extra_state = extra or self.extra_state
         self.trainable_only = trainable_only or self.trainable_only
         self.tracked.update(objects)
 
@@ -293,7 +289,6 @@ class Run:
         if self.is_main:
             state = {"world_size": self.world, "ranks": states,
                      "schedule": self.schedule.state_dict() if self.schedule is not None else {},
-                     "extra": self.extra_state() if self.extra_state else {},
                      "args": {k: v for k, v in vars(self.args).items() if isinstance(v, str | int | float | bool)
                               or v is None or isinstance(v, list)}}
             path = save_checkpoint(self.checkpoint_dir, done, self._model_state(), self.opt, state,
@@ -331,7 +326,6 @@ class Run:
         optimizer_from_safetensors(self.opt, opt_tensors, meta["optimizer"])
         if self.schedule is not None:
             self.schedule.load_state_dict(meta.get("schedule", {}))
-        self.restored_extra = meta.get("extra", {})
         ranks = meta["ranks"]
         if len(ranks) != self.world:
             self.print(f"note: {path} was written by {len(ranks)} processes, this run has {self.world}; data order "
