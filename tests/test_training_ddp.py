@@ -131,3 +131,18 @@ def test_a_ddp_checkpoint_holds_every_rank_and_resumes_under_torchrun(env, train
     a = load_file(str(trained["rvq"] / "model.safetensors"))
     b = load_file(str(out / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_trained_parts_assemble_into_a_pipeline_that_generates(env, trained) -> None:
+    """The README's last step: the DDP-trained parts become a pipeline folder with a model card, and it generates."""
+    from kinmo_core.pipeline import KinMoPipeline
+    from training.build_default import assemble
+
+    out = assemble(env["base"] / "pipeline", env["rvq"], trained["mask"], trained["residual"], trained["length"],
+                   "sentence", reasoner=trained["reasoner"], data=[str(env["data"])])
+    card = (out / "README.md").read_text()
+    assert "torchrun --nproc_per_node 2 -m ddp_driver" in card  # the launch that trained the parts
+    assert "| mask_transformer | val_acc |" in card and "license: mit" in card
+    pipe = KinMoPipeline.from_pretrained(out)
+    motion = pipe("a person walks forward and then turns around.", seconds=2, seed=0)
+    assert motion.joints.shape[1:] == (22, 3) and len(motion.joints) >= 20

@@ -242,7 +242,7 @@ def data_version(specs: list[str] | str) -> str:
 def provenance(args: argparse.Namespace, **extra) -> dict:
     """What is recorded beside trained weights: command, commit, data version, seed, date."""
     return {
-        "command": " ".join([Path(sys.executable).name, "-m", _module_name()] + sys.argv[1:]),
+        "command": " ".join(_launcher() + ["-m", _module_name()] + sys.argv[1:]),
         "commit": git_commit(),
         "data": list(args.data) if isinstance(args.data, list) else str(args.data),
         "data_version": data_version(args.data),
@@ -254,6 +254,16 @@ def provenance(args: argparse.Namespace, **extra) -> dict:
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
         **extra,
     }
+
+
+def _launcher() -> list[str]:
+    """`python`, or the torchrun options of this process's launch (nodes and processes per node)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return [Path(sys.executable).name]
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    nodes = max(1, world // max(1, local))
+    return ["torchrun"] + ([f"--nnodes {nodes}"] if nodes > 1 else []) + [f"--nproc_per_node {local}"]
 
 
 def _module_name() -> str:
