@@ -15,7 +15,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 import torch.distributed as dist
@@ -35,6 +35,14 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", default=None, metavar="DIR",
                    help="continue from the newest checkpoint in DIR (a run's --out, its checkpoints/ or a step folder)")
     p.add_argument("--log-every", type=int, default=50, help="steps between training-log rows")
+
+
+def _fail(message: str) -> NoReturn:
+    """End the process with one `error: ...` line and exit code 2 (bad input: device, checkpoint)."""
+    import sys
+
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
 
 
 class _Method(torch.nn.Module):
@@ -70,7 +78,7 @@ class Run:
         try:
             device = resolve_device(getattr(args, "device", "cpu") or "cpu")
         except KinmoInputError as exc:
-            raise SystemExit(f"error: {exc}") from None
+            _fail(str(exc))
         if device.type == "cuda" and device.index is None:
             device = torch.device("cuda", self.local_rank)
         if device.type == "cuda":
@@ -314,12 +322,12 @@ class Run:
             path = find_checkpoint(resume)
             model_state, opt_tensors, meta = load_checkpoint(path)
         except KinmoInputError as exc:
-            raise SystemExit(f"error: {exc}") from None
+            _fail(str(exc))
         own = self.model.state_dict()
         missing = sorted(set(own) - set(model_state)) if not self.trainable_only else []
         extra = sorted(set(model_state) - set(own))
         if missing or extra:
-            raise SystemExit(f"error: {path} does not fit this model (missing {missing[:3]}, unexpected {extra[:3]}); "
+            _fail(f"{path} does not fit this model (missing {missing[:3]}, unexpected {extra[:3]}); "
                              "resume with the same arguments")
         self.model.load_state_dict({k: v.to(own[k].dtype) for k, v in model_state.items()},
                                    strict=not self.trainable_only)
