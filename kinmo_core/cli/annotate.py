@@ -31,7 +31,8 @@ def _dataset_parser() -> argparse.ArgumentParser:
         description="Annotate a dataset (HumanML3D layout) with "
         "six group-level and fifteen interaction-level descriptions per motion.",
     )
-    p.add_argument("dataset", type=Path, help="dataset folder with new_joints/*.npy (and texts/*.txt)")
+    p.add_argument("dataset", type=Path,
+                   help="dataset folder with new_joints/*.npy or new_joint_vecs/*.npy (and texts/*.txt)")
     p.add_argument("-o", "--output", type=Path, required=True, help="annotation JSON file (resumed if it exists)")
     p.add_argument("--annotator", choices=("rules", "openai", "hf"), default="rules")
     p.add_argument("--workers", type=int, default=1, help="motions annotated concurrently (default 1)")
