@@ -30,6 +30,7 @@ from kinmo_core.features import FEATURE_DIM, FEATURE_SLICES, features_to_joints,
 from kinmo_core.fileio import write_atomic
 from kinmo_core.ik import estimate_offsets, positions_to_rotations
 from kinmo_core.kinematic import GROUP_JOINTS, GROUPS, PAIRS
+from kinmo_core.limits import MAX_ARRAY_BYTES, MAX_MOTION_SECONDS, MAX_NPZ_MEMBERS, max_frames
 from kinmo_core.rigs import bvh_to_smpl22, resample_positions
 from kinmo_core.skeleton import (
     BONE_LENGTHS,
@@ -104,6 +105,82 @@ def _check_array(a: np.ndarray, name: str, shape: tuple, where) -> np.ndarray:
     if not np.isfinite(a).all():
         raise _fail(where, f"{name} contains NaN or infinite values")
     return a.astype(np.float32)
+
+
+_MAX_TEXT_CHARS = 100_000  # text and descriptions of a motion file
+
+# Shapes of the contract's arrays (None: the frame count), checked in the file headers before anything is read.
+_FILE_SHAPES: dict[str, tuple] = {
+    "format_version": (), "features": (None, FEATURE_DIM), "joints": (None, NUM_JOINTS, 3),
+    "rotations": (None, NUM_JOINTS, 4), "root_translation": (None, 3), "fps": (), "joint_names": (NUM_JOINTS,),
+    "parents": (NUM_JOINTS,), "offsets": (NUM_JOINTS, 3), "text": (), "descriptions": (),
+}  # fmt: skip
+
+
+def _read_header(f, name: str, shapes: list[tuple], where, mismatch: str = "", kinds: str = "fiuU") -> tuple:
+    """Read an .npy header from `f` and check dtype, shape and size before the data are read; return the shape."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = fmt.read_array_header_1_0(f)
+        elif version in ((2, 0), (3, 0)):
+            shape, _, dtype = fmt.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"unknown .npy version {version}")
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as e:
+        raise _fail(where, f"{name} is not a readable array ({' '.join(str(e).split())[:200]})") from None
+    if dtype.hasobject:
+        raise _fail(where, f"{name}: not a readable .npy array (it holds pickled Python objects, which KinMo never "
+                           "loads)")
+    if dtype.kind not in kinds:
+        raise _fail(where, f"{name} has dtype {dtype}; expected a numeric array")
+    fits = [want for want in shapes if len(want) == len(shape) and all(w is None or w == d
+                                                                         for w, d in zip(want, shape, strict=True))]
+    if not fits:
+        wants = " or ".join("(" + ", ".join("T" if w is None else str(w) for w in want) + ")" for want in shapes)
+        raise _fail(where, mismatch.format(shape=tuple(shape)) or f"{name} has shape {tuple(shape)}; expected {wants}")
+    if shape and fits[0][0] is None and shape[0] > max_frames(FPS):
+        raise _fail(where, f"{name} has {shape[0]} frames; KinMo reads at most {max_frames(FPS)} "
+                           f"({MAX_MOTION_SECONDS:g} s at {FPS} fps)")
+    if dtype.kind == "U" and dtype.itemsize // 4 > _MAX_TEXT_CHARS:
+        raise _fail(where, f"{name} holds {dtype.itemsize // 4} characters; at most {_MAX_TEXT_CHARS} are read")
+    if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > MAX_ARRAY_BYTES:
+        raise _fail(where, f"{name} would need more than {MAX_ARRAY_BYTES // 2**20} MiB")
+    return tuple(shape)
+
+
+def _read_body(f, name: str, where) -> np.ndarray:
+    """Read the array data after _read_header (rewinding to the start of the member or file)."""
+    f.seek(0)
+    try:
+        return np.lib.format.read_array(f, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise _fail(where, f"{name} cannot be read ({' '.join(str(e).split())[:200]})") from None
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Read the contract's arrays of a .npz, checking each member's header first; other members are never read."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = zf.namelist()
+            if len(members) > MAX_NPZ_MEMBERS:
+                raise _fail(path, f"not a KinMo motion file: {len(members)} arrays (at most {MAX_NPZ_MEMBERS})")
+            missing = [k for k in _REQUIRED_KEYS if f"{k}.npy" not in members]
+            if missing:
+                raise _fail(path, f"not a KinMo motion file: missing {', '.join(missing)}")
+            raw = {}
+            for key in _REQUIRED_KEYS:
+                with zf.open(f"{key}.npy") as f:
+                    _read_header(f, key, [_FILE_SHAPES[key]], path)
+                with zf.open(f"{key}.npy") as f:
+                    raw[key] = _read_body(f, key, path)
+            return raw
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, ValueError) as e:
+        if isinstance(e, KinmoInputError):
+            raise
+        raise _fail(path, f"not a readable KinMo motion file ({type(e).__name__}: {' '.join(str(e).split())[:200]})")\
+            from None
 
 
 def _check_frames(n: int, what: str, where) -> None:
@@ -225,14 +302,7 @@ class Motion:
         """Read and validate a .npz motion file (version, keys, shapes, dtypes, finite values, consistency)."""
         path = Path(path)
         _check_readable(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                raw = {k: data[k] for k in data.files}
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-            raise _fail(path, f"not a readable KinMo motion file ({type(e).__name__}: {e})") from None
-        missing = [k for k in _REQUIRED_KEYS if k not in raw]
-        if missing:
-            raise _fail(path, f"not a KinMo motion file: missing {', '.join(missing)}")
+        raw = _read_npz(path)
         version = raw["format_version"]
         if version.shape != () or version.dtype.kind not in "iu":
             raise _fail(path, "format_version must be an integer")
@@ -296,11 +366,13 @@ def _check_readable(path: Path) -> None:
 
 
 def _load_npy(path: Path) -> Motion:
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise _fail(path, f"not a readable .npy array ({e})") from None
-    if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
+    with open(path, "rb") as f:
+        # The header is checked first: a file may claim a shape far larger than itself.
+        _read_header(f, "the array", [(None, FEATURE_DIM), (None, NUM_JOINTS, 3)], path, kinds="fiu",
+                     mismatch=f"array of shape {{shape}} is neither HumanML3D features (T, {FEATURE_DIM}) "
+                              f"nor joints (T, {NUM_JOINTS}, 3)")
+        array = _read_body(f, "the array", path)
+    if array.dtype.kind not in "fiu":
         raise _fail(path, "expected a numeric .npy array")
     if array.ndim == 2 and array.shape[1] == FEATURE_DIM:
         return Motion.from_features(array, source="humanml3d-features", where=path)
