@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from kinmo_core.cli.printable import printable, printable_json
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `retrieve` subcommand."""
@@ -86,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"indexed {len(index)} {'motions' if text is not None else 'captions'}", file=sys.stderr)
     if args.json:
         rows = [{"rank": r + 1, "id": h.id, "text": h.text, "score": round(h.score, 4)} for r, h in enumerate(hits)]
-        print(json.dumps({"query": query, "results": rows}, indent=2))
+        print(printable_json({"query": query, "results": rows}, indent=2, ensure_ascii=True))
         return 0
     for r, h in enumerate(hits, 1):
-        print(f"{r:>3}  {h.score:6.3f}  {h.id}  {h.text}")
+        print(f"{r:>3}  {h.score:6.3f}  {printable(h.id)}  {printable(h.text)}")
     return 0
