@@ -385,6 +385,18 @@ def _load_npy(path: Path) -> Motion:
     )
 
 
+def load_features(path: str | os.PathLike) -> np.ndarray:
+    """Read HumanML3D features (T, 263) from a .npy (header checked first), finite and at least MIN_FRAMES long."""
+    path = Path(path)
+    _check_readable(path)
+    with open(path, "rb") as f:
+        _read_header(f, "features", [(None, FEATURE_DIM)], path, kinds="fiu")
+        array = _read_body(f, "features", path)
+    features = _check_array(array, "features", (None, FEATURE_DIM), path)
+    _check_frames(len(features), "the motion", path)
+    return features
+
+
 def _load_bvh(path: Path, rig: str | None = None) -> Motion:
     try:
         joints, report = bvh_to_smpl22(read_bvh(path), mapping=rig)
