@@ -78,6 +78,8 @@ def normalize_descriptions(descriptions: Mapping | str | None, where: str | os.P
             descriptions = json.loads(descriptions)
         except json.JSONDecodeError as e:
             raise _fail(where, f"descriptions are not valid JSON ({e.msg})") from None
+        except (RecursionError, ValueError):  # nested too deeply, or an integer of thousands of digits
+            raise _fail(where, "descriptions are not valid JSON (nested too deeply or a number too long)") from None
     if not isinstance(descriptions, Mapping) or set(descriptions) - {"groups", "interactions"}:
         raise _fail(where, 'descriptions must be an object with the keys "groups" and "interactions"')
     out = {}

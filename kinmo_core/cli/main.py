@@ -13,6 +13,7 @@ import importlib.util
 import os
 import sys
 import traceback
+from typing import NoReturn
 
 from kinmo_core import __version__
 from kinmo_core.cli.printable import printable
@@ -48,9 +49,18 @@ def available_commands() -> list[str]:
     return [name for name in COMMANDS if importlib.util.find_spec(f"{__package__}.{name}") is not None]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (exit code 2), like every other KinMo error."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print `error: message (usage: ...)` as one line and exit with code 2."""
+        usage = " ".join(self.format_usage().split())
+        self.exit(EXIT_USER_ERROR, f"error: {printable(' '.join(message.split()))} ({usage})\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the `kinmo` argument parser with every available subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kinmo",
         description="KinMo: text to 3D human motion with per-body-part control. Motion files, previews and tools.",
     )

@@ -48,8 +48,8 @@ def _read_descriptions(path: Path) -> dict:
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise KinmoInputError(f"cannot read descriptions from {path}: {exc}") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise KinmoInputError(f"cannot read descriptions from {path}: {type(exc).__name__}: {exc}") from None
     return check_descriptions(data, str(path))
 
 
