@@ -110,6 +110,7 @@ def _check_array(a: np.ndarray, name: str, shape: tuple, where) -> np.ndarray:
 
 
 _MAX_TEXT_CHARS = 100_000  # text and descriptions of a motion file
+_MAX_HEADER_BYTES = 10_000  # an .npy header (numpy's own limit for what it parses)
 
 # Shapes of the contract's arrays (None: the frame count), checked in the file headers before anything is read.
 _FILE_SHAPES: dict[str, tuple] = {
@@ -124,12 +125,19 @@ def _read_header(f, name: str, shapes: list[tuple], where, mismatch: str = "", k
     fmt = np.lib.format
     try:
         version = fmt.read_magic(f)
+        if version not in ((1, 0), (2, 0), (3, 0)):
+            raise ValueError(f"unknown .npy version {version}")
+        # numpy reads as many header bytes as the file claims (up to 4 GiB in version 2) before it checks them.
+        width = 2 if version == (1, 0) else 4
+        length = int.from_bytes(f.read(width), "little")
+        if length > _MAX_HEADER_BYTES:
+            raise ValueError(f"the header claims {length} bytes (at most {_MAX_HEADER_BYTES})")
+        f.seek(0)
+        fmt.read_magic(f)
         if version == (1, 0):
             shape, _, dtype = fmt.read_array_header_1_0(f)
-        elif version in ((2, 0), (3, 0)):
-            shape, _, dtype = fmt.read_array_header_2_0(f)
         else:
-            raise ValueError(f"unknown .npy version {version}")
+            shape, _, dtype = fmt.read_array_header_2_0(f)
     except (ValueError, OSError, EOFError, SyntaxError, TypeError) as e:
         raise _fail(where, f"{name} is not a readable array ({' '.join(str(e).split())[:200]})") from None
     if dtype.hasobject:
@@ -137,6 +145,10 @@ def _read_header(f, name: str, shapes: list[tuple], where, mismatch: str = "", k
                            "loads)")
     if dtype.kind not in kinds:
         raise _fail(where, f"{name} has dtype {dtype}; expected a numeric array")
+    if dtype.itemsize <= 0:  # e.g. '<U1000000000': the item size overflows
+        raise _fail(where, f"{name} has an invalid dtype ({dtype.str})")
+    if any(d < 0 for d in shape):
+        raise _fail(where, f"{name} has a negative dimension {tuple(shape)}")
     fits = [want for want in shapes if len(want) == len(shape) and all(w is None or w == d
                                                                          for w, d in zip(want, shape, strict=True))]
     if not fits:

@@ -122,7 +122,7 @@ def npy_header(shape: tuple, descr: str = "<f4", version: tuple = (1, 0)) -> byt
         np.lib.format.write_array_header_1_0(b, d)
     else:
         np.lib.format.write_array_header_2_0(b, d)
-    return np.lib.format.magic(*version) + b.getvalue()
+    return b.getvalue()  # the write_array_header_* functions write the magic string too
 
 
 def unchanged(path: Path, content: bytes) -> Callable[[Path], str | None]:
@@ -305,6 +305,7 @@ npy_case("npy values 1e38", lambda p: np.save(p, np.full((30, 263), 1e38, np.flo
 npy_case("npy random bytes", lambda p: p.write_bytes(np.random.default_rng(1).bytes(5000)))
 npy_case("npy magic version 9", lambda p: p.write_bytes(b"\x93NUMPY\x09\x00" + b"\x10\x00" + b" " * 16))
 npy_case("npy header too long", lambda p: p.write_bytes(b"\x93NUMPY\x01\x00\xff\xff" + b"{" * 65535))
+npy_case("npy v2 header claims 4 GiB", lambda p: p.write_bytes(b"\x93NUMPY\x02\x00\xff\xff\xff\xff" + b"{" * 100))
 npy_case("npy header not a dict", lambda p: p.write_bytes(b"\x93NUMPY\x01\x00\x10\x00" + b"[1, 2, 3]      \n"))
 npy_case("npy empty file", lambda p: p.write_bytes(b""))
 
