@@ -2,6 +2,7 @@
 cases (closed pipes, a file-size limit, racing writers, hostile bytes on the worker's pipe), each in its own process.
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/bench_hostile.py [--timeout 120] [--mem-limit-gb 2] [-k TEXT]
+        [--code-root OTHER_CHECKOUT]   # the same catalogue against other code, e.g. before these fixes
 
 Each catalogue case runs in a forked child (the libraries are imported once, so a case costs its own work only)
 under an address-space limit of --mem-limit-gb above the parent's, so a case that tries to allocate without bound
@@ -25,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+# --code-root DIR: judge another checkout's kinmo_core (e.g. the code before these fixes) with this catalogue.
+CODE = Path(sys.argv[sys.argv.index("--code-root") + 1]).resolve() if "--code-root" in sys.argv else ROOT
+sys.path[:0] = [str(CODE), str(ROOT / "tests")]
 
 import hostile  # noqa: E402  (the catalogue lives with the tests)
 
@@ -87,8 +90,12 @@ def _child(spec: hostile.Cli | hostile.Worker, folder: Path, out: Path, err: Pat
 
             src = folder / "stdin.bin"
             src.write_bytes(hostile.worker_input(spec))
+            import inspect
+
+            confined = "allowed_dirs" in inspect.signature(serve).parameters  # older workers had no such option
             with open(src, encoding="utf-8", errors="replace") as stdin:
-                code = serve(stdin, sys.stdout, sys.stderr, allowed_dirs=[folder / "allowed"])
+                code = serve(stdin, sys.stdout, sys.stderr, **({"allowed_dirs": [folder / "allowed"]} if confined
+                                                                else {}))
             src.unlink()
         code = int(code)
     except BaseException:  # noqa: BLE001  (anything escaping is the failure this run looks for)
@@ -157,7 +164,7 @@ def run_case(c: hostile.Case, timeout: float, mem_limit: int) -> Outcome:
 
 # ---------------------------------------------------------------------------------------- real processes
 def _proc_cases(tmp: Path) -> list[tuple[str, callable]]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(CODE)}
     py = sys.executable
     src = tmp / "in.npz"
     src.write_bytes(hostile.base_npz())
@@ -235,6 +242,7 @@ def main() -> int:
     ap.add_argument("--mem-limit-gb", type=float, default=2.0, help="address space a case may add (GiB)")
     ap.add_argument("-k", default="", help="only kinds containing this text")
     ap.add_argument("--no-processes", action="store_true", help="leave out the real-process cases")
+    ap.add_argument("--code-root", default=str(ROOT), help="checkout whose kinmo_core is tested (default: this one)")
     args = ap.parse_args()
 
     import kinmo_core.cli.main  # noqa: F401  (warm imports, shared by every forked child)
@@ -286,7 +294,8 @@ def main() -> int:
         mem = f"{w.peak_mb:.1f} MB ({w.rss_mb:.0f} MB), {w.kind}" if w.rss_mb else "- (separate processes)"
         print(f"| {g} | {len(sel)} | {sum(not o.problems for o in sel)} | {sum(o.traceback for o in sel)} | "
               f"{sum(o.hang for o in sel)} | {sum(o.files for o in sel)} | {mem} |")
-    print(f"\n{len(outcomes)} kinds in {wall:.0f} s; worst case {worst.kind!r}: {worst.peak_mb:.1f} MB allocated at "
+    print(f"\ncode: {CODE}")
+    print(f"{len(outcomes)} kinds in {wall:.0f} s; worst case {worst.kind!r}: {worst.peak_mb:.1f} MB allocated at "
           f"peak, {worst.rss_mb:.0f} MB peak RSS; largest peak RSS of a case's process: "
           f"{max(o.rss_mb for o in outcomes):.0f} MB; slowest: {max(outcomes, key=lambda o: o.seconds).kind!r} "
           f"({max(o.seconds for o in outcomes):.1f} s)")

@@ -625,6 +625,7 @@ worker_case("worker generate out outside", lambda f: [req("generate", {"text": "
             ["input"], lambda f: "folder created outside" if (f / "x").exists() else None)
 worker_case("worker generate out with ..", lambda f: [req("generate", {"text": "walk", "out": str(
     f / "allowed" / ".." / "x")})], ["input"], lambda f: "folder created outside" if (f / "x").exists() else None)
+worker_case("worker generate device 'tpu'", [req("generate", {"text": "walk", "device": "tpu"})], ["input"])
 worker_case("worker expand text list", [req("expand", {"text": ["a"]})], ["input"])
 worker_case("worker expand seed 1.5", [req("expand", {"text": "a walk", "seed": 1.5})], ["input"])
 CASES.append(Case("worker shutdown with junk params", "worker", lambda f: Worker(

@@ -241,7 +241,15 @@ def _descriptions(value: dict) -> dict:
 
 _SEED = Param(int, default=0, check=check_seed)
 _MODEL = Param((str, type(None)), default=None, max_len=4096)
-_DEVICE = Param(str, default="cpu", max_len=32)
+def _device(value: str) -> str:
+    import re
+
+    if not re.fullmatch(r"cpu|mps|cuda(:\d{1,2})?", value):
+        raise KinmoInputError(f"'device' must be cpu, mps, cuda or cuda:N, got {short(value)}")
+    return value
+
+
+_DEVICE = Param(str, default="cpu", max_len=32, check=_device)
 _TEXT = Param(str, max_len=10_000, check=_text)
 
 
