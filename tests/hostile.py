@@ -71,10 +71,20 @@ def case(kind: str, group: str, slow: bool = False) -> Callable:
 
 
 # ---------------------------------------------------------------------------------------------- base files
+def _motion_module():
+    """kinmo_core.motion.file (or kinmo_core.motion before the restructure, for bench_hostile --code-root)."""
+    import importlib
+
+    try:
+        return importlib.import_module("kinmo_core.motion.file")
+    except ImportError:
+        return importlib.import_module("kinmo_core.motion")
+
+
 @functools.lru_cache(maxsize=1)
 def base_bvh() -> str:
     """A valid 40-frame BVH of the 22-joint skeleton (text)."""
-    from kinmo_core.motion import Motion
+    Motion = _motion_module().Motion
 
     m = Motion.from_joints(np.load(FIXTURES / "012314_new_joints.npy")[:41])
     buf = Path(os.environ.get("TMPDIR", "/tmp")) / f"kinmo-hostile-{os.getpid()}.bvh"
@@ -88,7 +98,7 @@ def base_bvh() -> str:
 @functools.lru_cache(maxsize=1)
 def base_npz() -> bytes:
     """A valid motion .npz (bytes)."""
-    from kinmo_core.motion import Motion
+    Motion = _motion_module().Motion
 
     m = Motion.from_joints(np.load(FIXTURES / "012314_new_joints.npy")[:41], text="a person walks")
     f = io.BytesIO()

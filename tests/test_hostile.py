@@ -48,7 +48,7 @@ _TOKENS = st.sampled_from(["HIERARCHY", "ROOT", "JOINT", "End", "Site", "{", "}"
 @FUZZ
 @given(st.lists(_TOKENS, max_size=80), st.integers(0, 3000), st.binary(max_size=40))
 def test_bvh_parser_fuzz_only_raises_input_errors(tmp_path, tokens, cut, junk):
-    from kinmo_core.motion import load_motion
+    from kinmo_core.motion.file import load_motion
 
     base = hostile.base_bvh()
     text = (" ".join(tokens) + "\n" + base[cut:]).encode() + junk
@@ -63,7 +63,7 @@ def test_bvh_parser_fuzz_only_raises_input_errors(tmp_path, tokens, cut, junk):
 @FUZZ
 @given(st.integers(0, 200), st.binary(min_size=1, max_size=8))
 def test_bvh_body_byte_flips_only_raise_input_errors(tmp_path, at, junk):
-    from kinmo_core.motion import load_motion
+    from kinmo_core.motion.file import load_motion
 
     data = bytearray(hostile.base_bvh().encode())
     pos = len(data) * at // 201
@@ -80,7 +80,7 @@ def test_bvh_body_byte_flips_only_raise_input_errors(tmp_path, at, junk):
 @given(st.sampled_from(sorted(hostile.npz_members())), st.sampled_from(["shape", "dtype", "bytes", "value"]),
        st.integers(0, 2**40), st.binary(max_size=64))
 def test_motion_file_fuzz_only_raises_input_errors(tmp_path, key, how, n, junk):
-    from kinmo_core.motion import load_motion
+    from kinmo_core.motion.file import load_motion
 
     arrays = hostile.npz_members()
     extra = {}
@@ -231,7 +231,7 @@ def test_of_many_concurrent_writers_exactly_one_wins(tmp_path):
 
 
 def test_retrieve_skips_a_nan_motion_and_names_it(tmp_path):
-    from kinmo_core.retrieval import load_motion_set
+    from kinmo_core.retrieval.search import load_motion_set
 
     for name in ("a", "b"):
         (tmp_path / f"{name}.npz").write_bytes(hostile.base_npz())
@@ -246,7 +246,7 @@ def test_retrieve_skips_a_nan_motion_and_names_it(tmp_path):
 
 
 def test_retrieve_skips_a_nan_motion_of_a_humanml3d_folder(tmp_path):
-    from kinmo_core.retrieval import load_motion_set
+    from kinmo_core.retrieval.search import load_motion_set
 
     (tmp_path / "new_joint_vecs").mkdir()
     feats = np.load(hostile.FIXTURES / "012314_new_joint_vecs.npy")

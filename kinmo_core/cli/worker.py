@@ -231,7 +231,7 @@ def _text(value: str) -> str:
 
 
 def _descriptions(value: dict) -> dict:
-    from kinmo_core.motion import normalize_descriptions
+    from kinmo_core.motion.file import normalize_descriptions
 
     d = normalize_descriptions(value, where="'descriptions'")
     if d is None or not any(v.strip() for section in d.values() for v in section.values()):
@@ -278,7 +278,7 @@ def _load_motion(params: dict, ctx: Context) -> dict:
     with its path) or "fields" (reply with the contract fields as lists); out: where to write the .npz (inside an
     allowed folder, must not exist; default: a new file in a temporary folder).
     """
-    from kinmo_core.motion import load_motion
+    from kinmo_core.motion.file import load_motion
 
     path = params["path"]
     if not path:
