@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,40 +164,41 @@ def run_case(c: hostile.Case, timeout: float, mem_limit: int) -> Outcome:
 
 
 # ---------------------------------------------------------------------------------------- real processes
-def _proc_cases(tmp: Path) -> list[tuple[str, callable]]:
+def _proc_cases(tmp: Path) -> list[tuple[str, Callable[[], list[str]]]]:
     env = {**os.environ, "PYTHONPATH": str(CODE)}
     py = sys.executable
     src = tmp / "in.npz"
     src.write_bytes(hostile.base_npz())
 
     def sh(cmd: str, timeout: float = 180) -> subprocess.CompletedProcess:
-        return subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=timeout, env=env)
+        return subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp)
 
-    def info_head() -> list[str]:
-        r = sh(f"{py} -m kinmo_core.cli.main info {src} | head -1")
-        return [] if r.stderr == "" and r.stdout.startswith("file:") else [f"stderr {r.stderr[-200:]!r}"]
+    def closed_pipe(command: str) -> Callable[[], list[str]]:
+        # `head -c 0` exits before the command writes: its first write meets a closed pipe.
+        def run() -> list[str]:
+            r = sh(f"{py} -m kinmo_core.cli.main {command} | head -c 0; echo code=${{PIPESTATUS[0]}}")
+            ok = r.stderr == "" and r.stdout.strip() in ("code=141", "code=0")
+            return [] if ok else [f"{r.stdout.strip()} stderr {r.stderr[-300:]!r}"]
 
-    def info_json_head() -> list[str]:
-        r = sh(f"{py} -m kinmo_core.cli.main info {src} --json | head -c 10")
-        return [] if r.stderr == "" else [f"stderr {r.stderr[-200:]!r}"]
+        return run
 
-    def reason_head() -> list[str]:
-        r = sh(f"{py} -m kinmo_core.cli.main reason 'a person waves' 'a person jumps' --json | head -1")
-        return [] if "Traceback" not in r.stderr and "Error" not in r.stderr else [f"stderr {r.stderr[-200:]!r}"]
+    info_head = closed_pipe(f"info {src}")
+    info_json_head = closed_pipe(f"info {src} --json")
+    reason_head = closed_pipe("reason 'a person waves' --json")
 
     def efbig() -> list[str]:
         script = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
                   "resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000)); "
                   "from kinmo_core.cli.main import main; sys.exit(main(sys.argv[1:]))")
         r = subprocess.run([py, "-c", script, "convert", str(src), "-o", str(tmp / "big.bvh")], capture_output=True,
-                           text=True, timeout=180, env=env)
+                           text=True, timeout=180, env=env, cwd=tmp)
         ok = r.returncode == 1 and r.stderr.count("\n") == 1 and not (tmp / "big.bvh").exists()
         return [] if ok else [f"exit {r.returncode} {r.stderr[-200:]!r}"]
 
     def race() -> list[str]:
         dst = tmp / "race.bvh"
         procs = [subprocess.Popen([py, "-m", "kinmo_core.cli.main", "convert", str(src), "-o", str(dst)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp)
                  for _ in range(4)]
         codes = [p.wait(timeout=180) for p in procs]
         errs = [p.stderr.read() for p in procs]
@@ -213,13 +215,13 @@ def _proc_cases(tmp: Path) -> list[tuple[str, callable]]:
         data = b"\xff\xfe\n" + b"{" * 200_000 + b"\n" + b'{"id": [1], "method": "ping"}\n' + \
             b'{"method": "cancel", "params": "x"}\n' + b'{"id": 9, "method": "ping"}\n'
         r = subprocess.run([py, "-m", "kinmo_core.cli.main", "worker", "--allow-dir", str(tmp)], input=data,
-                           capture_output=True, timeout=180, env=env)
+                           capture_output=True, timeout=180, env=env, cwd=tmp)
         ok = r.returncode == 0 and b'"id":9,"result"' in r.stdout and b"Traceback" not in r.stderr
         return [] if ok else [f"exit {r.returncode} {r.stderr[-200:]!r}"]
 
     def worker_eof_mid_line() -> list[str]:
         r = subprocess.run([py, "-m", "kinmo_core.cli.main", "worker"], input=b'{"id": 1, "method": "pi',
-                           capture_output=True, timeout=180, env=env)
+                           capture_output=True, timeout=180, env=env, cwd=tmp)
         return [] if r.returncode == 0 and b"Traceback" not in r.stderr else [f"exit {r.returncode}"]
 
     def worker_stdout_closed() -> list[str]:
@@ -227,8 +229,8 @@ def _proc_cases(tmp: Path) -> list[tuple[str, callable]]:
                f"{py} -m kinmo_core.cli.main worker | head -c 1 >/dev/null")
         return [] if "Traceback" not in r.stderr else [f"stderr {r.stderr[-200:]!r}"]
 
-    return [("process: kinmo info | head -1", info_head), ("process: kinmo info --json | head -c 10", info_json_head),
-            ("process: kinmo reason --json | head -1", reason_head), ("process: file-size limit (EFBIG)", efbig),
+    return [("process: kinmo info | head -c 0", info_head), ("process: kinmo info --json | head -c 0", info_json_head),
+            ("process: kinmo reason --json | head -c 0", reason_head), ("process: file-size limit (EFBIG)", efbig),
             ("process: 4 converts racing to one output", race), ("process: --seed 2**70 fails fast", seed_fast),
             ("process: worker pipe with hostile bytes", worker_pipe),
             ("process: worker input ends mid-line", worker_eof_mid_line),

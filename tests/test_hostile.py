@@ -180,9 +180,10 @@ def test_a_closed_pipe_exits_quietly(tmp_path):
     src = tmp_path / "in.npz"
     src.write_bytes(hostile.base_npz())
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = f"{sys.executable} -m kinmo_core.cli.main info {src} | head -1"
-    r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120, env=env)
-    assert r.stdout.startswith("file:") and r.stderr == "", r.stderr
+    # `head -c 0` exits at once, so the command's first write meets a closed pipe.
+    cmd = f"{sys.executable} -m kinmo_core.cli.main info {src} | head -c 0; echo code=${{PIPESTATUS[0]}}"
+    r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert r.stderr == "" and r.stdout.strip() == "code=141", (r.stdout, r.stderr)
 
 
 def test_broken_pipe_inside_a_command_is_quiet(tmp_path, monkeypatch, capsys):
