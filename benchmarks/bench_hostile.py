@@ -178,7 +178,7 @@ def _proc_cases(tmp: Path) -> list[tuple[str, Callable[[], list[str]]]]:
         def run() -> list[str]:
             r = sh(f"{py} -m kinmo_core.cli.main {command} | head -c 0; echo code=${{PIPESTATUS[0]}}")
             ok = r.stderr == "" and r.stdout.strip() in ("code=141", "code=0")
-            return [] if ok else [f"{r.stdout.strip()} stderr {r.stderr[-300:]!r}"]
+            return [] if ok else [f"{r.stdout.strip()} stderr {r.stderr[-150:]!r}"]
 
         return run
 
@@ -276,7 +276,7 @@ def main() -> int:
                 o.hang, o.problems = True, ["hang"]
             except Exception as e:  # noqa: BLE001
                 o.problems = [f"{type(e).__name__}: {e}"]
-            o.traceback = any("Traceback" in p for p in o.problems)
+            o.traceback = any("Traceback" in p or "Error: " in p for p in o.problems)
             o.files = any("clobbered" in p for p in o.problems)
             o.seconds = time.perf_counter() - start
             outcomes.append(o)
