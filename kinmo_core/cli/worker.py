@@ -242,10 +242,9 @@ def _descriptions(value: dict) -> dict:
 _SEED = Param(int, default=0, check=check_seed)
 _MODEL = Param((str, type(None)), default=None, max_len=4096)
 def _device(value: str) -> str:
-    import re
+    from kinmo_core.pipeline import resolve_device
 
-    if not re.fullmatch(r"cpu|mps|cuda(:\d{1,2})?", value):
-        raise KinmoInputError(f"'device' must be cpu, mps, cuda or cuda:N, got {short(value)}")
+    resolve_device(value)  # the one device check: KinmoInputError for a name torch does not know or lacks
     return value
 
 
