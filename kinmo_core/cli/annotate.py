@@ -16,6 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+from kinmo_core.cli.printable import printable
+
 SUBCOMMANDS: tuple[str, ...] = ("sample", "agreement", "evaluate", "labels")
 
 USAGE = """kinmo annotate DATASET -o OUT.json [options]
@@ -175,7 +177,7 @@ def _run_dataset(args: argparse.Namespace) -> int:
         f"{summary.keyframes_per_second:.2f} keyframes/s, {summary.seconds:.1f} s -> {summary.output}"
     )
     for mid, reason in list(summary.failures.items())[:20]:
-        print(f"failed {mid}: {reason}", file=sys.stderr)
+        print(printable(f"failed {mid}: {reason}"), file=sys.stderr)
     if len(summary.failures) > 20:
         print(f"... and {len(summary.failures) - 20} more (see 'failures' in {summary.output})", file=sys.stderr)
     return summary.exit_code
