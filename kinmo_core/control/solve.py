@@ -64,7 +64,7 @@ class SolveSettings:
     floor: float = 1e4
     limits: float = 1e3
     rotation: float = 1.0
-    rotation_smooth: float = 30.0
+    rotation_smooth: float = 300.0
     root: float = 1.0
     root_smooth: float = 100.0
     keyframe_window: int = 10
@@ -233,7 +233,7 @@ def _two_bone(p: np.ndarray, top: int, mid: int, end: int, goal: np.ndarray, fra
     return shift
 
 
-def _fix_limbs(p: np.ndarray, goal: np.ndarray) -> np.ndarray:
+def _fix_limbs(p: np.ndarray, goal: np.ndarray, blend: int = 8) -> np.ndarray:
     """Meet wrist, ankle and toe goals (T, 22, 3; NaN free) exactly where a limb can reach, by analytic IK."""
     p = p.copy()
     fwd = _heading(torch.from_numpy(p)).numpy()
@@ -251,13 +251,24 @@ def _fix_limbs(p: np.ndarray, goal: np.ndarray) -> np.ndarray:
         hit = np.isfinite(goal[:, e]).any(-1)
         if toe is not None:
             hit |= np.isfinite(goal[:, toe]).any(-1)
-        frames = np.flatnonzero(hit)
-        if not len(frames):
+        if not hit.any():
             continue
+        # What the solve left over is taken up in full at the goal frames and faded out over `blend` frames around
+        # them (smoothstep), so a limb never jumps into or out of its goal.
+        offset = np.where(hit[:, None], want - p[:, e], 0.0)
+        idx = np.flatnonzero(hit)
+        nearest = idx[np.clip(np.searchsorted(idx, np.arange(len(p))), 0, len(idx) - 1)]
+        before = idx[np.clip(np.searchsorted(idx, np.arange(len(p))) - 1, 0, len(idx) - 1)]
+        near = np.where(np.abs(before - np.arange(len(p))) < np.abs(nearest - np.arange(len(p))), before, nearest)
+        x = np.clip(1.0 - np.abs(near - np.arange(len(p))) / blend, 0.0, 1.0)
+        weight = np.where(hit, 1.0, x * x * (3 - 2 * x))
+        frames = np.flatnonzero(weight > 0)
+        want = p[:, e] + offset[near] * weight[:, None]
         hint = fwd3[frames] * (1.0 if "knee" in mid else -1.0)
         shift = _two_bone(p, t, m, e, want[frames], frames, JOINT_LIMITS[name][1], hint)
         if toe is not None:
             p[frames, toe] += shift
+            frames = idx
             g = goal[frames, toe]
             ok = np.isfinite(g).all(-1)
             if ok.any():
