@@ -64,7 +64,7 @@ class SolveSettings:
     floor: float = 1e4
     limits: float = 1e3
     rotation: float = 1.0
-    rotation_smooth: float = 300.0
+    rotation_smooth: float = 100.0
     root: float = 1.0
     root_smooth: float = 100.0
     keyframe_window: int = 10
