@@ -158,3 +158,20 @@ def bake(
         if slot is not None:
             nla_strip.action_slot = slot
     return action, how
+
+
+def shift_action(action, offset: float) -> None:
+    """Move every key of an action (all layers, strips and channelbags) by `offset` frames."""
+    if hasattr(action, "layers"):
+        bags = [bag for layer in action.layers for strip in layer.strips for bag in strip.channelbags]
+        curves = [fc for bag in bags for fc in bag.fcurves]
+    else:  # Blender 4.2/4.3
+        curves = list(action.fcurves)
+    for fc in curves:
+        n = len(fc.keyframe_points)
+        for attr in ("co", "handle_left", "handle_right"):
+            co = np.empty(2 * n, dtype=np.float64)
+            fc.keyframe_points.foreach_get(attr, co)
+            co[0::2] += offset
+            fc.keyframe_points.foreach_set(attr, co)
+        fc.update()

@@ -633,7 +633,7 @@ class KINMO_OT_detect_python(bpy.types.Operator):
         found = backend.detect_python()
         prefs = preferences(context)
         if found is None or prefs is None:
-            self.report({"ERROR"}, "no Python with KinMo found; set its path (or its environment folder) by hand")
+            self.report({"ERROR"}, backend.no_python_message())
             return {"CANCELLED"}
         prefs.python_path = found
         self.report({"INFO"}, f"KinMo Python: {found}")

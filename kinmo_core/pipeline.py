@@ -202,6 +202,8 @@ class KinMoPipeline:
                 m.to(self.device).eval()
         self.mean = torch.from_numpy(parts.mean).to(self.device)
         self.std = torch.from_numpy(parts.std).to(self.device)
+        self.scope = None
+        """The training captions' `PromptScope` (set by from_pretrained when the folder has one)."""
 
     # ------------------------------------------------------------------------------------------------ loading
     @classmethod
@@ -245,7 +247,11 @@ class KinMoPipeline:
             reasoner=_load_reasoner(folder / "reasoner") if load_reasoner else None,
             manifest=manifest,
         )
-        return cls(parts, GenerationSettings.from_dict(manifest.get("settings", {})), dev)
+        pipe = cls(parts, GenerationSettings.from_dict(manifest.get("settings", {})), dev)
+        from kinmo_core.text.scope import PromptScope
+
+        pipe.scope = PromptScope.load(folder)
+        return pipe
 
     def save_pretrained(self, folder: str | os.PathLike, overwrite: bool = False, reasoner_from: str | None = None,
                         extra: dict | None = None) -> Path:
@@ -274,6 +280,12 @@ class KinMoPipeline:
         write_atomic(out / PIPELINE_FILE, lambda f: f.write((json.dumps(manifest, indent=2) + "\n").encode()),
                      overwrite=True)
         return out
+
+    def prompt_warnings(self, texts: Sequence[str]) -> list[str]:
+        """Per text, a one-line warning when it is far from every training caption ("" otherwise, or no scope)."""
+        if self.scope is None:
+            return [""] * len(texts)
+        return self.scope.warnings([clean_text(t) for t in texts])
 
     @property
     def has_reasoner(self) -> bool:

@@ -188,7 +188,56 @@ def _generate(params: dict, ctx: Context) -> dict:
         if params.get("bvh", True):
             bvhs.append(str(m.to_bvh(folder / f"motion_{k:03d}.bvh", overwrite=False)))
     return {"paths": paths, "bvh_paths": bvhs, "frames": motions[0].num_frames, "fps": motions[0].fps,
-            "text": motions[0].text, "descriptions": motions[0].descriptions}
+            "text": motions[0].text, "descriptions": motions[0].descriptions,
+            "warnings": [w for w in pipe.prompt_warnings([text]) if w]}
+
+
+@method("check_prompts")
+def _check_prompts(params: dict, ctx: Context) -> dict:
+    """Check prompts before any generation: reply per prompt a problem ("" when fine) and a warning ("" when none).
+
+    params: prompts (required: a list of {"text": str, "seconds": number or null}); model (pipeline folder whose
+    training captions judge the scope; default: the packaged model). Problems are what `generate` would refuse
+    (empty text, a length out of range); warnings are prompts cut to the word limit or far from the training
+    captions. No generation model is loaded, only the sentence encoder.
+    """
+    import warnings
+
+    from kinmo_core.errors import KinmoInputError
+    from kinmo_core.pipeline import DEFAULT_PATH, clean_text, frames_for
+    from kinmo_core.text.scope import PromptScope, scope_warning
+
+    prompts = params.get("prompts")
+    if not isinstance(prompts, list) or not all(isinstance(p, dict) for p in prompts):
+        raise KinmoInputError("check_prompts needs 'prompts': a list of {\"text\": ..., \"seconds\": ...} objects")
+    model = params.get("model")
+    if model is not None and not isinstance(model, str):
+        raise KinmoInputError("'model' must be a folder path string")
+    problems, notes, texts = [], [], []
+    for p in prompts:
+        problem, note, text = "", "", None
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                text = clean_text(p.get("text"))
+            note = "; ".join(str(w.message) for w in caught)
+            if p.get("seconds") is not None:
+                frames_for(seconds=p["seconds"])
+        except KinmoInputError as e:
+            problem = str(e)
+        problems.append(problem)
+        notes.append(note)
+        texts.append(text)
+    ctx.progress(0.3, "checking the prompts against the training captions")
+    scope = PromptScope.load(model or DEFAULT_PATH)
+    scores: list[float | None] = [None] * len(prompts)
+    if scope is not None:
+        judged = [i for i, t in enumerate(texts) if t is not None]
+        for i, s in zip(judged, scope.scores([texts[i] for i in judged]), strict=True):
+            notes[i] = "; ".join(x for x in (notes[i], scope_warning(texts[i], s, scope.threshold)) if x)
+            scores[i] = round(float(s), 4)
+    return {"problems": problems, "warnings": notes, "scores": scores,
+            "threshold": scope.threshold if scope is not None else None}
 
 
 def _error(kind: str, message: str) -> dict:
