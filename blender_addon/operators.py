@@ -452,7 +452,11 @@ class KINMO_OT_generate(_WorkerTask, bpy.types.Operator):
             return {"CANCELLED"}
         tag_generated(action, self._params, reply)
         context.scene.kinmo.motion_path = npz_path
-        self.report({"INFO"}, line)
+        warnings = [str(w) for w in reply.get("warnings") or [] if w]
+        if warnings:  # generated anyway: the motion is there, but the user should not trust it blindly
+            line = f"{line}. Warning: {'; '.join(warnings)}"
+            context.scene.kinmo.status = line
+        self.report({"WARNING"} if warnings else {"INFO"}, line)
         return {"FINISHED"}
 
 
@@ -466,6 +470,7 @@ def tag_generated(action, params: dict, reply: dict) -> None:
     used = reply.get("descriptions") or {}
     written = any(str(v).strip() for part in ("groups", "interactions") for v in (used.get(part) or {}).values())
     action["kinmo_descriptions"] = json.dumps(used) if written else ""
+    action["kinmo_warnings"] = "; ".join(str(w) for w in reply.get("warnings") or [] if w)
 
 
 class KINMO_OT_expand(_WorkerTask, bpy.types.Operator):
