@@ -137,6 +137,7 @@ class WorkerClient:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._ready = threading.Event()
+        self._start_lock = threading.Lock()  # a background warm-up and an operator may start it at the same time
         self._stderr: collections.deque[str] = collections.deque(maxlen=40)
 
     # ------------------------------------------------------------------------------------------------ lifecycle
@@ -146,6 +147,10 @@ class WorkerClient:
 
     def start(self) -> None:
         """Start the worker (if it is not running) and wait until it reports ready."""
+        with self._start_lock:
+            self._start()
+
+    def _start(self) -> None:
         if self.alive():
             return
         if self._proc is not None:

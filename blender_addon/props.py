@@ -95,6 +95,17 @@ class KinmoPreferences(bpy.types.AddonPreferences):
         description="Pipeline folder used for generation (empty: the default model of the KinMo installation)",
     )
     request_timeout: FloatProperty(name="Request timeout (s)", default=600.0, min=5.0)
+    preload: EnumProperty(
+        name="Load model",
+        description="When to start the KinMo worker and load the model in the background, so the first Generate "
+        "does not wait for it",
+        items=(
+            ("ENABLE", "When the add-on is enabled", "Start loading as soon as Blender enables KinMo"),
+            ("PANEL", "When the KinMo panel is shown", "Start loading the first time the KinMo tab is drawn"),
+            ("NEVER", "On the first request", "Load only when Generate or Expand is first used"),
+        ),
+        default="PANEL",
+    )
 
     def draw(self, context) -> None:
         """Draw the preferences."""
@@ -104,6 +115,7 @@ class KinmoPreferences(bpy.types.AddonPreferences):
         row.operator("kinmo.detect_python", icon="VIEWZOOM")
         row.operator("kinmo.check_worker", icon="CHECKMARK")
         col.prop(self, "model_path")
+        col.prop(self, "preload")
         col.prop(self, "request_timeout")
 
 

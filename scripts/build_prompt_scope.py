@@ -77,6 +77,26 @@ def bandai_captions(src: Path, seed: int = 0) -> list[str]:
     return out
 
 
+def embed(texts: list[str], cache: Path | None = None) -> np.ndarray:
+    """MiniLM sentence embeddings of texts; with a cache (.npz of captions + embeddings) only new texts are encoded."""
+    from tqdm import tqdm
+
+    from kinmo_core.conditioning import get_minilm
+
+    known: dict[str, np.ndarray] = {}
+    if cache is not None and cache.is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            known = dict(zip(z["captions"].tolist(), z["embeddings"], strict=True))
+    missing = [t for t in texts if t not in known]
+    enc = get_minilm()
+    for s in tqdm(range(0, len(missing), 2048), desc="embedding", unit="chunk", file=sys.stderr):
+        known.update(zip(missing[s:s + 2048], enc.encode(missing[s:s + 2048]), strict=True))
+    out = np.stack([known[t] for t in texts]).astype(np.float32)
+    if cache is not None and missing:
+        np.savez(cache, captions=np.array(texts), embeddings=out)
+    return out
+
+
 def read_calibration(path: Path) -> tuple[list[str], list[str]]:
     """The labelled calibration prompts: (in-scope, out-of-scope)."""
     ins, outs = [], []
@@ -92,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
     """Build and write the scope file; print what it holds."""
     import torch
 
-    from kinmo_core.conditioning import get_minilm
     from kinmo_core.text.scope import COVER_SIMILARITY, PromptScope, calibrate_threshold, greedy_cover
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -103,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bandai", type=Path, default=None, help="Bandai-Namco data folder to regenerate captions from")
     p.add_argument("--calibration", type=Path, default=DEFAULT_CALIBRATION)
     p.add_argument("--cover", type=float, default=COVER_SIMILARITY)
+    p.add_argument("--cache", type=Path, default=None, help="embeddings cache (.npz), reused and updated")
     p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -123,8 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         sources.append("kinmo corpus import-bvh bandai-namco-1 (train split, mirrored)")
     unique = sorted(set(captions))
     print(f"{len(captions)} training captions, {len(unique)} distinct", file=sys.stderr)
-    enc = get_minilm()
-    emb = np.concatenate([enc.encode(unique[s:s + 2048]) for s in range(0, len(unique), 2048)])
+    emb = embed(unique, args.cache)
     # A seeded order so the cover does not depend on alphabetical runs of similar captions.
     order = np.random.default_rng(0).permutation(len(unique))
     kept = order[greedy_cover(emb[order], args.cover)]

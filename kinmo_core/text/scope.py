@@ -24,7 +24,7 @@ import numpy as np
 from kinmo_core.errors import KinmoModelError
 
 SCOPE_FILE: str = "prompt_scope.safetensors"
-COVER_SIMILARITY: float = 0.95
+COVER_SIMILARITY: float = 0.8
 """Every training caption has a stored caption at least this similar (cosine)."""
 
 _CHUNK = 4096
