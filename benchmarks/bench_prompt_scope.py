@@ -29,11 +29,11 @@ def main() -> int:
     import torch
 
     from kinmo_core.conditioning import get_minilm
-    from kinmo_core.pipeline import DEFAULT_PATH
+    from kinmo_core.pipeline import DEFAULT_PATH, minilm_encode
     from kinmo_core.text.scope import PromptScope
 
     torch.set_num_threads(1)
-    scope = PromptScope.load(DEFAULT_PATH)
+    scope = PromptScope.load(DEFAULT_PATH, encode=minilm_encode)
     if scope is None:
         print(f"error: {DEFAULT_PATH} has no prompt scope; run scripts/build_prompt_scope.py", file=sys.stderr)
         return 2

@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     """Build and write the scope file; print what it holds."""
     import torch
 
+    from kinmo_core.pipeline import minilm_encode
     from kinmo_core.text.scope import COVER_SIMILARITY, PromptScope, calibrate_threshold, greedy_cover
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     # A seeded order so the cover does not depend on alphabetical runs of similar captions.
     order = np.random.default_rng(0).permutation(len(unique))
     kept = order[greedy_cover(emb[order], args.cover)]
-    scope = PromptScope(emb[kept], threshold=0.0)
+    scope = PromptScope(emb[kept], threshold=0.0, encode=minilm_encode)
     ins, outs = read_calibration(args.calibration)
     s_in, s_out = scope.scores(ins), scope.scores(outs)
     scope.threshold = calibrate_threshold(s_in, s_out)

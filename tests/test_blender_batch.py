@@ -76,7 +76,7 @@ def _pose_heads_y_up(obj, scene, frames: list[int]) -> np.ndarray:
 
 
 def test_batch_files_on_a_centimetre_rig_and_a_clean_temporary_folder(model, tmp_path):
-    from kinmo_core.bvh import read_bvh
+    from kinmo_core.motion.bvh import read_bvh
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     build_armature("Mixamo", MIXAMO_BONES, scale=0.01)

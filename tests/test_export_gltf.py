@@ -13,9 +13,9 @@ import pytest
 
 from kinmo_core.cli.main import main
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.export_gltf import gltf_document, write_glb
-from kinmo_core.motion import Motion, load_motion
-from kinmo_core.skeleton import JOINT_NAMES, NUM_JOINTS
+from kinmo_core.motion.file import Motion, load_motion
+from kinmo_core.motion.gltf import gltf_document, write_glb
+from kinmo_core.motion.skeleton import JOINT_NAMES, NUM_JOINTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import FIXTURES  # noqa: E402
@@ -30,7 +30,7 @@ def walk() -> Motion:
 @pytest.fixture(scope="module")
 def generated() -> Motion:
     """A motion from a tiny random pipeline: its bones change length, so rotations alone miss its joints by mm."""
-    from kinmo_core.ik import forward_kinematics
+    from kinmo_core.motion.ik import forward_kinematics
     from kinmo_core.pipeline import random_pipeline
 
     with pytest.warns(UserWarning):
@@ -108,7 +108,7 @@ def test_fbx_reimports_with_the_same_frames_and_start(walk, tmp_path, capsys):
 
 
 def test_fbx_without_bpy_is_one_clear_line(walk, tmp_path, monkeypatch, capsys):
-    import kinmo_core.export_gltf as ex
+    import kinmo_core.motion.gltf as ex
 
     monkeypatch.setattr(ex, "bpy_available", lambda: False)
     src = walk.save(tmp_path / "walk.npz")

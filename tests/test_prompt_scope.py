@@ -11,7 +11,7 @@ import pytest
 from kinmo_core.cli.main import main
 from kinmo_core.cli.worker import serve
 from kinmo_core.errors import KinmoModelError
-from kinmo_core.pipeline import DEFAULT_PATH
+from kinmo_core.pipeline import DEFAULT_PATH, minilm_encode
 from kinmo_core.text.scope import (
     SCOPE_FILE,
     PromptScope,
@@ -53,7 +53,7 @@ def test_calibration_separates_and_sits_in_the_gap():
 
 def test_file_round_trip_and_damage(tmp_path):
     emb = _unit(np.random.default_rng(2), 10, 384)
-    PromptScope(emb, 0.42, {"sources": "test"}).save(tmp_path)
+    PromptScope(emb, 0.42, meta={"sources": "test"}).save(tmp_path)
     back = PromptScope.load(tmp_path)
     assert back.threshold == pytest.approx(0.42) and back.meta["sources"] == "test"
     assert np.abs(back.embeddings - emb).max() < 1e-3  # float16 on disk
@@ -111,7 +111,7 @@ def test_worker_checks_prompts_without_generating_and_generate_replies_warnings(
 
 @pytest.mark.skipif(not (DEFAULT_PATH / SCOPE_FILE).is_file(), reason="the default model has no prompt scope yet")
 def test_the_default_model_warns_on_what_it_was_not_trained_on():
-    scope = PromptScope.load(DEFAULT_PATH)
+    scope = PromptScope.load(DEFAULT_PATH, encode=minilm_encode)
     warned = [bool(w) for w in scope.warnings(["a person walks forward", "someone waves with the left hand",
                                                 "a person plays the violin", "zxqv blorp"])]  # fmt: skip
     assert warned == [False, False, True, True]

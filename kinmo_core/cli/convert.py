@@ -31,8 +31,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Convert args.input to args.output."""
     from kinmo_core.errors import KinmoInputError
-    from kinmo_core.export_gltf import EXPORT_EXTENSIONS, check_fbx_writer, export_motion
-    from kinmo_core.motion import MOTION_EXTENSIONS, load_motion, save_motion
+    from kinmo_core.motion.file import MOTION_EXTENSIONS, load_motion, save_motion
+    from kinmo_core.motion.gltf import EXPORT_EXTENSIONS, check_fbx_writer, export_motion
 
     out: Path = args.output
     ext = out.suffix.lower()

@@ -95,7 +95,7 @@ def _load_motion(params: dict, ctx: Context) -> dict:
     import tempfile
 
     from kinmo_core.errors import KinmoInputError
-    from kinmo_core.motion import load_motion
+    from kinmo_core.motion.file import load_motion
 
     path = params.get("path")
     if not isinstance(path, str) or not path:
@@ -227,7 +227,7 @@ def _check_prompts(params: dict, ctx: Context) -> dict:
     import warnings
 
     from kinmo_core.errors import KinmoInputError
-    from kinmo_core.pipeline import DEFAULT_PATH, clean_text, frames_for
+    from kinmo_core.pipeline import DEFAULT_PATH, clean_text, frames_for, minilm_encode
     from kinmo_core.text.scope import PromptScope, scope_warning
 
     prompts = params.get("prompts")
@@ -252,7 +252,7 @@ def _check_prompts(params: dict, ctx: Context) -> dict:
         notes.append(note)
         texts.append(text)
     ctx.progress(0.3, "checking the prompts against the training captions")
-    scope = PromptScope.load(model or DEFAULT_PATH)
+    scope = PromptScope.load(model or DEFAULT_PATH, encode=minilm_encode)
     scores: list[float | None] = [None] * len(prompts)
     if scope is not None:
         judged = [i for i, t in enumerate(texts) if t is not None]

@@ -1,7 +1,7 @@
 """Out-of-distribution prompts: how far a prompt is from every caption the model was trained on.
 
 The score of a prompt is its nearest-neighbour cosine similarity, in the MiniLM sentence embedding space
-(`conditioning.get_minilm`, the encoder the model's length estimator reads), to the training captions. A prompt
+(the encoder the model's length estimator reads; the caller passes its `encode`), to the training captions. A prompt
 whose score is below the pipeline's threshold gets a warning; it is still generated.
 
 The captions are stored as a cover: a subset such that every training caption has a stored one with cosine
@@ -36,16 +36,14 @@ class PromptScope:
 
     embeddings: np.ndarray
     threshold: float
-    meta: dict = field(default_factory=dict)
     encode: Callable[[list[str]], np.ndarray] | None = None
-    """Sentence encoder (texts -> unit rows); the shared MiniLM when None."""
+    """Sentence encoder (texts -> unit rows), the one the embeddings were made with (MiniLM)."""
+    meta: dict = field(default_factory=dict)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        if self.encode is not None:
-            return np.asarray(self.encode(texts), dtype=np.float32)
-        from kinmo_core.conditioning import get_minilm
-
-        return get_minilm().encode(texts)
+        if self.encode is None:
+            raise KinmoModelError("this prompt scope has no sentence encoder to score prompts with")
+        return np.asarray(self.encode(texts), dtype=np.float32)
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """Return each text's nearest-neighbour cosine similarity to the training captions."""
@@ -59,8 +57,9 @@ class PromptScope:
         return [scope_warning(t, s, self.threshold) for t, s in zip(texts, self.scores(texts), strict=True)]
 
     @classmethod
-    def load(cls, folder: str | os.PathLike) -> PromptScope | None:
-        """Read folder/prompt_scope.safetensors; None when the pipeline has none."""
+    def load(cls, folder: str | os.PathLike, encode: Callable[[list[str]], np.ndarray] | None = None
+             ) -> PromptScope | None:
+        """Read folder/prompt_scope.safetensors (scoring with `encode`); None when the pipeline has none."""
         from safetensors import SafetensorError
         from safetensors.numpy import load_file
 
@@ -78,7 +77,7 @@ class PromptScope:
             raise KinmoModelError(f"{path}: damaged prompt scope file ({type(e).__name__}: {e})") from None
         if emb.ndim != 2 or not np.isfinite(emb).all():
             raise KinmoModelError(f"{path}: the caption embeddings must be a finite (N, D) array")
-        return cls(emb, threshold, meta)
+        return cls(emb, threshold, encode, meta)
 
     def save(self, folder: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write folder/prompt_scope.safetensors atomically (float16 embeddings, threshold in the metadata)."""

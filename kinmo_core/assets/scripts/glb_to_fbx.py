@@ -1,6 +1,6 @@
 """Convert a KinMo .glb to FBX with Blender's importer and exporter: `python glb_to_fbx.py IN.glb OUT.fbx`.
 
-Run by `kinmo_core.export_gltf.write_fbx` in a child process of a Python that has the `bpy` module (KinMo itself
+Run by `kinmo_core.motion.gltf.write_fbx` in a child process of a Python that has the `bpy` module (KinMo itself
 never imports bpy). The take starts at time 0 and covers exactly the motion's frames at its frame rate, so Blender's FBX
 importer (default settings) puts it at frames 1..T, and other tools at time 0.
 """

@@ -25,7 +25,7 @@ import numpy as np
 
 from kinmo_core.errors import KinmoInputError
 from kinmo_core.fileio import atomic_output
-from kinmo_core.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS
+from kinmo_core.motion.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS
 
 EXPORT_EXTENSIONS: tuple[str, ...] = (".glb", ".fbx")
 """Output formats `kinmo convert` writes besides the motion formats."""
@@ -36,7 +36,7 @@ BODY_HALF_WIDTH: float = 0.025
 TRANSLATION_TOLERANCE: float = 1e-4
 """A joint gets translation keys when its placement under its parent strays from the rest offset by more (metres)."""
 
-FBX_SCRIPT: Path = Path(__file__).resolve().parent / "assets" / "scripts" / "glb_to_fbx.py"
+FBX_SCRIPT: Path = Path(__file__).resolve().parents[1] / "assets" / "scripts" / "glb_to_fbx.py"
 FBX_TIMEOUT_S: float = 300.0
 
 # glTF constants (spec section 5): component types, buffer view targets.
@@ -57,7 +57,7 @@ def _rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def local_translations(motion) -> np.ndarray:
     """Return (T, 22, 3) translations of each joint in its parent's frame that reproduce motion.joints exactly."""
-    from kinmo_core.ik import global_rotations
+    from kinmo_core.motion.ik import global_rotations
 
     glob = np.asarray(global_rotations(motion.rotations.astype(np.float64)))
     joints = motion.joints.astype(np.float64)
@@ -102,7 +102,7 @@ def gltf_document(motion):
     """Return a pygltflib.GLTF2 (with its binary blob set) holding the motion's skinned skeleton and animation."""
     import pygltflib as g
 
-    from kinmo_core.skeleton import rest_pose
+    from kinmo_core.motion.skeleton import rest_pose
 
     t = motion.num_frames
     offsets = motion.offsets.astype(np.float64)
