@@ -98,7 +98,7 @@ def visual_channels(obj, rig, bone_map: dict[str, str], result, view_layer
     rotations (and the root bone's head) with the rig's constraints and drivers evaluated, frame by frame."""
     from mathutils import Matrix, Quaternion, Vector
 
-    from . import smpl22 as S
+    from .core import skeleton as S
 
     # Bones are set level by level of the body's tree (pelvis; hips and spine; knees; ...), one depsgraph update per
     # level: a control's helper parents may follow other controls through constraints, not through bone parents,
