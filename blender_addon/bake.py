@@ -25,7 +25,17 @@ def rig_spec(obj) -> RigSpec:
     parents = [b.parent.name if b.parent else None for b in bones]
     heads = np.array([tuple(b.head_local) for b in bones], dtype=np.float64).reshape(-1, 3)
     mats = np.array([[tuple(r) for r in b.matrix_local.to_3x3().normalized()] for b in bones]).reshape(-1, 3, 3)
-    return RigSpec.from_unordered(names, parents, heads, Q.matrix_to_quat(mats))
+    spec = RigSpec.from_unordered(names, parents, heads, Q.matrix_to_quat(mats))
+    for pb in obj.pose.bones:  # helper bones that copy another bone (Rigify's ORG bones copy its controls)
+        for c in pb.constraints:
+            if (c.type in _FOLLOW_CONSTRAINTS and c.enabled and c.influence >= 1.0 and getattr(c, "target", None) == obj
+                    and c.subtarget in spec.index):  # fmt: skip
+                spec.follows[spec.index[pb.name]] = spec.index[c.subtarget]
+                break
+    return spec
+
+
+_FOLLOW_CONSTRAINTS = ("COPY_TRANSFORMS", "CHILD_OF")
 
 
 def object_rotation(obj) -> np.ndarray:

@@ -6,7 +6,9 @@ Worker requests (generate, expand, converting a .bvh/.npy) run as modal operator
 bar, status line, Esc cancels, Blender stays responsive) and synchronously in background mode, where timers never fire.
 """
 
+import dataclasses
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 import bpy
 from bpy.props import StringProperty
 
-from . import backend
+from . import backend, rig_checks
 from . import bake as bk
 from .props import LEVELS, clear_descriptions, edited_descriptions, preferences, store_descriptions
 from .retarget.bone_map import auto_bone_map, preset_map, validate_bone_map
@@ -113,10 +115,11 @@ def target_armature(context):
     return context.scene.kinmo.target_armature or selected_armature(context)
 
 
-def bone_map_for(obj) -> tuple[RigSpec, dict[str, str], str]:
+def bone_map_for(obj, driven: dict[str, str] | None = None) -> tuple[RigSpec, dict[str, str], str]:
     """The armature's rig spec and joint -> bone map (saved, else detected) and where it came from; no change made.
 
-    Raises KinmoUserError when the armature is in Edit Mode or no bone maps to a SMPL-22 joint.
+    Detection prefers bones keys can move (not in `driven`, e.g. a generated Rigify rig's controls over its DEF
+    bones). Raises KinmoUserError when the armature is in Edit Mode or no bone maps to a SMPL-22 joint.
     """
     if obj.mode == "EDIT":
         raise KinmoUserError(f"leave Edit Mode on '{obj.name}' first (its bones are being edited)")
@@ -124,7 +127,9 @@ def bone_map_for(obj) -> tuple[RigSpec, dict[str, str], str]:
     bone_map = validate_bone_map(spec, bk.stored_bone_map(obj))
     found = "saved"
     if not bone_map:
-        bone_map, found = auto_bone_map(spec)
+        if driven is None:
+            driven = rig_checks.driven_bones(obj, spec.names)
+        bone_map, found = auto_bone_map(spec, frozenset(driven))
     if not bone_map:
         raise KinmoUserError(
             f"no bone of '{obj.name}' maps to a SMPL-22 joint; pick a preset or fill its bone map in the KinMo tab"
@@ -132,27 +137,62 @@ def bone_map_for(obj) -> tuple[RigSpec, dict[str, str], str]:
     return spec, bone_map, found
 
 
+def add_warnings(action, warnings: list[str]) -> None:
+    """Keep report warnings on the action (a custom property, "; "-joined) so they outlive the report."""
+    old = [w for w in str(action.get("kinmo_warnings", "")).split("; ") if w]
+    action["kinmo_warnings"] = "; ".join(old + [w for w in warnings if w and w not in old])
+
+
+def report_level(action) -> set[str]:
+    """WARNING when the action carries warnings, else INFO: a result with problems is never reported as success."""
+    return {"WARNING"} if action.get("kinmo_warnings") else {"INFO"}
+
+
+def _uses_fk_controls(bone_map: dict[str, str]) -> bool:
+    return any("fk" in re.split(r"[^a-z0-9]+", bone.lower()) for bone in bone_map.values())
+
+
 def retarget_onto(context, obj, motion: SourceMotion, label: str) -> tuple[bpy.types.Action, str]:
-    """Retarget a motion onto an armature and bake it; return (new action, report line). Raises KinmoUserError first."""
+    """Retarget a motion onto an armature and bake it; return (new action, report line). Raises KinmoUserError first.
+
+    Problems that leave the result unlike the motion (pelvis or a limb unmapped, mapped bones driven by constraints
+    or drivers) go into the line as a WARNING and onto the action (`report_level`). Keys on FK controls come with
+    the rig's IK/FK switches set to FK; on rigs whose controls hang from constraint-driven helpers the pose
+    channels are measured through Blender (`rig_checks.visual_channels`).
+    """
     settings = context.scene.kinmo
-    spec, bone_map, found = bone_map_for(obj)
+    driven = rig_checks.driven_bones(obj, [b.name for b in obj.data.bones])
+    spec, bone_map, found = bone_map_for(obj, driven)
     render = context.scene.render
     fps = render.fps / render.fps_base
     basis = facing_basis(spec, bone_map, bk.object_rotation(obj))
     result = retarget(motion, spec, bone_map, basis, fps=fps, foot_cleanup=settings.foot_cleanup)
+    switched = rig_checks.set_fk_switches(obj) if _uses_fk_controls(bone_map) else 0
+    if rig_checks.has_driven_ancestors(obj, bone_map.values()):
+        rotations, root_loc = rig_checks.visual_channels(obj, spec, bone_map, result, context.view_layer)
+        result = dataclasses.replace(result, rotations=rotations, root_locations=root_loc)
     name = f"KinMo {label}"[:60]
-    action, how = bk.bake(obj, result, name, context.scene.frame_start, settings.assign)
+    scene = context.scene
+    action, how = bk.bake(obj, result, name, scene.frame_start, settings.assign)
     if found != "saved":
         bk.store_bone_map(obj, bone_map)
+    if settings.set_frame_range:
+        scene.frame_end = scene.frame_start + result.frames - 1
     skate = result.foot_skate
     action["kinmo_foot_skate_m_per_s"] = skate["mean"]
     action["kinmo_source_foot_skate_m_per_s"] = skate["source_mean"]
     action["kinmo_mapped_bones"] = len(bone_map)
+    warnings = rig_checks.mapping_warnings(bone_map, driven)
+    add_warnings(action, warnings)
     where = "as its active action" if how == "ACTIVE" else f"as NLA track '{action.name}'"
     line = (
         f"KinMo: '{label}' on '{obj.name}' {where}: {result.frames} frames at {fps:g} fps, {len(bone_map)}/22 joints "
         f"mapped ({found}), foot skate {100 * skate['mean']:.1f} cm/s (source {100 * skate['source_mean']:.1f})"
     )
+    if switched:
+        line += f"; {switched} IK/FK switch(es) set to FK"
+    if warnings:
+        line = f"KinMo WARNING: {'; '.join(warnings)}. {line.removeprefix('KinMo: ')}"
     settings.status = line
     return action, line
 
@@ -358,12 +398,12 @@ class KINMO_OT_import_motion(_WorkerTask, bpy.types.Operator):
     def _apply(self, context, motion: SourceMotion, npz_path: str):
         try:
             label = motion.text or Path(self.filepath).stem
-            _, _, line = place_motion(context, motion, label, target_armature(context))
+            _, action, line = place_motion(context, motion, label, target_armature(context))
         except KinmoUserError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
         context.scene.kinmo.motion_path = npz_path
-        self.report({"INFO"}, line)
+        self.report(report_level(action), line)
         return {"FINISHED"}
 
 
@@ -410,9 +450,10 @@ class KINMO_OT_generate(_WorkerTask, bpy.types.Operator):
         context.scene.kinmo.motion_path = npz_path
         warnings = [str(w) for w in reply.get("warnings") or [] if w]
         if warnings:  # generated anyway: the motion is there, but the user should not trust it blindly
+            add_warnings(action, warnings)
             line = f"{line}. Warning: {'; '.join(warnings)}"
             context.scene.kinmo.status = line
-        self.report({"WARNING"} if warnings else {"INFO"}, line)
+        self.report(report_level(action), line)
         return {"FINISHED"}
 
 
@@ -426,7 +467,6 @@ def tag_generated(action, params: dict, reply: dict) -> None:
     used = reply.get("descriptions") or {}
     written = any(str(v).strip() for part in ("groups", "interactions") for v in (used.get(part) or {}).values())
     action["kinmo_descriptions"] = json.dumps(used) if written else ""
-    action["kinmo_warnings"] = "; ".join(str(w) for w in reply.get("warnings") or [] if w)
 
 
 class KINMO_OT_expand(_WorkerTask, bpy.types.Operator):
@@ -492,11 +532,11 @@ class KINMO_OT_retarget(bpy.types.Operator):
                 raise KinmoUserError("select an armature to retarget onto")
             motion, _ = read_motion(context, self.filepath or context.scene.kinmo.motion_path)
             label = motion.text or Path(self.filepath or context.scene.kinmo.motion_path).stem
-            _, _, line = place_motion(context, motion, label, obj)
+            _, action, line = place_motion(context, motion, label, obj)
         except KinmoUserError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
-        self.report({"INFO"}, line)
+        self.report(report_level(action), line)
         return {"FINISHED"}
 
 

@@ -67,6 +67,8 @@ class KinmoSettings(bpy.types.PropertyGroup):
                                description="Keep feet from sliding while they touch the ground (two-bone IK on the "
                                "legs; changes leg directions slightly)")  # fmt: skip
     assign: EnumProperty(name="Assign", items=ASSIGN_ITEMS, default="AUTO")
+    set_frame_range: BoolProperty(name="Set frame range", default=True,
+                                  description="Set the scene's frame range to each new motion")  # fmt: skip
     preset: EnumProperty(name="Preset", items=PRESET_ITEMS, default="AUTO")
     status: StringProperty(name="Status", default="")
     descriptions: CollectionProperty(type=KinmoDescriptionItem, name="Descriptions",

@@ -123,6 +123,7 @@ class KINMO_PT_import(_SidebarPanel, bpy.types.Panel):
         col.operator("kinmo.retarget", icon="CON_ARMATURE")
         col.prop(settings, "foot_cleanup")
         col.prop(settings, "assign")
+        col.prop(settings, "set_frame_range")
         if settings.status:
             col.label(text=settings.status)
         client = backend.current_client()

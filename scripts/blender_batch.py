@@ -334,6 +334,9 @@ class Batch:
         context.scene.kinmo.assign = "ACTIVE"  # the new action plays in the exported files
         obj, action, _ = ops.place_motion(context, motion, reply.get("text") or params["text"], obj)
         ops.tag_generated(action, params, reply)
+        rig_warnings = str(action.get("kinmo_warnings", ""))  # e.g. an unmapped limb: the files are made anyway
+        if rig_warnings and rig_warnings not in prompt.warning:
+            prompt.warning = "; ".join(w for w in (prompt.warning, rig_warnings) if w)
         scene = context.scene
         outcome.frames = int(round(action.frame_range[1] - action.frame_range[0])) + 1
         scene.frame_end = scene.frame_start + outcome.frames - 1

@@ -193,7 +193,8 @@ def build_rigify(bpy, generate: bool):
     """Rigify's human metarig without face, fingers and extras (small and fast); generated into a rig if asked."""
     import addon_utils
 
-    addon_utils.enable("rigify", default_set=False)
+    if not addon_utils.check("rigify")[1]:
+        addon_utils.enable("rigify", default_set=True)
     bpy.ops.object.armature_human_metarig_add()
     meta = bpy.context.active_object
     bpy.ops.object.mode_set(mode="EDIT")
