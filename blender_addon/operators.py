@@ -190,7 +190,7 @@ def retarget_onto(context, obj, motion: SourceMotion, label: str) -> tuple[bpy.t
         f"mapped ({found}), foot skate {100 * skate['mean']:.1f} cm/s (source {100 * skate['source_mean']:.1f})"
     )
     if switched:
-        line += f"; {switched} IK/FK switch(es) set to FK"
+        line += f"; {switched} IK/FK switch(es) and follow slider(s) set to FK"
     if warnings:
         line = f"KinMo WARNING: {'; '.join(warnings)}. {line.removeprefix('KinMo: ')}"
     settings.status = line

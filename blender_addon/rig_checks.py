@@ -3,7 +3,8 @@
 - `driven_bones`: bones whose pose is set by constraints or drivers (keys on them do nothing: e.g. Rigify's DEF bones).
 - `mapping_warnings`: the report lines for a bone map that leaves the pelvis or a whole limb unmapped, or maps driven
   bones; the operators report them as a WARNING, never as success.
-- `set_fk_switches`: control rigs keyed on their FK controls need their IK/FK switches at FK (`FK_SWITCHES`).
+- `set_fk_switches`: control rigs keyed on their FK controls need their IK/FK switches at FK and their follow
+  sliders at full (`FK_SWITCHES`).
 - `visual_channels`: on rigs whose controls hang from constraint-driven helper bones (Rigify's MCH bones), the solved
   armature-space rotations are turned into pose channels by Blender itself (`pose_bone.matrix`, frame by frame), so
   the keys land where the solver meant whatever the helpers do.
@@ -23,8 +24,10 @@ LIMBS: dict[str, tuple[str, ...]] = {
 }
 """A limb counts as unmapped when none of these joints is mapped."""
 
-FK_SWITCHES: dict[str, float] = {"IK_FK": 1.0, "ik_fk_switch": 1.0}
-"""Pose-bone custom properties that switch a limb between IK and FK, and their FK value (Rigify; Auto-Rig Pro)."""
+FK_SWITCHES: dict[str, float] = {"IK_FK": 1.0, "ik_fk_switch": 1.0, "neck_follow": 1.0, "head_follow": 1.0}
+"""Pose-bone custom properties that make a control rig a plain FK chain, and their values: the IK/FK switches at FK
+(Rigify's IK_FK, Auto-Rig Pro's ik_fk_switch) and Rigify's neck and head fully following the chest (at its default
+0.5 the neck keeps part of its own orientation, so keys would not give the motion's neck and head)."""
 
 _CHANNEL = re.compile(
     r'^pose\.bones\["(.+?)"\]\.(location|rotation_quaternion|rotation_euler|rotation_axis_angle|scale)$')
@@ -82,7 +85,7 @@ def mapping_warnings(bone_map: dict[str, str], driven: dict[str, str]) -> list[s
 
 
 def set_fk_switches(obj) -> int:
-    """Set every IK/FK switch of the rig (`FK_SWITCHES`) to FK; return how many were changed."""
+    """Set every IK/FK switch and follow slider of the rig (`FK_SWITCHES`) to FK; return how many were changed."""
     changed = 0
     for pb in obj.pose.bones:
         for prop, fk in FK_SWITCHES.items():

@@ -123,6 +123,8 @@ def test_rig_is_detected_and_follows_the_motion(kind, rigify_file, scene, motion
     measure = {j: RIGIFY_DEF[j] for j in expected} if kind == "rigify" else expected
     if kind == "rigify":
         assert all(obj.pose.bones[p]["IK_FK"] == 1.0 for p in ("thigh_parent.L", "upper_arm_parent.R"))
+        assert obj.pose.bones["torso"]["neck_follow"] == obj.pose.bones["torso"]["head_follow"] == 1.0
+        assert "6 IK/FK switch(es) and follow slider(s) set to FK" in scene.kinmo.status
     heads = _heads(obj, measure, frames)
     src = {j: joints[:, S.JOINT_INDEX[j]] @ KINMO_TO_BLENDER.T for j in measure}
     src_leg = sum(np.linalg.norm(joints[0, S.JOINT_INDEX[a]] - joints[0, S.JOINT_INDEX[b]])
@@ -139,6 +141,8 @@ def test_rig_is_detected_and_follows_the_motion(kind, rigify_file, scene, motion
         if aim is not None:
             angles = Q.angle_between(heads[aim] - heads[joint], src[aim] - src[joint])
             worst[joint] = float(np.max(angles))
+    print(f"\nRIG {kind}: {len(bone_map)}/22 mapped, pelvis travel x{travel:.3f}, left hand height correlation "
+          f"{hand:.3f} (rise x{rise:.2f}), worst bone direction {max(worst.values()):.2f} deg")
     bad = {j: round(a, 1) for j, a in worst.items() if a > 5.0}
     assert not bad, f"bone directions off by more than 5 degrees: {bad}"
 
