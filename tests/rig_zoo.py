@@ -13,8 +13,16 @@ _C = 0.7071
 SIDES = (("left", 1.0), ("right", -1.0))
 
 
-def points(s: float) -> dict[str, tuple[float, float, float]]:
-    """Joint points (cm) of one side (s = +1 left, -1 right) and the trunk: an A-pose humanoid 1.8 m tall."""
+def points(s: float, height: float = 1.0, tpose: bool = False) -> dict[str, tuple[float, float, float]]:
+    """Joint points (cm) of one side (s = +1 left, -1 right) and the trunk: an A-pose humanoid 1.8 m tall, scaled by
+    `height`, with the arms horizontal when `tpose`."""
+    p = _points(s)
+    if tpose:
+        p.update({"elbow": (s * 43, 0, 144), "wrist": (s * 68, 0, 144), "hand_end": (s * 76, 0, 144)})
+    return {k: tuple(height * x for x in v) for k, v in p.items()}
+
+
+def _points(s: float) -> dict[str, tuple[float, float, float]]:
     return {
         "root": (0, 0, 0), "pelvis": (0, 0, 100), "spine1": (0, 0, 110), "spine2": (0, 0, 122),
         "spine3": (0, 0, 134), "neck": (0, 0, 148), "head": (0, -1, 158), "head_top": (0, -1, 175),
@@ -30,14 +38,14 @@ def _mid(a, b, t: float) -> tuple[float, float, float]:
 
 
 def chain_rig(trunk: dict[str, str], limb: dict[str, str], side_name, root: str | None = None,
-              split: dict[str, str] | None = None, extras: list | None = None, unit: float = 1.0
-              ) -> tuple[list, dict[str, str]]:
+              split: dict[str, str] | None = None, extras: list | None = None, unit: float = 1.0,
+              height: float = 1.0, tpose: bool = False) -> tuple[list, dict[str, str]]:
     """A rig whose bones follow the joints: trunk {joint: name}, limb {role: base name}, side_name(base, side).
 
     split {trunk joint: name}: that joint's bone is cut in half, the upper half a bone of that name (the bones
     above hang from it), as UE5's spine_02 between spine_01 and spine_03.
     """
-    p = points(1.0)
+    p = points(1.0, height, tpose)
     split = split or {}
     bones = []
     if root:
@@ -62,7 +70,7 @@ def chain_rig(trunk: dict[str, str], limb: dict[str, str], side_name, root: str 
     limb_parent = {"collar": "spine3", "shoulder": "collar", "elbow": "shoulder", "wrist": "elbow", "hip": "pelvis",
                    "knee": "hip", "ankle": "knee", "foot": "ankle"}  # fmt: skip
     for side, s in SIDES:
-        ps = points(s)
+        ps = points(s, height, tpose)
         for role, base in limb.items():
             par = limb_parent[role]
             parent = side_name(limb[par], side) if par in limb else top(par)
@@ -93,7 +101,8 @@ def rigs() -> dict[str, tuple[list, float, dict[str, str]]]:
                              lambda b, s: f"{b}_{s[0]}", root="root",
                              split={"spine1": "spine_02", "spine2": "spine_04", "neck": "neck_02"},
                              extras=[("upperarm_twist_01_l", "upperarm_l", _mid(p1["shoulder"], p1["elbow"], 0.5),
-                                      p1["elbow"]), ("ik_foot_root", "root", (0, 0, 0), (0, 0, 10))])  # fmt: skip
+                                      p1["elbow"]), ("ik_foot_root", "root", (0, 0, 0), (0, 0, 10))],
+                             height=1.05)  # fmt: skip
     out["ue5"] = (bones, 0.01, expected)
 
     # Character Creator / iClone (cm): BoneRoot > Hip > (Pelvis > thighs; Waist > Spine01 > Spine02 > ...).
@@ -115,7 +124,8 @@ def rigs() -> dict[str, tuple[list, float, dict[str, str]]]:
                                  "spine3": "J_Bip_C_UpperChest", "neck": "J_Bip_C_Neck", "head": "J_Bip_C_Head"},
                                 dict(zip(limbs, ("Shoulder", "UpperArm", "LowerArm", "Hand", "UpperLeg", "LowerLeg",
                                                  "Foot", "ToeBase"), strict=True)),
-                                lambda b, s: f"J_Bip_{s[0].upper()}_{b}", root="Root", unit=0.01)  # fmt: skip
+                                lambda b, s: f"J_Bip_{s[0].upper()}_{b}", root="Root", unit=0.01, height=0.85,
+                                tpose=True)  # fmt: skip
     out["vrm"] = (bones, 1.0, expected)
 
     # Auto-Rig Pro, as its game-engine export names the deform bones (cm).
@@ -123,17 +133,18 @@ def rigs() -> dict[str, tuple[list, float, dict[str, str]]]:
                                  "spine3": "spine_03.x", "neck": "neck.x", "head": "head.x"},
                                 dict(zip(limbs, ("shoulder", "arm_stretch", "forearm_stretch", "hand", "thigh_stretch",
                                                  "leg_stretch", "foot", "toes_01"), strict=True)),
-                                lambda b, s: f"{b}.{s[0]}")  # fmt: skip
+                                lambda b, s: f"{b}.{s[0]}", height=1.1, tpose=True)  # fmt: skip
     out["auto_rig_pro"] = (bones, 0.01, expected)
 
-    # The SMPL-X add-on's armature (metres): SMPL joint names under a root, with jaw, eyes and fingers.
+    # The SMPL-X add-on's armature (metres, T-pose): SMPL joint names under a root, with jaw, eyes and fingers.
+    px = points(1, 0.95, True)
     bones, expected = chain_rig({j: j for j in ("pelvis", "spine1", "spine2", "spine3", "neck", "head")},
                                 {r: r for r in limbs}, lambda b, s: f"{s}_{b}", root="root",
                                 extras=[("jaw", "head", (0, -1, 160), (0, -8, 158)),
                                         ("left_eye_smplhf", "head", (3, -8, 165), (3, -10, 165)),
-                                        ("left_index1", "left_wrist", points(1)["hand_end"],
-                                         _mid(points(1)["hand_end"], points(1)["wrist"], -0.3))],
-                                unit=0.01)  # fmt: skip
+                                        ("left_index1", "left_wrist", px["hand_end"],
+                                         _mid(px["hand_end"], px["wrist"], -0.3))],
+                                unit=0.01, height=0.95, tpose=True)  # fmt: skip
     out["smplx"] = (bones, 1.0, expected)
 
     # Common naming: .L, _l, Left..., L_... (no preset: the name matcher).
