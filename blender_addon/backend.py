@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -117,9 +118,14 @@ def no_python_message() -> str:
     return f"no Python with KinMo found{where}; set the KinMo Python (or environment folder) in the add-on preferences"
 
 
-def worker_command(python: str) -> list[str]:
-    """The command line that starts a worker with the given Python."""
-    return [python, "-m", "kinmo_core.cli.main", "worker"]
+def worker_command(python: str, allow_dirs: list[str] | None = None) -> list[str]:
+    """The command line that starts a worker with the given Python, allowed to write only into `allow_dirs`.
+
+    The add-on never names an output: the worker writes into new temporary folders, so by default it may write only
+    into the system temporary folder.
+    """
+    dirs = [tempfile.gettempdir()] if allow_dirs is None else allow_dirs
+    return [python, "-m", "kinmo_core.cli.main", "worker", *(a for d in dirs for a in ("--allow-dir", str(d)))]
 
 
 class WorkerClient:
