@@ -109,6 +109,7 @@ def visual_channels(obj, rig, bone_map: dict[str, str], result, view_layer
 
     order = _body_levels(bone_map, rig, result)
     pbs = {b: obj.pose.bones[rig.names[b]] for level in order for b in level}
+    before = {b: pb.matrix_basis.copy() for b, pb in pbs.items()}  # the user's pose comes back afterwards
     anim = obj.animation_data
     saved = (anim.action, anim.use_nla) if anim is not None else None
     if anim is not None:  # the rig's own animation must not overwrite the pose while it is measured
@@ -121,8 +122,8 @@ def visual_channels(obj, rig, bone_map: dict[str, str], result, view_layer
                    for t in sorted({0, result.frames // 2, result.frames - 1})):  # fmt: skip
             rotations, root_loc = _channels_frame_by_frame(pbs, order, result, view_layer)
     finally:
-        for pb in pbs.values():
-            pb.matrix_basis = _identity()
+        for b, pb in pbs.items():
+            pb.matrix_basis = before[b]
         if saved is not None:
             anim.action, anim.use_nla = saved
         view_layer.update()
