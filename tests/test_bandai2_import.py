@@ -57,7 +57,8 @@ def test_archive_import_layout_and_licence(imported):
     assert (out / "LICENSE-source.txt").stat().st_size > 1000
     gt = json.loads((out / "ground_truth" / f"{CLIPS[0]}.json").read_text())
     assert gt["labels"] == {"content": "raise-up-left-hand", "style": "elderly"}
-    assert json.loads((out / "ground_truth" / f"M{CLIPS[0]}.json").read_text())["mirrored"] is True
+    mgt = json.loads((out / "ground_truth" / f"M{CLIPS[0]}.json").read_text())
+    assert mgt["mirrored"] is True and mgt["labels"] == {"content": "raise-up-right-hand", "style": "elderly"}
 
 
 @requires_archive

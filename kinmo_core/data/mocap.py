@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from kinmo_core.data import layout
+from kinmo_core.data.captions import mirror_text
 from kinmo_core.data.corpus import GROUND_TRUTH_DIR, run_parallel
 from kinmo_core.errors import KinmoInputError
 
@@ -268,7 +269,10 @@ def _write_meta(out: Path, mid: str, captions: list[str], labels: dict, source: 
     layout.write_captions(out, layout.mirror_id(mid), layout.mirrored_captions(captions))
     info = {"id": mid, "source": source, "labels": labels, "frames": frames, "conversion": conversion}
     layout.write_json(out / GROUND_TRUTH_DIR / f"{mid}.json", info)
-    layout.write_json(out / GROUND_TRUTH_DIR / f"{layout.mirror_id(mid)}.json", {**info, "mirrored": True})
+    # the mirror's labels name its own side ("raise-up-left-hand" becomes "raise-up-right-hand")
+    mirrored = {k: mirror_text(v) if isinstance(v, str) else v for k, v in labels.items()}
+    layout.write_json(out / GROUND_TRUTH_DIR / f"{layout.mirror_id(mid)}.json",
+                      {**info, "labels": mirrored, "mirrored": True})
 
 
 def _import_one(job: tuple) -> dict:
