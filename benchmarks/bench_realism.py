@@ -8,7 +8,7 @@ speed, arm motion energy while walking, foot skating ratio, floor penetration an
 floor, jitter when standing, pelvis height.
 
 Run: `python benchmarks/bench_realism.py --data data/bandai data/bandai2 --per-content 8 --threads 1
-[--model PATH] [--json runs/realism.json]`.
+[--prompt caption|plain] [--lengths real|estimated] [--model PATH] [--json runs/realism.json]`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,14 @@ TARGETS: dict[str, str] = {
 }
 
 
-def test_clips(root: Path, split: str, per_content: int) -> list[dict]:
+def plain_prompt(content: str) -> str:
+    """Return what a user would type for a content label, without its style ("a person walks forward")."""
+    from kinmo_core.data.mocap import BANDAI_CONTENT
+
+    return "a person " + BANDAI_CONTENT.get(content, (content.replace("-", " "),))[0]
+
+
+def test_clips(root: Path, split: str, per_content: int, prompt: str = "caption") -> list[dict]:
     """Return [{id, content, kind, caption, joints}] of the originals of a split, at most per_content per content."""
     picked: dict[str, int] = {}
     out = []
@@ -52,37 +59,41 @@ def test_clips(root: Path, split: str, per_content: int) -> list[dict]:
         if picked.get(content, 0) >= per_content:
             continue
         picked[content] = picked.get(content, 0) + 1
-        caption = layout.read_texts(root / "texts" / f"{mid}.txt")[0]["caption"]
+        caption = (layout.read_texts(root / "texts" / f"{mid}.txt")[0]["caption"] if prompt == "caption"
+                   else plain_prompt(content))
         out.append({"id": mid, "content": content, "kind": CONTENT_KIND.get(content, "other"), "caption": caption,
                     "joints": np.load(root / "new_joints" / f"{mid}.npy", allow_pickle=False)})
     return out
 
 
-def run_dataset(pipe, root: Path, split: str, per_content: int, progress: bool = True) -> dict:
+def run_dataset(pipe, root: Path, split: str, per_content: int, progress: bool = True, prompt: str = "caption",
+                lengths: str = "real") -> dict:
     """Generate for every picked clip of one dataset and return the real and generated aggregates."""
     from tqdm import tqdm
 
     from kinmo_core.pipeline import MAX_FRAMES, MIN_FRAMES
 
-    clips = test_clips(root, split, per_content)
+    clips = test_clips(root, split, per_content, prompt)
     real, gen = [], []
     t0 = time.perf_counter()
     for k, c in enumerate(tqdm(clips, desc=root.name, unit="clip", disable=not progress)):
-        frames = int(np.clip(len(c["joints"]), MIN_FRAMES, MAX_FRAMES))
+        frames = int(np.clip(len(c["joints"]), MIN_FRAMES, MAX_FRAMES)) if lengths == "real" else None
         m = pipe(c["caption"], frames=frames, seed=k)
         real.append((c["kind"], realism_figures(c["joints"])))
         gen.append((c["kind"], realism_figures(m.joints)))
     contents: dict[str, int] = {}
     for c in clips:
         contents[c["content"]] = contents.get(c["content"], 0) + 1
-    return {"dataset": str(root), "split": split, "clips": len(clips), "contents": contents,
+    return {"dataset": str(root), "split": split, "prompt": prompt, "lengths": lengths, "clips": len(clips),
+            "contents": contents,
             "seconds": time.perf_counter() - t0, "real": aggregate_realism(real),
             "generated": aggregate_realism(gen)}
 
 
 def markdown(result: dict) -> str:
     """Return one dataset's comparison as a Markdown table."""
-    lines = [f"{Path(result['dataset']).name}, {result['split']} split: {result['clips']} clips "
+    lines = [f"{Path(result['dataset']).name}, {result['split']} split, prompts: {result['prompt']}, lengths: "
+             f"{result['lengths']}: {result['clips']} clips "
              f"({', '.join(f'{k} {v}' for k, v in sorted(result['contents'].items()))})", "",
              "| kind (clips) | figure | real | generated | generated / real | target |", "|---|---|---|---|---|---|"]
     for kind, names in KIND_FIGURES.items():
@@ -105,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="imported Bandai-Namco folders (default data/bandai data/bandai2; absent ones skipped)")
     parser.add_argument("--split", default="test")
     parser.add_argument("--per-content", type=int, default=8, help="clips per content label (default 8)")
+    parser.add_argument("--prompt", choices=("caption", "plain"), default="caption",
+                        help="generate from each clip's first caption (default) or from the plain prompt of its "
+                             "content, no style ('a person walks forward')")
+    parser.add_argument("--lengths", choices=("real", "estimated"), default="real",
+                        help="generate at each clip's length (default) or let the length estimator choose")
     parser.add_argument("--model", default=None, help="pipeline folder (default: the shipped model)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON here")
@@ -120,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (root / f"{args.split}.txt").is_file():
             print(f"skipped {root}: no {args.split}.txt (import it with `kinmo corpus import-bvh`)")
             continue
-        res = run_dataset(pipe, root, args.split, args.per_content, progress=not args.quiet)
+        res = run_dataset(pipe, root, args.split, args.per_content, progress=not args.quiet, prompt=args.prompt,
+                          lengths=args.lengths)
         results.append(res)
         print(markdown(res))
         print(f"\n({res['clips']} generations in {res['seconds']:.0f} s, torch {torch.__version__}, "
