@@ -9,8 +9,8 @@ groups, interactions):
 
 - cosine between a prompt's and its mirror's condition at each level, against two yardsticks: the mean cosine to the
   other prompts of the same check (same part, action and side, other wording) and to the prompts of the mirrored
-  check; and the share of prompts whose condition lies closer to its own check's centroid than to the mirrored
-  check's (leave-one-out), per level.
+  check (the prompt's own word-for-word mirror left out); their difference (the side margin) and the share of
+  prompts whose condition lies closer, on average, to its own check's prompts than to the mirrored check's.
 - generation from the same seed and length under the true conditions, the mirrored ones, and with only level 1 or
   only levels 2-3 mirrored; each motion is measured with the prompt's check and its mirror check
   (`part_following.check_part`).
@@ -54,13 +54,16 @@ def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cosine_similarity(a, b, dim=-1)
 
 
-def condition_figures(cond: torch.Tensor, cond_m: torch.Tensor, cond_mr: torch.Tensor, checks: list[tuple]) -> dict:
+def condition_figures(cond: torch.Tensor, cond_m: torch.Tensor, cond_mr: torch.Tensor, checks: list[tuple],
+                      texts: list[str]) -> dict:
     """Per level: cosine to the exact mirror and the Reasoner's mirror, the two yardsticks, centroid accuracy."""
     unit = torch.nn.functional.normalize(cond, dim=-1)  # (N, 3, D)
     sims = torch.einsum("ild,jld->lij", unit, unit)  # (3, N, N)
     n = len(checks)
     same = torch.tensor([[checks[i] == checks[j] and i != j for j in range(n)] for i in range(n)])
-    mirrored = torch.tensor([[checks[j] == mirror_check(*checks[i]) for j in range(n)] for i in range(n)])
+    # a prompt's word-for-word mirror among the other side's prompts is left out: it would measure wording, not side
+    mirrored = torch.tensor([[checks[j] == mirror_check(*checks[i]) and texts[j] != mirror_text(texts[i])
+                              for j in range(n)] for i in range(n)])
     out = {}
     for lv, name in enumerate(LEVELS):
         s = sims[lv]
@@ -71,6 +74,7 @@ def condition_figures(cond: torch.Tensor, cond_m: torch.Tensor, cond_mr: torch.T
             "cos_reasoner_mirror": float(_cos(cond[:, lv], cond_mr[:, lv]).mean()),
             "cos_same_check_other_wording": float(own.mean()),
             "cos_mirrored_check_prompts": float(other.mean()),
+            "side_margin": float((own - other).mean()),
             "side_from_condition": float((own > other).float().mean()),
         }
     return out
@@ -96,8 +100,15 @@ def generate_checks(pipe, texts: list[str], cond: torch.Tensor, present: torch.T
                 followed.append(r.followed)
     finally:
         pipe.parts.conditioner = real
+    per_check: dict[str, list[int]] = {}
+    for chk, a, b in zip(checks, named, other, strict=True):
+        row = per_check.setdefault("/".join(chk), [0, 0, 0])
+        row[0] += 1
+        row[1] += a
+        row[2] += b
     return {"named_side_acts": float(np.mean(named)), "other_side_acts": float(np.mean(other)),
-            "followed": float(np.mean(followed))}
+            "followed": float(np.mean(followed)), "per_check": {k: {"prompts": v[0], "named": v[1], "other": v[2]}
+                                                                for k, v in sorted(per_check.items())}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,17 +140,28 @@ def main(argv: list[str] | None = None) -> int:
         cond, present = conditioner(texts, desc)
         cond_m, present_m = conditioner(mtexts, desc_m)
         cond_mr, _ = conditioner(mtexts, desc_mr)
+        # the same texts as plain MiniLM sentence embeddings (what the HTMA reads): is the side lost before it?
+        from kinmo_core.conditioning import SentenceConditioner
+
+        sentence = SentenceConditioner()
+        cond_s, _ = sentence(texts, desc)
+        cond_sm, _ = sentence(mtexts, desc_m)
     report: dict = {"model": args.model or "shipped", "conditioner": getattr(conditioner, "kind", "?"),
-                    "prompts": len(prompts), "conditions": condition_figures(cond, cond_m, cond_mr, checks)}
+                    "prompts": len(prompts), "conditions": condition_figures(cond, cond_m, cond_mr, checks, texts),
+                    "minilm_sentence": condition_figures(cond_s, cond_sm, cond_sm, checks, texts)}
     print(f"{len(prompts)} left/right part-following prompts, conditioner {report['conditioner']} "
           f"(dim {cond.shape[-1]})")
     print("| level | cos(prompt, exact mirror) | cos(prompt, Reasoner's mirror) | cos to same check, other wording "
-          "| cos to the mirrored check's prompts | side readable from the condition |")
-    print("|---|---|---|---|---|---|")
+          "| cos to the mirrored check's prompts | side margin | side readable from the condition |")
+    print("|---|---|---|---|---|---|---|")
     for name, r in report["conditions"].items():
         print(f"| {name} | {r['cos_exact_mirror']:.3f} | {r['cos_reasoner_mirror']:.3f} | "
               f"{r['cos_same_check_other_wording']:.3f} | {r['cos_mirrored_check_prompts']:.3f} | "
-              f"{r['side_from_condition']:.0%} |")
+              f"{r['side_margin']:+.3f} | {r['side_from_condition']:.0%} |")
+    for name, r in report["minilm_sentence"].items():
+        print(f"| {name}, MiniLM sentence embedding (HTMA's input) | {r['cos_exact_mirror']:.3f} | - | "
+              f"{r['cos_same_check_other_wording']:.3f} | {r['cos_mirrored_check_prompts']:.3f} | "
+              f"{r['side_margin']:+.3f} | {r['side_from_condition']:.0%} |")
     if not args.no_generate:
         frames = int(round(args.seconds * 20))
         mixed_1 = torch.cat([cond_m[:, :1], cond[:, 1:]], dim=1)
