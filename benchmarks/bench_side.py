@@ -83,7 +83,7 @@ def condition_figures(cond: torch.Tensor, cond_m: torch.Tensor, cond_mr: torch.T
 def generate_checks(pipe, texts: list[str], cond: torch.Tensor, present: torch.Tensor, frames: int, seed: int,
                     batch: int, checks: list[tuple]) -> dict:
     """Generate every prompt under the given conditions; return the shares of named / mirrored / followed checks."""
-    from kinmo_core.features import features_to_joints
+    from kinmo_core.motion.features import features_to_joints
 
     real = pipe.parts.conditioner
     named, other, followed = [], [], []

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from kinmo_core.errors import KinmoInputError, KinmoModelError
-from kinmo_core.skeleton import FPS
+from kinmo_core.motion.skeleton import FPS
 
 PIPELINE_FILE: str = "pipeline.json"
 PIPELINE_FORMAT_VERSION: int = 1
@@ -294,7 +294,7 @@ class KinMoPipeline:
         le = self.parts.length_estimator
         if le is None:
             raise KinmoModelError("this model has no length estimator; give the length (seconds or frames)")
-        from kinmo_core.conditioning import get_minilm
+        from kinmo_core.text.minilm import get_minilm
 
         emb = torch.from_numpy(get_minilm(fast=True).encode(list(texts))).to(self.device)
         unit = self.parts.rvq.cfg.frames_per_token
@@ -367,7 +367,7 @@ class KinMoPipeline:
     def generate(self, texts: Sequence[str], seconds: float | None = None, frames: int | None = None, seed: int = 0,
                  levels: int | None = None, descriptions: Sequence[Mapping | None] | None = None) -> list:
         """Generate one Motion per text (a batch), all of the same length when one is given."""
-        from kinmo_core.motion import Motion, normalize_descriptions
+        from kinmo_core.motion.file import Motion, normalize_descriptions
 
         n = frames_for(seconds, frames)
         if descriptions is not None:
@@ -379,7 +379,7 @@ class KinMoPipeline:
     def __call__(self, text: str, seconds: float | None = None, frames: int | None = None, seed: int = 0,
                  levels: int | None = None, descriptions: Mapping | str | None = None, num: int = 1):
         """Generate a Motion from text (a list of `num` Motions when num > 1)."""
-        from kinmo_core.motion import normalize_descriptions
+        from kinmo_core.motion.file import normalize_descriptions
 
         if isinstance(num, bool) or not isinstance(num, int) or num < 1:
             raise KinmoInputError(f"num must be a positive integer, got {num!r}")
@@ -427,8 +427,8 @@ def random_pipeline(size: str = "default", seed: int = 0, cond: str = "sentence"
                                                        cond_dim=cd, max_tokens=50, **small))
     le = LengthEstimator(LengthEstimatorConfig(hidden=16 if tiny else 256)) if length_estimator else None
     if mean is None:
-        from kinmo_core.features import joints_to_features
-        from kinmo_core.skeleton import rest_pose
+        from kinmo_core.motion.features import joints_to_features
+        from kinmo_core.motion.skeleton import rest_pose
 
         # A standing rest pose, so decoded motions stay near a human shape.
         mean = np.asarray(joints_to_features(np.repeat(rest_pose()[None], 3, axis=0)), np.float32).mean(0)

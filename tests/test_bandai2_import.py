@@ -13,7 +13,7 @@ from conftest import SHARED
 from kinmo_core.data import layout
 from kinmo_core.data.mocap import bandai_captions, import_bvh_archive, select_names
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.skeleton import JOINT_INDEX
+from kinmo_core.motion.skeleton import JOINT_INDEX
 
 ARCHIVE = SHARED / "data" / "bandai-namco-2-train.tar.xz"
 requires_archive = pytest.mark.skipif(not ARCHIVE.is_file(), reason=f"the Bandai-Namco dataset-2 archive is not at "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kinmo_core.eval.plausibility import foot_skating
+from kinmo_core.eval.plausibility_report import foot_skating
 from kinmo_core.eval.realism import (
     CONTENT_KIND,
     aggregate_realism,
@@ -14,7 +14,7 @@ from kinmo_core.eval.realism import (
     realism_figures,
     standing_jitter,
 )
-from kinmo_core.skeleton import FPS, JOINT_INDEX, PARENTS, TARGET_OFFSETS
+from kinmo_core.motion.skeleton import FPS, JOINT_INDEX, PARENTS, TARGET_OFFSETS
 
 
 def _rest_pose() -> np.ndarray:

@@ -14,7 +14,7 @@ from kinmo_core.data.mocap import BANDAI_CONTENT, BANDAI_STYLE, bandai_captions
 from kinmo_core.data.synth import synth_captions, synthesize
 from kinmo_core.eval.reasoner_heldout import HELDOUT_CATEGORIES, REASONER_HELDOUT_PROMPTS
 from kinmo_core.eval.reasoner_prompts import REASONER_PROMPTS, evaluate_prompts, invented_actions
-from kinmo_core.kinematic import GROUPS
+from kinmo_core.motion.kinematic import GROUPS
 
 ROOT = Path(__file__).resolve().parents[1]
 

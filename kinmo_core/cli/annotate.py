@@ -123,11 +123,16 @@ def _labels_parser() -> argparse.ArgumentParser:
 
 def register(subparsers) -> None:
     """Add the `annotate` subcommand."""
+    # The forms parse their own arguments (run()), so --help shows the dataset form's options here.
+    dataset_help = _dataset_parser().format_help()
     p = subparsers.add_parser(
         "annotate",
         help="describe each body part and pair of parts of a dataset's motions",
         usage=USAGE,
         description=__doc__,
+        epilog="kinmo annotate DATASET " + dataset_help[dataset_help.index("options:"):].replace(
+            "  -h, --help            show this help message and exit\n", "")
+        + "\nThe other forms list their options with --help, e.g. `kinmo annotate sample --help`.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("argv", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -135,8 +140,8 @@ def register(subparsers) -> None:
 
 
 def _run_dataset(args: argparse.Namespace) -> int:
+    from kinmo_core.annotate.annotations import annotate_dataset, make_annotator
     from kinmo_core.annotate.keyframes import DEFAULT_THRESHOLD
-    from kinmo_core.annotate.pipeline import annotate_dataset, make_annotator
 
     options: dict = {}
     if args.annotator == "openai":
@@ -177,7 +182,7 @@ def _run_dataset(args: argparse.Namespace) -> int:
 
 def _run_sample(args: argparse.Namespace) -> int:
     from kinmo_core.annotate.agreement import sample_rows, write_review_sheet
-    from kinmo_core.annotate.pipeline import read_annotations
+    from kinmo_core.annotate.annotations import read_annotations
 
     rows = sample_rows(read_annotations(args.annotations), args.n, args.seed, args.fields)
     path = write_review_sheet(rows, args.output, overwrite=args.overwrite)
@@ -206,8 +211,8 @@ def _run_agreement(args: argparse.Namespace) -> int:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
+    from kinmo_core.annotate.annotations import read_annotations, write_json_atomic
     from kinmo_core.annotate.evaluate import evaluate_annotations, format_report
-    from kinmo_core.annotate.pipeline import read_annotations, write_json_atomic
     from kinmo_core.errors import KinmoInputError
 
     if args.output is not None and args.output.exists() and not args.overwrite:
@@ -220,8 +225,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _run_labels(args: argparse.Namespace) -> int:
+    from kinmo_core.annotate.annotations import read_annotations
     from kinmo_core.annotate.evaluate import BANDAI_LABEL_PATTERN, format_label_table, label_table
-    from kinmo_core.annotate.pipeline import read_annotations
 
     table = label_table(read_annotations(args.annotations), args.pattern or BANDAI_LABEL_PATTERN)
     print(json.dumps(table, indent=2) if args.json else format_label_table(table, args.top))

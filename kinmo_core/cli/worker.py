@@ -95,7 +95,7 @@ def _load_motion(params: dict, ctx: Context) -> dict:
     import tempfile
 
     from kinmo_core.errors import KinmoInputError
-    from kinmo_core.motion import load_motion
+    from kinmo_core.motion.file import load_motion
 
     path = params.get("path")
     if not isinstance(path, str) or not path:

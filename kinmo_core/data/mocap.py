@@ -251,7 +251,7 @@ def pattern_captions(fields: dict[str, str]) -> list[str]:
 
 
 def _load_joints(path: str, data: bytes | None):
-    from kinmo_core.rigs import load_bvh_joints
+    from kinmo_core.motion.rigs import load_bvh_joints
 
     if data is None:
         return load_bvh_joints(path)

@@ -2,7 +2,7 @@
 jitter when standing, arm motion while walking, pelvis height.
 
 Every function takes joints (T, 22, 3) in metres, Y up, floor at `plausibility.FLOOR_HEIGHT`, at `skeleton.FPS`.
-Foot skating and floor penetration are the project's definitions (`kinmo_core.eval.plausibility.foot_skating` and
+Foot skating and floor penetration are the project's definitions (`kinmo_core.eval.plausibility_report.foot_skating` and
 `ground_penetration`); the body frame is part following's (`part_following.body_frame`). Clips are sorted into kinds
 by their Bandai-Namco content label (`CONTENT_KIND`): the walks and runs give the speeds and the arm motion, the clips
 that stand in place (waves, hand raises, bows, gestures) give the standing jitter.
@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from kinmo_core.eval.part_following import body_frame
-from kinmo_core.eval.plausibility import FLOOR_HEIGHT, check_joints, foot_skating, ground_penetration
-from kinmo_core.skeleton import FPS, JOINT_INDEX
+from kinmo_core.eval.plausibility_report import FLOOR_HEIGHT, check_joints, foot_skating, ground_penetration
+from kinmo_core.motion.skeleton import FPS, JOINT_INDEX
 
 J = JOINT_INDEX
 STANDING_SPEED: float = 0.25
