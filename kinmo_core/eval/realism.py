@@ -1,9 +1,10 @@
 """Realism of motions against real motion capture (issue 21): locomotion speed, foot skating, floor penetration,
 jitter when standing, arm motion while walking, pelvis height.
 
-Every function takes joints (T, 22, 3) in metres, Y up, floor at `plausibility.FLOOR_HEIGHT`, at `skeleton.FPS`.
-Foot skating and floor penetration are the project's definitions (`kinmo_core.eval.plausibility_report.foot_skating` and
-`ground_penetration`); the body frame is part following's (`part_following.body_frame`). Clips are sorted into kinds
+Every function takes joints (T, 22, 3) in metres, Y up, floor at `plausibility_report.FLOOR_HEIGHT`, at
+`skeleton.FPS`. Foot skating and floor penetration are the project's definitions
+(`kinmo_core.eval.plausibility_report.foot_skating`, built on `motion.contacts.skate_steps`, and `ground_penetration`);
+the body frame is part following's (`part_following.body_frame`). Clips are sorted into kinds
 by their Bandai-Namco content label (`CONTENT_KIND`): the walks and runs give the speeds and the arm motion, the clips
 that stand in place (waves, hand raises, bows, gestures) give the standing jitter.
 """
