@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from kinmo_core.cli.printable import printable
+
 EXIT_PARTIAL = 1
 """Exit code of an import where some files failed (the others were imported)."""
 
@@ -104,7 +106,7 @@ def run_import(args: argparse.Namespace) -> int:
           f"{time.perf_counter() - t0:.1f} s (+ mirrors; captions from {summary['captions']}; train {sp['train']}, "
           f"val {sp['val']}, test {sp['test']})")
     for f in summary["failed"]:
-        print(f"error: {f['path']}: {f['error']}", file=sys.stderr)
+        print(printable(f"error: {f['path']}: {f['error']}"), file=sys.stderr)
     if summary["failed"]:
         print(f"{len(summary['failed'])} file(s) failed; the others were imported", file=sys.stderr)
         return EXIT_PARTIAL
