@@ -12,10 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import bpy
-from bpy.props import StringProperty
+from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 
+from . import action_versions as av
 from . import backend
 from . import bake as bk
+from . import edit_math as em
 from . import retarget_math as rm
 from .props import LEVELS, clear_descriptions, edited_descriptions, preferences, store_descriptions
 
@@ -176,23 +178,37 @@ def bone_map_for(obj) -> tuple[rm.RigSpec, dict[str, str], str]:
     return spec, bone_map, found
 
 
-def retarget_onto(context, obj, motion: rm.SourceMotion, label: str) -> tuple[bpy.types.Action, str]:
-    """Retarget a motion onto an armature and bake it; return (new action, report line). Raises KinmoUserError first."""
+def retarget_onto(context, obj, motion: rm.SourceMotion, label: str, basis=None,
+                  keep_root_offset: bool = False) -> tuple[bpy.types.Action, str]:
+    """Retarget a motion onto an armature and bake it; return (new action, report line). Raises KinmoUserError first.
+
+    basis: KinMo axes -> armature (default: the rig's facing); keep_root_offset: the pelvis starts where the motion's
+    first frame has it on the ground (scene control places motions so) instead of at the rig's rest position.
+    """
     settings = context.scene.kinmo
     spec, bone_map, found = bone_map_for(obj)
     render = context.scene.render
     fps = render.fps / render.fps_base
-    basis = rm.facing_basis(spec, bone_map, bk.object_rotation(obj))
+    if basis is None:
+        basis = rm.facing_basis(spec, bone_map, bk.object_rotation(obj))
     result = rm.retarget(motion, spec, bone_map, basis, fps=fps, foot_cleanup=settings.foot_cleanup)
+    if keep_root_offset:
+        em.shift_root(result, spec, motion)
     name = f"KinMo {label}"[:60]
-    action, how = bk.bake(obj, result, name, context.scene.frame_start, settings.assign)
+    review = settings.assign == "AUTO"
+    action, how = bk.bake(obj, result, name, context.scene.frame_start, "NONE" if review else settings.assign)
     if found != "saved":
         bk.store_bone_map(obj, bone_map)
     skate = result.foot_skate
     action["kinmo_foot_skate_m_per_s"] = skate["mean"]
     action["kinmo_source_foot_skate_m_per_s"] = skate["source_mean"]
     action["kinmo_mapped_bones"] = len(bone_map)
-    where = "as its active action" if how == "ACTIVE" else f"as NLA track '{action.name}'"
+    av.store_source(action, motion, context.scene.frame_start, basis)
+    if review:
+        av.begin_review(obj, context.scene, [action], label=label)
+        where = "playing as a new version (Accept or Reject in the Edit Motion panel)"
+    else:
+        where = "as its active action" if how == "ACTIVE" else f"as NLA track '{action.name}'"
     line = (
         f"KinMo: '{label}' on '{obj.name}' {where}: {result.frames} frames at {fps:g} fps, {len(bone_map)}/22 joints "
         f"mapped ({found}), foot skate {100 * skate['mean']:.1f} cm/s (source {100 * skate['source_mean']:.1f})"
@@ -219,10 +235,11 @@ class _Undoable:
                 bpy.data.armatures.remove(data)
 
 
-def place_motion(context, motion: rm.SourceMotion, label: str, obj=None) -> tuple[object, bpy.types.Action, str]:
+def place_motion(context, motion: rm.SourceMotion, label: str, obj=None, basis=None,
+                 keep_root_offset: bool = False) -> tuple[object, bpy.types.Action, str]:
     """Bake a motion onto obj (None: a new SMPL-22 armature) as a new action; on any failure remove what was made.
 
-    Returns (armature object, new action, report line).
+    Returns (armature object, new action, report line). basis, keep_root_offset: as in `retarget_onto`.
     """
     undo = _Undoable()
     try:
@@ -231,7 +248,7 @@ def place_motion(context, motion: rm.SourceMotion, label: str, obj=None) -> tupl
                 raise KinmoUserError("switch to Object Mode first (a new SMPL-22 armature is added)")
             obj = bk.build_smpl_armature(context, offsets=motion.offsets)
             undo.objects.append(obj)
-        action, line = retarget_onto(context, obj, motion, label)
+        action, line = retarget_onto(context, obj, motion, label, basis, keep_root_offset)
     except BaseException:
         undo.rollback()
         raise
@@ -419,22 +436,43 @@ class KINMO_OT_generate(_WorkerTask, bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
     busy_text = "generating"
 
+    prompt: StringProperty(name="Prompt", description="What the motion should show (unset: the panel's prompt)")
+    seconds: FloatProperty(name="Length", min=1.0, max=10.0, default=4.0, description="Seconds (unset: the panel's)")
+    seed: IntProperty(name="Seed", min=0, default=0, description="Same seed, same motion (unset: the panel's)")
+    path_object: StringProperty(name="Path", description="Curve or Grease Pencil object the pelvis walks along "
+                                "(unset: the panel's Path; empty: none)")  # fmt: skip
+    fit_to_scene: BoolProperty(name="Fit to scene range", default=False,
+                               description="Walk the path in the scene's frame range (else at the prompt's speed)")
+    use_targets: BoolProperty(name="Use target empties", default=True,
+                              description="Pin body parts to the empties assigned to them")
+    targets: StringProperty(name="Targets", description="Comma-separated empties to use (unset: every empty "
+                            "assigned to a body part)")  # fmt: skip
+
     def execute(self, context):
         """Check everything, then ask the worker; the motion is baked when it arrives."""
+        from . import scene_control as sc
+
         settings = context.scene.kinmo
+
+        def value(name: str, default):
+            return getattr(self, name) if self.properties.is_property_set(name) else default
+
         try:
-            params = generate_request(settings.prompt, settings.seconds, settings.seed, LEVELS[settings.levels],
+            params = generate_request(value("prompt", settings.prompt), value("seconds", settings.seconds),
+                                      value("seed", settings.seed), LEVELS[settings.levels],
                                       edited_descriptions(settings), model_setting(context))  # fmt: skip
             obj = target_armature(context)
             if obj is not None:
                 bone_map_for(obj)  # a rig that cannot take the motion fails now, not after generating
             elif context.mode != "OBJECT":
                 raise KinmoUserError("switch to Object Mode first (a new SMPL-22 armature is added)")
+            self._frame = sc.add_control(context, obj, params, self, value)
             self._target = obj.name if obj is not None else ""
             self._params = params
             return self.run_task(context, "generate", params)
-        except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+        except (KinmoUserError, sc.ControlError) as e:
+            settings.status = f"KinMo: {e}"
+            self.report({"ERROR"}, settings.status)
             return {"CANCELLED"}
 
     def task_done(self, context, reply: dict) -> set:
@@ -446,14 +484,27 @@ class KINMO_OT_generate(_WorkerTask, bpy.types.Operator):
                 if not bk.is_armature(obj):
                     raise KinmoUserError(f"the target armature '{self._target}' is gone; nothing was changed")
             motion, npz_path = generated_motion(reply)
-            _, action, line = place_motion(context, motion, reply.get("text") or self._params["text"], obj)
+            motion, basis = placed_motion(motion, reply, self._frame)
+            _, action, line = place_motion(context, motion, reply.get("text") or self._params["text"], obj, basis,
+                                           self._frame is not None)  # fmt: skip
         except KinmoUserError as e:
+            context.scene.kinmo.status = f"KinMo: {e}"
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
         tag_generated(action, self._params, reply)
         context.scene.kinmo.motion_path = npz_path
         self.report({"INFO"}, line)
         return {"FINISHED"}
+
+
+def placed_motion(motion: rm.SourceMotion, reply: dict, frame) -> tuple[rm.SourceMotion, object]:
+    """A controlled motion moved back onto the scene's curve and empties, and the basis to bake it with."""
+    if frame is None:
+        return motion, None
+    control = reply.get("control")
+    if not control:
+        raise KinmoUserError("this KinMo worker ignores paths and targets (no 'control' in its reply); update KinMo")
+    return em.unplace_control(motion, control[0].get("placement")), frame.basis
 
 
 def tag_generated(action, params: dict, reply: dict) -> None:
