@@ -248,6 +248,9 @@ def place_motion(context, motion: rm.SourceMotion, label: str, obj=None, basis=N
                 raise KinmoUserError("switch to Object Mode first (a new SMPL-22 armature is added)")
             obj = bk.build_smpl_armature(context, offsets=motion.offsets)
             undo.objects.append(obj)
+            unit = context.scene.unit_settings.scale_length
+            if unit > 0 and abs(unit - 1.0) > 1e-9:  # a human in the scene's units (e.g. 170 units when cm)
+                obj.scale = (1.0 / unit,) * 3
         action, line = retarget_onto(context, obj, motion, label, basis, keep_root_offset)
     except BaseException:
         undo.rollback()

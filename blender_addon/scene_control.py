@@ -87,10 +87,11 @@ def scene_frame(context, obj, bone_map: dict[str, str] | None = None) -> SceneFr
     """The frame motions placed on armature `obj` use (None: a new SMPL-22 armature at the 3D cursor)."""
     scene = context.scene
     fps = scene.render.fps / scene.render.fps_base
-    if obj is None:
+    if obj is None:  # a new SMPL-22 armature at the cursor, human-sized in the scene's units
         basis = rm.KINMO_TO_BLENDER.copy()
         origin = np.array(tuple(scene.cursor.location), np.float64)
-        return SceneFrame(origin, basis, 1.0, basis, scene.frame_start, fps)
+        unit = scene.unit_settings.scale_length if scene.unit_settings.scale_length > 0 else 1.0
+        return SceneFrame(origin, basis, 1.0 / unit, basis, scene.frame_start, fps)
     spec = bk.rig_spec(obj)
     if bone_map is None:
         bone_map = rm.validate_bone_map(spec, bk.stored_bone_map(obj)) or rm.auto_bone_map(spec)[0]
@@ -151,16 +152,16 @@ def stroke_points(obj, context) -> np.ndarray:
 
 def ground_path(world: np.ndarray, frame: SceneFrame, name: str = "path") -> np.ndarray:
     """A world polyline as ground points (P, 2) = (x, z) in motion coordinates; repeated points dropped."""
-    p = frame.to_motion(world)[:, [0, 2]]
-    keep = np.ones(len(p), bool)
-    keep[1:] = np.linalg.norm(np.diff(p, axis=0), axis=-1) > 1e-6
-    p = p[keep]
-    if len(p) < 2:
+    world = np.asarray(world, np.float64).reshape(-1, 3)
+    if len(world) < 2 or np.ptp(world, axis=0).max() < 1e-9:
         raise ControlError(f"the path '{name}' has a single point; draw at least two")
+    p = frame.to_motion(world)[:, [0, 2]]
     length = float(np.linalg.norm(np.diff(p, axis=0), axis=-1).sum())
     if length < MIN_PATH_LENGTH_M:
         raise ControlError(f"the path '{name}' has zero length on the ground ({length * 100:.1f} cm)")
-    return p
+    keep = np.ones(len(p), bool)
+    keep[1:] = np.linalg.norm(np.diff(p, axis=0), axis=-1) > 1e-6
+    return p[keep]
 
 
 def path_constraint(obj, context, frame: SceneFrame, seconds: float | None = None) -> dict:
@@ -189,6 +190,7 @@ def empty_constraints(context, frame: SceneFrame, empties=None, frames: int | No
     """Pins (a still empty over its span) and trajectories (a keyframed empty over its keys) of the scene's empties
     assigned to a body part; `empties` (objects) limits them and each must have a part."""
     scene = context.scene
+    context.view_layer.update()  # world matrices of objects moved by scripts
     if empties is None:
         empties = [o for o in scene.objects if o.type == "EMPTY" and o.kinmo_part != "NONE"]
     out: list[dict] = []
