@@ -27,10 +27,7 @@ from test_blender_addon import build_armature, select_only, snapshot  # noqa: E4
 from blender_addon import action_versions as av  # noqa: E402
 from blender_addon import bake as bk  # noqa: E402
 from blender_addon import edit_math as em  # noqa: E402
-from blender_addon import (
-    edit_ops,  # noqa: E402
-    smpl22,  # noqa: E402
-)
+from blender_addon import edit_ops, smpl22  # noqa: E402
 from blender_addon import retarget_math as rm  # noqa: E402
 from blender_addon import scene_control as sc  # noqa: E402
 
