@@ -160,3 +160,42 @@ def leg_scale(rig: rm.RigSpec, bone_map: dict[str, str]) -> float:
     if not tgt or not src:
         raise ValueError("the rig maps no full leg (hip, knee, ankle); map them to place motions in the scene")
     return float(tgt / src)
+
+
+REACH_CHAINS: dict[str, tuple[str, str, str]] = {
+    f"{s}_{end}": (f"{s}_{a}", f"{s}_{b}", f"{s}_{end}")
+    for s in ("left", "right")
+    for a, b, end in (("shoulder", "elbow", "wrist"), ("hip", "knee", "ankle"))
+}
+"""Two-bone chains that put a pinned hand or foot where the motion has it."""
+
+
+def reach(result: rm.RetargetResult, rig: rm.RigSpec, bone_map: dict[str, str], joint: str, frames20, fps: float,
+          to_armature) -> None:  # fmt: skip
+    """Make the rig's `joint` (a wrist or ankle) reach the motion's position at the given 20 fps frames.
+
+    Retargeting matches bone directions, so a rig whose proportions differ from the motion's (collars, hips, rest
+    height) puts hands a few centimetres off; a pinned hand must be on its empty. to_armature maps motion positions
+    (N, 3) to armature space (the scene frame the motion was placed in); the arm (or leg) bends to them with two-bone
+    IK, faded in and out over a few frames. result.rotations and result.global_rotations are updated.
+    """
+    names = REACH_CHAINS.get(joint)
+    if names is None or any(n not in bone_map for n in names):
+        return
+    t_count = result.frames
+    wanted = {int(f) for f in frames20}
+    mask = np.array([int(round(i * 20.0 / fps)) in wanted for i in range(t_count)])
+    if not mask.any():
+        return
+    weight = rm._contact_weights(mask)
+    glob = result.global_rotations.copy()
+    locations = {rig.index[result.root_bone]: result.root_locations} if result.root_locations is not None else {}
+    heads = rm.pose_heads(rig, glob, locations)
+    target = np.asarray(to_armature(result.source_joints[:, S.JOINT_INDEX[joint]]), np.float64)
+    end = rig.index[bone_map[joint]]
+    goal = heads[:, end] + weight[:, None] * (target - heads[:, end])
+    chain = tuple(rig.index[bone_map[n]] for n in names)
+    rm.two_bone_ik(rig, glob, chain, heads, goal, np.nonzero(weight > 0)[0], result.basis @ np.array([1.0, 0, 0]))
+    local = rm.qcontinuous(rm.local_from_global(rig, glob))
+    result.global_rotations = glob
+    result.rotations = {name: local[:, rig.index[name]] for name in result.rotations}

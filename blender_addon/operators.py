@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import bpy
+import numpy as np
 from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 
 from . import action_versions as av
@@ -179,11 +180,12 @@ def bone_map_for(obj) -> tuple[rm.RigSpec, dict[str, str], str]:
 
 
 def retarget_onto(context, obj, motion: rm.SourceMotion, label: str, basis=None,
-                  keep_root_offset: bool = False) -> tuple[bpy.types.Action, str]:
+                  placed=None) -> tuple[bpy.types.Action, str]:
     """Retarget a motion onto an armature and bake it; return (new action, report line). Raises KinmoUserError first.
 
-    basis: KinMo axes -> armature (default: the rig's facing); keep_root_offset: the pelvis starts where the motion's
-    first frame has it on the ground (scene control places motions so) instead of at the rig's rest position.
+    basis: KinMo axes -> armature (default: the rig's facing); placed: a scene_control.SceneFrame for motions placed
+    in the scene (the pelvis starts where the motion's first frame has it, not at the rig's rest position, and
+    pinned hands and feet reach their targets).
     """
     settings = context.scene.kinmo
     spec, bone_map, found = bone_map_for(obj)
@@ -192,8 +194,15 @@ def retarget_onto(context, obj, motion: rm.SourceMotion, label: str, basis=None,
     if basis is None:
         basis = rm.facing_basis(spec, bone_map, bk.object_rotation(obj))
     result = rm.retarget(motion, spec, bone_map, basis, fps=fps, foot_cleanup=settings.foot_cleanup)
-    if keep_root_offset:
+    if placed is not None:
         em.shift_root(result, spec, motion)
+        inverse = np.linalg.inv(np.array([tuple(r) for r in obj.matrix_world], np.float64))
+
+        def to_armature(p):
+            return placed.to_world(p) @ inverse[:3, :3].T + inverse[:3, 3]
+
+        for joint, frames in placed.pinned.items():
+            em.reach(result, spec, bone_map, joint, frames, fps, to_armature)
     name = f"KinMo {label}"[:60]
     review = settings.assign == "AUTO"
     action, how = bk.bake(obj, result, name, context.scene.frame_start, "NONE" if review else settings.assign)
@@ -236,10 +245,10 @@ class _Undoable:
 
 
 def place_motion(context, motion: rm.SourceMotion, label: str, obj=None, basis=None,
-                 keep_root_offset: bool = False) -> tuple[object, bpy.types.Action, str]:
+                 placed=None) -> tuple[object, bpy.types.Action, str]:
     """Bake a motion onto obj (None: a new SMPL-22 armature) as a new action; on any failure remove what was made.
 
-    Returns (armature object, new action, report line). basis, keep_root_offset: as in `retarget_onto`.
+    Returns (armature object, new action, report line). basis, placed: as in `retarget_onto`.
     """
     undo = _Undoable()
     try:
@@ -251,7 +260,7 @@ def place_motion(context, motion: rm.SourceMotion, label: str, obj=None, basis=N
             unit = context.scene.unit_settings.scale_length
             if unit > 0 and abs(unit - 1.0) > 1e-9:  # a human in the scene's units (e.g. 170 units when cm)
                 obj.scale = (1.0 / unit,) * 3
-        action, line = retarget_onto(context, obj, motion, label, basis, keep_root_offset)
+        action, line = retarget_onto(context, obj, motion, label, basis, placed)
     except BaseException:
         undo.rollback()
         raise
@@ -489,7 +498,7 @@ class KINMO_OT_generate(_WorkerTask, bpy.types.Operator):
             motion, npz_path = generated_motion(reply)
             motion, basis = placed_motion(motion, reply, self._frame)
             _, action, line = place_motion(context, motion, reply.get("text") or self._params["text"], obj, basis,
-                                           self._frame is not None)  # fmt: skip
+                                           self._frame)  # fmt: skip
         except KinmoUserError as e:
             context.scene.kinmo.status = f"KinMo: {e}"
             self.report({"ERROR"}, str(e))
@@ -514,7 +523,7 @@ def tag_generated(action, params: dict, reply: dict) -> None:
     """Record on the new action how it was generated (prompt, seed, length, levels, model, descriptions used)."""
     action["kinmo_prompt"] = reply.get("text") or params["text"]
     action["kinmo_seed"] = params["seed"]
-    action["kinmo_seconds"] = params["seconds"]
+    action["kinmo_seconds"] = params.get("seconds") or reply.get("frames", 0) / reply.get("fps", 20)
     action["kinmo_levels"] = params["levels"]
     action["kinmo_model"] = params.get("model", "")
     used = reply.get("descriptions") or {}

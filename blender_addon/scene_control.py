@@ -12,7 +12,7 @@ Everything here checks its input first and raises ControlError (one line) withou
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import bpy
 import numpy as np
@@ -69,6 +69,8 @@ class SceneFrame:
     """3x3, KinMo axes to the armature's (what the retargeter takes); None-rig frames use the default armature's."""
     frame_start: int
     fps: float
+    pinned: dict = field(default_factory=dict)
+    """Wrists and ankles that targets hold: joint -> 20 fps frames (baking makes the rig reach them)."""
 
     def to_motion(self, world: np.ndarray) -> np.ndarray:
         """World points (..., 3) in motion coordinates."""
@@ -352,4 +354,9 @@ def add_control(context, obj, params: dict, op, value) -> SceneFrame | None:
     if not constraints:
         return None
     params["constraints"] = constraints
+    for c in constraints:
+        if c["kind"] == "pin":
+            frame.pinned.setdefault(c["joint"], set()).update(range(c["start"], c["end"] + 1))
+        elif c["kind"] in ("trajectory", "targets"):
+            frame.pinned.setdefault(c["joint"], set()).update(c["frames"])
     return frame
