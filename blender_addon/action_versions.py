@@ -14,6 +14,10 @@ from __future__ import annotations
 import json
 
 import bpy
+import numpy as np
+
+from .core import quaternions as Q
+from .retarget.source import SourceMotion
 
 STATE_KEY = "kinmo_review"
 MARKER_START = "KinMo edit start"
@@ -182,8 +186,6 @@ SOURCE_KEY = "kinmo_source"
 
 def store_source(action, motion, frame_start: float, basis) -> None:
     """Keep the motion an action was baked from on the action (joints, rotations, offsets, where and how it lies)."""
-    import numpy as np
-
     action[SOURCE_KEY] = {
         "frames": int(motion.joints.shape[0]),
         "fps": float(motion.fps),
@@ -200,16 +202,15 @@ def stored_source(action):
     """(SourceMotion, frame_start, basis) kept on an action by `store_source`, or None."""
     import numpy as np
 
-    from . import retarget_math as rm
 
     data = action.get(SOURCE_KEY) if action is not None else None
     if data is None:
         return None
     try:
         t = int(data["frames"])
-        motion = rm.SourceMotion(
+        motion = SourceMotion(
             np.array(data["joints"], np.float64).reshape(t, 22, 3),
-            rm.qnormalize(np.array(data["rotations"], np.float64).reshape(t, 22, 4)),
+            Q.qnormalize(np.array(data["rotations"], np.float64).reshape(t, 22, 4)),
             np.array(data["offsets"], np.float64).reshape(22, 3), float(data["fps"]), str(data.get("text", "")),
         )
         return motion, float(data["frame_start"]), np.array(data["basis"], np.float64).reshape(3, 3)

@@ -13,8 +13,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import retarget_math as rm
-from . import smpl22 as S
+from .core import quaternions as Q
+from .core import skeleton as S
+from .retarget.rig import RigSpec, local_from_global, pose_heads
+from .retarget.solve import RetargetResult, _contact_weights, _leg_length, two_bone_ik
+from .retarget.source import SourceMotion, default_offsets
 
 CONTEXT_SECONDS = 3.0
 """Seconds of the source on each side of an edited range sent to the worker (its in-painting uses up to 2 s)."""
@@ -106,16 +109,16 @@ def fit_yaw(target: np.ndarray, canon: np.ndarray) -> tuple[float, np.ndarray]:
     return yaw, offset
 
 
-def place(motion: rm.SourceMotion, yaw: float, offset) -> rm.SourceMotion:
+def place(motion: SourceMotion, yaw: float, offset) -> SourceMotion:
     """The motion turned by yaw about +Y and moved by offset (joints and the root's rotation)."""
     q = np.array([math.cos(yaw / 2), 0.0, math.sin(yaw / 2), 0.0])
     joints = motion.joints @ ry(yaw).T + np.asarray(offset, np.float64)
     rotations = motion.rotations.copy()
-    rotations[:, 0] = rm.qmul(q, rotations[:, 0])
+    rotations[:, 0] = Q.qmul(q, rotations[:, 0])
     return replace(motion, joints=joints, rotations=rotations)
 
 
-def unplace_control(motion: rm.SourceMotion, placement: dict | None) -> rm.SourceMotion:
+def unplace_control(motion: SourceMotion, placement: dict | None) -> SourceMotion:
     """Undo the worker's control placement (p_motion = Ry(yaw) (p_file - offset)): the motion in file coordinates."""
     if not placement:
         return motion
@@ -124,7 +127,7 @@ def unplace_control(motion: rm.SourceMotion, placement: dict | None) -> rm.Sourc
     return place(motion, -yaw, (ox, 0.0, oz))
 
 
-def shift_root(result: rm.RetargetResult, rig: rm.RigSpec, motion: rm.SourceMotion) -> None:
+def shift_root(result: RetargetResult, rig: RigSpec, motion: SourceMotion) -> None:
     """Start the root bone where the motion's first frame is on the ground (the retargeter starts it at rest).
 
     Exact when the root bone's ancestors are unmapped (they keep their rest pose), as the pelvis's always are.
@@ -134,7 +137,7 @@ def shift_root(result: rm.RetargetResult, rig: rm.RigSpec, motion: rm.SourceMoti
     b = rig.index[result.root_bone]
     x0, _, z0 = np.asarray(motion.joints[0, 0], np.float64)
     shift = result.basis @ (result.scale * np.array([x0, 0.0, z0]))
-    result.root_locations = result.root_locations + rm.qrot(rm.qinv(rig.rest_rotations[b]), shift)
+    result.root_locations = result.root_locations + Q.qrot(Q.qinv(rig.rest_rotations[b]), shift)
 
 
 def changed_joints(canon: np.ndarray, edited: np.ndarray, a: int, b: int) -> set[int]:
@@ -146,17 +149,17 @@ def changed_joints(canon: np.ndarray, edited: np.ndarray, a: int, b: int) -> set
 
 def rotation_delta(original: np.ndarray, r0: np.ndarray, r1: np.ndarray) -> np.ndarray:
     """Local rotations original * r0^-1 * r1 (F, 4), kept in one hemisphere with the original."""
-    out = rm.qnormalize(rm.qmul(original, rm.qmul(rm.qinv(r0), r1)))
+    out = Q.qnormalize(Q.qmul(original, Q.qmul(Q.qinv(r0), r1)))
     flip = np.sum(out * original, axis=-1) < 0
     out[flip] *= -1
     return out
 
 
-def leg_scale(rig: rm.RigSpec, bone_map: dict[str, str]) -> float:
+def leg_scale(rig: RigSpec, bone_map: dict[str, str]) -> float:
     """Rig leg length over KinMo's (armature units per motion metre), as the retargeter scales root motion."""
-    tgt = rm._leg_length({j: rig.rest_heads[rig.index[b]] for j, b in bone_map.items()})
-    rest = rm.SourceMotion(np.zeros((1, 22, 3)), np.zeros((1, 22, 4)), rm.default_offsets()).rest_positions()
-    src = rm._leg_length({n: rest[S.JOINT_INDEX[n]] for n in S.JOINT_NAMES})
+    tgt = _leg_length({j: rig.rest_heads[rig.index[b]] for j, b in bone_map.items()})
+    rest = SourceMotion(np.zeros((1, 22, 3)), np.zeros((1, 22, 4)), default_offsets()).rest_positions()
+    src = _leg_length({n: rest[S.JOINT_INDEX[n]] for n in S.JOINT_NAMES})
     if not tgt or not src:
         raise ValueError("the rig maps no full leg (hip, knee, ankle); map them to place motions in the scene")
     return float(tgt / src)
@@ -170,7 +173,7 @@ REACH_CHAINS: dict[str, tuple[str, str, str]] = {
 """Two-bone chains that put a pinned hand or foot where the motion has it."""
 
 
-def reach(result: rm.RetargetResult, rig: rm.RigSpec, bone_map: dict[str, str], joint: str, frames20, fps: float,
+def reach(result: RetargetResult, rig: RigSpec, bone_map: dict[str, str], joint: str, frames20, fps: float,
           to_armature) -> None:  # fmt: skip
     """Make the rig's `joint` (a wrist or ankle) reach the motion's position at the given 20 fps frames.
 
@@ -187,15 +190,15 @@ def reach(result: rm.RetargetResult, rig: rm.RigSpec, bone_map: dict[str, str], 
     mask = np.array([int(round(i * 20.0 / fps)) in wanted for i in range(t_count)])
     if not mask.any():
         return
-    weight = rm._contact_weights(mask)
+    weight = _contact_weights(mask)
     glob = result.global_rotations.copy()
     locations = {rig.index[result.root_bone]: result.root_locations} if result.root_locations is not None else {}
-    heads = rm.pose_heads(rig, glob, locations)
+    heads = pose_heads(rig, glob, locations)
     target = np.asarray(to_armature(result.source_joints[:, S.JOINT_INDEX[joint]]), np.float64)
     end = rig.index[bone_map[joint]]
     goal = heads[:, end] + weight[:, None] * (target - heads[:, end])
     chain = tuple(rig.index[bone_map[n]] for n in names)
-    rm.two_bone_ik(rig, glob, chain, heads, goal, np.nonzero(weight > 0)[0], result.basis @ np.array([1.0, 0, 0]))
-    local = rm.qcontinuous(rm.local_from_global(rig, glob))
+    two_bone_ik(rig, glob, chain, heads, goal, np.nonzero(weight > 0)[0], result.basis @ np.array([1.0, 0, 0]))
+    local = Q.qcontinuous(local_from_global(rig, glob))
     result.global_rotations = glob
     result.rotations = {name: local[:, rig.index[name]] for name in result.rotations}

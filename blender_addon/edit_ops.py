@@ -24,9 +24,10 @@ from bpy.props import BoolProperty, EnumProperty, IntProperty, PointerProperty, 
 from . import action_versions as av
 from . import bake as bk
 from . import edit_math as em
-from . import retarget_math as rm
 from . import scene_control as sc
-from . import smpl22 as S
+from .core import kinematic as K
+from .core import quaternions as Q
+from .core import skeleton as S
 from .operators import (
     KinmoUserError,
     _worker_settings,
@@ -38,12 +39,9 @@ from .operators import (
     target_armature,
     wait_for,
 )
-
-GROUP_JOINTS: dict[str, tuple[int, ...]] = {
-    "torso": (0, 3, 6, 9), "neck": (12, 15), "left_arm": (13, 16, 18, 20), "right_arm": (14, 17, 19, 21),
-    "left_leg": (1, 4, 7, 10), "right_leg": (2, 5, 8, 11),
-}  # fmt: skip
-"""Joint indices of each group (mirrors kinmo_core.motion.kinematic.GROUP_JOINTS; a test keeps them equal)."""
+from .retarget.rig import AIM_CHAINS, RigSpec
+from .retarget.solve import retarget
+from .retarget.source import MotionFileError, SourceMotion, load_motion_npz
 
 
 class KinmoEditSettings(bpy.types.PropertyGroup):
@@ -107,7 +105,7 @@ def fill_joints(heads: dict[str, np.ndarray], where: str) -> np.ndarray:
         if name in heads:
             out[:, j] = heads[name]
             continue
-        below = next((a for a in S.AIM_CHAINS.get(name, ()) if a in heads), None)
+        below = next((a for a in AIM_CHAINS.get(name, ()) if a in heads), None)
         up, p = [], S.PARENTS[j]
         while p >= 0 and S.JOINT_NAMES[p] not in heads:
             up.append(p)
@@ -204,7 +202,7 @@ def _to_quats(values: np.ndarray, kind: str, mode: str) -> np.ndarray:
     from mathutils import Euler, Quaternion
 
     if kind == "rotation_quaternion":
-        return rm.qnormalize(values)
+        return Q.qnormalize(values)
     if kind == "rotation_axis_angle":
         return np.array([tuple(Quaternion(tuple(v[1:]), v[0])) for v in values])
     return np.array([tuple(Euler(tuple(v), mode).to_quaternion()) for v in values])
@@ -242,7 +240,7 @@ def _write(bag, path: str, group: str, frames: np.ndarray, values: np.ndarray) -
         fc.update()
 
 
-def edited_action(obj, base, slot, spec: rm.RigSpec, bone_map: dict[str, str], window: em.Window, r0, r1,
+def edited_action(obj, base, slot, spec: RigSpec, bone_map: dict[str, str], window: em.Window, r0, r1,
                   joints: set[int], name: str):
     """A copy of `base` whose mapped bones of `joints` take the edit inside the window's frames.
 
@@ -382,8 +380,8 @@ class KINMO_OT_edit_range(_WorkerTask, bpy.types.Operator):
         np.save(folder / "source.npy", joints.astype(np.float32), allow_pickle=False)
         reply = wait_for(submit_request(python, "load_motion", {"path": str(folder / "source.npy")}), timeout)
         try:
-            canon = rm.load_motion_npz(reply["path"])
-        except (KeyError, rm.MotionFileError) as e:
+            canon = load_motion_npz(reply["path"])
+        except (KeyError, MotionFileError) as e:
             raise KinmoUserError(f"KinMo worker: the source could not be read back ({e})") from None
         yaw, offset = em.fit_yaw(joints, canon.joints)
         self._plan = dict(obj=obj.name, action=action.name, slot=slot.identifier if slot else "", spec=spec,
@@ -412,13 +410,13 @@ class KINMO_OT_edit_range(_WorkerTask, bpy.types.Operator):
             paths = reply.get("paths") or []
             if not paths:
                 raise KinmoUserError("KinMo worker: the edit reply names no motion file")
-            edits = [rm.load_motion_npz(p) for p in paths]
-        except (KinmoUserError, rm.MotionFileError) as e:
+            edits = [load_motion_npz(p) for p in paths]
+        except (KinmoUserError, MotionFileError) as e:
             return self._fail(context, str(e))
         window, spec, bone_map = plan["window"], plan["spec"], plan["bone_map"]
         fps = _fps(context)
         c0 = em.place(plan["canon"], plan["yaw"], plan["offset"])
-        r0 = rm.retarget(c0, spec, bone_map, plan["basis"], fps=fps)
+        r0 = retarget(c0, spec, bone_map, plan["basis"], fps=fps)
         allowed = set(plan["groups"]) if plan["groups"] and reply.get("parts") is None else None
         if reply.get("parts"):
             allowed = set(reply["parts"])
@@ -427,12 +425,12 @@ class KINMO_OT_edit_range(_WorkerTask, bpy.types.Operator):
         try:
             for k, edit in enumerate(edits):
                 moved = em.changed_joints(plan["canon"].joints, edit.joints, window.a, window.b)
-                groups = {g for g, js in GROUP_JOINTS.items() if moved & set(js)}
+                groups = {g for g, js in K.GROUP_JOINTS.items() if moved & set(js)}
                 if allowed is not None:
                     groups &= allowed
-                joints = {j for g in groups for j in GROUP_JOINTS[g]}
+                joints = {j for g in groups for j in K.GROUP_JOINTS[g]}
                 changed_names |= groups
-                r1 = rm.retarget(em.place(edit, plan["yaw"], plan["offset"]), spec, bone_map, plan["basis"], fps=fps)
+                r1 = retarget(em.place(edit, plan["yaw"], plan["offset"]), spec, bone_map, plan["basis"], fps=fps)
                 suffix = f" v{k + 1}" if len(edits) > 1 else ""
                 name = f"{base.name[:28]} | {plan['prompt'][:24]}{suffix}"
                 new = edited_action(obj, base, slot, spec, bone_map, window, r0, r1, joints, name)
@@ -447,14 +445,14 @@ class KINMO_OT_edit_range(_WorkerTask, bpy.types.Operator):
                 bpy.data.actions.remove(action)
             raise
         took = time.monotonic() - self._t0
-        titles = ", ".join(S.GROUP_TITLES[g] for g in S.GROUPS if g in changed_names) or "no part"
+        titles = ", ".join(K.GROUP_TITLES[g] for g in K.GROUPS if g in changed_names) or "no part"
         line = (f"KinMo: '{plan['prompt']}' on frames {window.first}-{window.last} of '{obj.name}' ({titles}): "
                 f"{len(versions)} version(s) playing, Accept or Reject ({took:.1f} s)")  # fmt: skip
         context.scene.kinmo.status = line
         self.report({"INFO"}, line)
         return {"FINISHED"}
 
-    def _update_source(self, action, edit: rm.SourceMotion, window: em.Window) -> None:
+    def _update_source(self, action, edit: SourceMotion, window: em.Window) -> None:
         """Keep the edited frames in the new version's stored motion, so a later edit starts from them."""
         k0, motion = self._stored
         placed = em.place(edit, self._plan["yaw"], self._plan["offset"])
@@ -463,7 +461,7 @@ class KINMO_OT_edit_range(_WorkerTask, bpy.types.Operator):
         joints[lo:hi] = placed.joints[window.a:window.a + hi - lo]
         rotations[lo:hi] = placed.rotations[window.a:window.a + hi - lo]
         stored = av.stored_source(action)
-        av.store_source(action, rm.SourceMotion(joints, rotations, motion.offsets, motion.fps, motion.text),
+        av.store_source(action, SourceMotion(joints, rotations, motion.offsets, motion.fps, motion.text),
                         stored[1], stored[2])  # fmt: skip
 
 
@@ -605,10 +603,10 @@ class KINMO_OT_compose_blocks(_WorkerTask, bpy.types.Operator):
             obj = bpy.data.objects.get(self._target) if self._target else None
             if self._target and not bk.is_armature(obj):
                 raise KinmoUserError(f"the armature '{self._target}' is gone; nothing was changed")
-            motion = rm.load_motion_npz(reply["path"])
+            motion = load_motion_npz(reply["path"])
             label = " + ".join(b.text for b in context.scene.kinmo_blocks if not b.parts)[:50]
             _, _, line = place_motion(context, motion, label, obj)
-        except (KinmoUserError, rm.MotionFileError, KeyError) as e:
+        except (KinmoUserError, MotionFileError, KeyError) as e:
             context.scene.kinmo.status = f"KinMo: {e}"
             self.report({"ERROR"}, context.scene.kinmo.status)
             return {"CANCELLED"}

@@ -20,9 +20,11 @@ from bpy.props import BoolProperty, CollectionProperty, EnumProperty, IntPropert
 
 from . import bake as bk
 from . import edit_math as em
-from . import retarget_math as rm
-from . import smpl22 as S
-from .operators import KinmoUserError
+from .core import kinematic as K
+from .retarget.bone_map import auto_bone_map, validate_bone_map
+from .retarget.solve import facing_basis
+from .retarget.source import KINMO_TO_BLENDER
+from .worker_requests import KinmoUserError
 
 PART_ITEMS = [
     ("NONE", "None", "Not a KinMo target"),
@@ -38,7 +40,7 @@ PART_JOINTS: dict[str, str] = {
     "LEFT_FOOT": "left_ankle", "RIGHT_FOOT": "right_ankle",
 }  # fmt: skip
 """The SMPL-22 joint each body-part choice of an empty controls."""
-GROUP_ITEMS = [(g.upper(), S.GROUP_TITLES[g], f"The {S.GROUP_TITLES[g].lower()}") for g in S.GROUPS]
+GROUP_ITEMS = [(g.upper(), K.GROUP_TITLES[g], f"The {K.GROUP_TITLES[g].lower()}") for g in K.GROUPS]
 """The six body-part groups as enum-flag items (LEFT_ARM, ...), shared by prompt blocks and the Edit panel."""
 MIN_PATH_LENGTH_M = 0.05
 """A path shorter than this (motion metres) is taken as zero length."""
@@ -50,7 +52,7 @@ class ControlError(KinmoUserError):
 
 def groups_from_flags(flags) -> list[str]:
     """Enum-flag items ({'LEFT_ARM', ...}) as group keys in KinMo's order."""
-    return [g for g in S.GROUPS if g.upper() in set(flags)]
+    return [g for g in K.GROUPS if g.upper() in set(flags)]
 
 
 # ------------------------------------------------------------------------------------------------ the scene frame
@@ -90,13 +92,13 @@ def scene_frame(context, obj, bone_map: dict[str, str] | None = None) -> SceneFr
     scene = context.scene
     fps = scene.render.fps / scene.render.fps_base
     if obj is None:  # a new SMPL-22 armature at the cursor, human-sized in the scene's units
-        basis = rm.KINMO_TO_BLENDER.copy()
+        basis = KINMO_TO_BLENDER.copy()
         origin = np.array(tuple(scene.cursor.location), np.float64)
         unit = scene.unit_settings.scale_length if scene.unit_settings.scale_length > 0 else 1.0
         return SceneFrame(origin, basis, 1.0 / unit, basis, scene.frame_start, fps)
     spec = bk.rig_spec(obj)
     if bone_map is None:
-        bone_map = rm.validate_bone_map(spec, bk.stored_bone_map(obj)) or rm.auto_bone_map(spec)[0]
+        bone_map = validate_bone_map(spec, bk.stored_bone_map(obj)) or auto_bone_map(spec)[0]
     if "pelvis" not in bone_map:
         raise ControlError(f"'{obj.name}' maps no bone to the pelvis; map it in the Bone Map panel to place motions")
     try:
@@ -106,7 +108,7 @@ def scene_frame(context, obj, bone_map: dict[str, str] | None = None) -> SceneFr
     mw = np.array([tuple(r) for r in obj.matrix_world], np.float64)
     rot = bk.object_rotation(obj)
     obj_scale = float(np.cbrt(abs(np.linalg.det(mw[:3, :3]))))
-    basis = rm.facing_basis(spec, bone_map, rot)
+    basis = facing_basis(spec, bone_map, rot)
     heads = (mw[:3, :3] @ spec.rest_heads.T).T + mw[:3, 3]
     pelvis = heads[spec.index[bone_map["pelvis"]]]
     feet = [heads[spec.index[bone_map[j]]][2] for j in ("left_ankle", "right_ankle", "left_foot", "right_foot")
@@ -282,7 +284,7 @@ def blocks_timeline(blocks, frame_start: int, fps: float) -> dict:
             shared = set(t[3]) & set(u[3])
             if shared and u[1] < t[2] and t[1] < u[2]:
                 raise ControlError(f"prompt blocks '{t[0]}' and '{u[0]}' overlap on the "
-                                   f"{S.GROUP_TITLES[sorted(shared)[0]].lower()}")  # fmt: skip
+                                   f"{K.GROUP_TITLES[sorted(shared)[0]].lower()}")  # fmt: skip
 
     def sec(f: int) -> float:
         return round((f - frame_start) / fps, 4)

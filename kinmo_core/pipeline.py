@@ -294,7 +294,7 @@ class KinMoPipeline:
         le = self.parts.length_estimator
         if le is None:
             raise KinmoModelError("this model has no length estimator; give the length (seconds or frames)")
-        from kinmo_core.conditioning import get_minilm
+        from kinmo_core.text.minilm import get_minilm
 
         emb = torch.from_numpy(get_minilm(fast=True).encode(list(texts))).to(self.device)
         unit = self.parts.rvq.cfg.frames_per_token

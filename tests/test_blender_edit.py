@@ -27,9 +27,13 @@ from test_blender_addon import build_armature, select_only, snapshot  # noqa: E4
 from blender_addon import action_versions as av  # noqa: E402
 from blender_addon import bake as bk  # noqa: E402
 from blender_addon import edit_math as em  # noqa: E402
-from blender_addon import edit_ops, smpl22  # noqa: E402
-from blender_addon import retarget_math as rm  # noqa: E402
+from blender_addon import edit_ops  # noqa: E402
 from blender_addon import scene_control as sc  # noqa: E402
+from blender_addon.core import kinematic as K  # noqa: E402
+from blender_addon.core import quaternions as Q  # noqa: E402
+from blender_addon.core import skeleton as S  # noqa: E402
+from blender_addon.retarget.solve import retarget  # noqa: E402
+from blender_addon.retarget.source import SourceMotion, default_offsets, load_motion_npz  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
@@ -164,19 +168,19 @@ def test_edit_keys_change_only_the_chosen_bones_inside_the_range(scene, motion_p
     lo, hi = base.frame_range
     start, k0 = em.stored_start(20, origin, fps)
     window = em.edit_window(20, 40, origin, hi, fps, start=start)
-    src = rm.SourceMotion(motion.joints[k0:], motion.rotations[k0:], motion.offsets)
-    other = rm.load_motion_npz(str(motion_path))
+    src = SourceMotion(motion.joints[k0:], motion.rotations[k0:], motion.offsets)
+    other = load_motion_npz(str(motion_path))
     other.rotations = other.rotations[::-1].copy()  # another pose everywhere: only the range may take it
     other.joints = other.joints[::-1].copy()
-    other = rm.SourceMotion(other.joints[k0:], other.rotations[k0:], other.offsets)
-    r0 = rm.retarget(src, spec, bone_map, basis, fps=fps)
-    r1 = rm.retarget(other, spec, bone_map, basis, fps=fps)
-    arm = set(edit_ops.GROUP_JOINTS["left_arm"])
+    other = SourceMotion(other.joints[k0:], other.rotations[k0:], other.offsets)
+    r0 = retarget(src, spec, bone_map, basis, fps=fps)
+    r1 = retarget(other, spec, bone_map, basis, fps=fps)
+    arm = set(K.GROUP_JOINTS["left_arm"])
     new = edit_ops.edited_action(obj, base, slot, spec, bone_map, window, r0, r1, arm, "edited")
     assert curve_bytes(base) == before  # the original is untouched
     old_bag = base.layers[0].strips[0].channelbag(slot)
     new_bag = new.layers[0].strips[0].channelbag(new.slots[0])
-    arm_bones = {bone_map[smpl22.JOINT_NAMES[j]] for j in arm}
+    arm_bones = {bone_map[S.JOINT_NAMES[j]] for j in arm}
     frames = np.arange(int(lo), int(hi) + 1)
     changed_inside = 0
     for fc in old_bag.fcurves:
@@ -195,7 +199,7 @@ def test_edit_keys_change_only_the_chosen_bones_inside_the_range(scene, motion_p
     path = 'pose.bones["left_elbow"].rotation_quaternion'
     q = np.array([[new_bag.fcurves.find(path, index=i).evaluate(30.0) for i in range(4)]])
     k = int(round(30 - window.start))
-    assert rm.angle_between(rm.qrot(q, [0, 1, 0]), rm.qrot(r1.rotations["left_elbow"][k], [0, 1, 0])) < 0.5
+    assert Q.angle_between(Q.qrot(q, [0, 1, 0]), Q.qrot(r1.rotations["left_elbow"][k], [0, 1, 0])) < 0.5
 
 
 def test_edit_window_maps_scene_frames_to_20_fps():
@@ -216,20 +220,15 @@ def test_fit_yaw_and_place_undo_a_turn():
     turned = joints @ em.ry(0.7).T + np.array([1.0, 0.0, -2.0])
     yaw, offset = em.fit_yaw(turned, joints)
     assert yaw == pytest.approx(0.7, abs=1e-6) and offset == pytest.approx([1.0, 0.0, -2.0], abs=1e-6)
-    m = rm.SourceMotion(joints, np.tile([1.0, 0, 0, 0], (40, 22, 1)), rm.default_offsets())
+    m = SourceMotion(joints, np.tile([1.0, 0, 0, 0], (40, 22, 1)), default_offsets())
     placed = em.place(m, yaw, offset)
-    assert np.allclose(placed.joints, turned) and np.allclose(rm.qrot(placed.rotations[:, 0], [0, 0, 1]),
+    assert np.allclose(placed.joints, turned) and np.allclose(Q.qrot(placed.rotations[:, 0], [0, 0, 1]),
                                                                em.ry(0.7) @ [0, 0, 1])  # fmt: skip
     # The worker places controlled motions as p_motion = Ry(yaw) (p_file - offset): unplace_control undoes it.
     off = np.array([1.0, 0.0, -2.0])
-    in_motion = rm.SourceMotion((joints - off) @ em.ry(0.7).T, m.rotations, m.offsets)
+    in_motion = SourceMotion((joints - off) @ em.ry(0.7).T, m.rotations, m.offsets)
     back = em.unplace_control(in_motion, {"offset": [1.0, -2.0], "yaw_degrees": math.degrees(0.7)})
     assert np.allclose(back.joints, joints, atol=1e-9)
-
-
-def test_group_joints_mirror_the_core():
-    kinematic = pytest.importorskip("kinmo_core.motion.kinematic")
-    assert edit_ops.GROUP_JOINTS == {g: tuple(j) for g, j in kinematic.GROUP_JOINTS.items()}
 
 
 @requires_shared
@@ -241,7 +240,7 @@ def test_sampling_a_bandai_rig_fills_its_unmapped_spine_joint(scene):
     frame = sc.scene_frame(bpy.context, obj, bone_map)
     action, slot = av.current_assignment(obj)
     joints = edit_ops.sample_rig(bpy.context, obj, action, slot, bone_map, frame, [1.0, 1.5, 10.0])
-    j = smpl22.JOINT_INDEX
+    j = S.JOINT_INDEX
     assert joints.shape == (3, 22, 3) and np.isfinite(joints).all()
     between = joints[:, j["spine2"]] - joints[:, j["spine1"]]
     along = joints[:, j["spine3"]] - joints[:, j["spine1"]]
@@ -252,7 +251,7 @@ def test_sampling_a_bandai_rig_fills_its_unmapped_spine_joint(scene):
 
 
 def test_a_rig_without_the_head_cannot_be_sampled():
-    heads = {n: np.zeros((2, 3)) for n in smpl22.JOINT_NAMES if n != "head"}
+    heads = {n: np.zeros((2, 3)) for n in S.JOINT_NAMES if n != "head"}
     with pytest.raises(edit_ops.KinmoUserError, match="maps no bone to head"):
         edit_ops.fill_joints(heads, "Rig")
 

@@ -40,7 +40,7 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 
 def setup(args: argparse.Namespace) -> None:
     """Seed everything, set thread counts and choose the precision (args.no_bf16 where bf16 is not native)."""
-    from kinmo_core.conditioning import native_bf16
+    from kinmo_core.text.minilm import native_bf16
 
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)

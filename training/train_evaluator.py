@@ -52,7 +52,7 @@ class TokenFeatureCache:
 
     def fill(self, captions: list[str], batch: int = 64) -> None:
         """Compute the features of captions not yet cached."""
-        from kinmo_core.conditioning import get_minilm
+        from kinmo_core.text.minilm import get_minilm
 
         todo = sorted(set(captions) - set(self.table))
         enc = get_minilm()

@@ -35,7 +35,7 @@ from training.generator_data import MAX_SOURCE_FRAMES, _save_npz
 
 def caption_lengths(data: str | Path, split: str, unit: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
     """Return (caption embeddings (N, 384), lengths in tokens (N,)) of every caption of a split, cached."""
-    from kinmo_core.conditioning import get_minilm
+    from kinmo_core.text.minilm import get_minilm
 
     key = hashlib.sha256(f"{data_version(str(data))}{split}{unit}".encode()).hexdigest()[:12]
     path = cache / f"length-{split}-{key}.npz"

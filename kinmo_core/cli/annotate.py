@@ -123,11 +123,16 @@ def _labels_parser() -> argparse.ArgumentParser:
 
 def register(subparsers) -> None:
     """Add the `annotate` subcommand."""
+    # The forms parse their own arguments (run()), so --help shows the dataset form's options here.
+    dataset_help = _dataset_parser().format_help()
     p = subparsers.add_parser(
         "annotate",
         help="describe each body part and pair of parts of a dataset's motions",
         usage=USAGE,
         description=__doc__,
+        epilog="kinmo annotate DATASET " + dataset_help[dataset_help.index("options:"):].replace(
+            "  -h, --help            show this help message and exit\n", "")
+        + "\nThe other forms list their options with --help, e.g. `kinmo annotate sample --help`.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("argv", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
