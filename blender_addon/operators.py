@@ -182,6 +182,12 @@ def retarget_onto(context, obj, motion: SourceMotion, label: str, basis=None,
     return action, line
 
 
+def report_error(op, context, message: str) -> None:
+    """Report an operator's error and show it on the status line, so the line never keeps an older success."""
+    context.scene.kinmo.status = message if message.startswith("KinMo") else f"KinMo: {message}"
+    op.report({"ERROR"}, message)
+
+
 class _Undoable:
     """Remember the data-blocks an operator creates, and remove them if it fails half way."""
 
@@ -371,7 +377,7 @@ class KINMO_OT_import_motion(_WorkerTask, bpy.types.Operator):
                 return self.run_task(context, "load_motion", {"path": path})
             motion, npz_path = read_motion(context, self.filepath)
         except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+            report_error(self, context, str(e))
             return {"CANCELLED"}
         return self._apply(context, motion, npz_path)
 
@@ -380,7 +386,7 @@ class KINMO_OT_import_motion(_WorkerTask, bpy.types.Operator):
         try:
             motion, npz_path = conversion_result(reply)
         except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+            report_error(self, context, str(e))
             return {"CANCELLED"}
         return self._apply(context, motion, npz_path)
 
@@ -389,7 +395,7 @@ class KINMO_OT_import_motion(_WorkerTask, bpy.types.Operator):
             label = motion.text or Path(self.filepath).stem
             _, _, line = place_motion(context, motion, label, target_armature(context))
         except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+            report_error(self, context, str(e))
             return {"CANCELLED"}
         context.scene.kinmo.motion_path = npz_path
         self.report({"INFO"}, line)
@@ -456,8 +462,7 @@ class KINMO_OT_generate(_WorkerTask, bpy.types.Operator):
             _, action, line = place_motion(context, motion, reply.get("text") or self._params["text"], obj, basis,
                                            self._frame)  # fmt: skip
         except KinmoUserError as e:
-            context.scene.kinmo.status = f"KinMo: {e}"
-            self.report({"ERROR"}, str(e))
+            report_error(self, context, str(e))
             return {"CANCELLED"}
         tag_generated(action, self._params, reply)
         context.scene.kinmo.motion_path = npz_path
@@ -503,14 +508,14 @@ class KINMO_OT_expand(_WorkerTask, bpy.types.Operator):
             self._prompt = settings.prompt
             return self.run_task(context, "expand", params)
         except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+            report_error(self, context, str(e))
             return {"CANCELLED"}
 
     def task_done(self, context, reply: dict) -> set:
         """Store the six group and fifteen interaction descriptions in the scene."""
         descriptions = reply.get("descriptions")
         if not isinstance(descriptions, dict) or not isinstance(descriptions.get("groups"), dict):
-            self.report({"ERROR"}, "KinMo worker: the expand reply holds no descriptions")
+            report_error(self, context, "KinMo worker: the expand reply holds no descriptions")
             return {"CANCELLED"}
         settings = context.scene.kinmo
         store_descriptions(settings, descriptions, self._prompt)
@@ -552,7 +557,7 @@ class KINMO_OT_retarget(bpy.types.Operator):
             label = motion.text or Path(self.filepath or context.scene.kinmo.motion_path).stem
             _, _, line = place_motion(context, motion, label, obj)
         except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+            report_error(self, context, str(e))
             return {"CANCELLED"}
         self.report({"INFO"}, line)
         return {"FINISHED"}
@@ -590,7 +595,7 @@ class KINMO_OT_detect_bone_map(bpy.types.Operator):
         """Detect and save the map on the armature."""
         obj = selected_armature(context)
         if obj is None:
-            self.report({"ERROR"}, "select an armature to map")
+            report_error(self, context, "select an armature to map")
             return {"CANCELLED"}
         spec = bk.rig_spec(obj)
         preset = context.scene.kinmo.preset
@@ -599,7 +604,8 @@ class KINMO_OT_detect_bone_map(bpy.types.Operator):
         else:
             bone_map, found = validate_bone_map(spec, preset_map(preset, spec.names)), preset
         if not bone_map:
-            self.report({"ERROR"}, f"no bone of '{obj.name}' matches {'any preset' if preset == 'AUTO' else preset}")
+            report_error(self, context, f"no bone of '{obj.name}' matches "
+                         f"{'any preset' if preset == 'AUTO' else preset}")
             return {"CANCELLED"}
         bk.store_bone_map(obj, bone_map)
         self.report({"INFO"}, f"KinMo: {len(bone_map)}/22 joints mapped on '{obj.name}' ({found})")

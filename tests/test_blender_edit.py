@@ -108,6 +108,11 @@ def test_a_new_motion_plays_at_once_and_reject_restores_the_assignment_exactly(s
     with pytest.raises(RuntimeError, match="no KinMo version under review"):
         bpy.ops.kinmo.reject_version()
     assert scene.kinmo.status.startswith("KinMo: ") and "no KinMo version" in scene.kinmo.status
+    assert bpy.ops.kinmo.import_motion(filepath=str(motion_path)) == {"FINISHED"}
+    assert "playing as a new version" in scene.kinmo.status
+    with pytest.raises(RuntimeError, match="motion file not found"):
+        bpy.ops.kinmo.import_motion(filepath=str(motion_path.parent / "missing.npz"))
+    assert "motion file not found" in scene.kinmo.status  # the latest result, never a stale success
 
 
 def test_accept_keeps_the_version_and_the_original_unchanged(scene, motion_path):

@@ -126,14 +126,23 @@ def test_raise_the_left_arm_of_imported_bandai_mocap(scene, worker):
     assert av.current_assignment(obj) == (users, slot) and len(scene.timeline_markers) == 0
 
 
-def test_edit_a_kinmo_action_variants_accept_and_reject(scene, worker, tmp_path):
+@pytest.mark.parametrize("rig", ["default", "bandai"])
+def test_edit_a_kinmo_action_variants_accept_and_reject(scene, worker, tmp_path, rig):
     needs(worker, "edit")
     motion_mod = pytest.importorskip("kinmo_core.motion.file")
     path = motion_mod.Motion.from_joints(np.load(FIXTURES / "012314_new_joints.npy")[:121],
                                          text="a person walks forward").save(tmp_path / "walk.npz")  # fmt: skip
     scene.kinmo.assign = "ACTIVE"
-    assert bpy.ops.kinmo.import_motion(filepath=str(path)) == {"FINISHED"}
-    obj = bpy.data.objects["KinMo SMPL-22"]
+    if rig == "bandai":  # a KinMo motion retargeted onto a Bandai BVH rig
+        if not bandai_files():
+            pytest.skip("the Bandai-Namco mocap set is not in ../shared")
+        bpy.ops.import_anim.bvh(filepath=str(next(p for p in bandai_files() if "walk" in p.name)), global_scale=0.01)
+        obj = bpy.context.object
+        assert bpy.ops.kinmo.retarget(filepath=str(path)) == {"FINISHED"}
+    else:
+        assert bpy.ops.kinmo.import_motion(filepath=str(path)) == {"FINISHED"}
+        obj = bpy.data.objects["KinMo SMPL-22"]
+    bone_map = {item.joint: item.bone for item in obj.kinmo_bone_map if item.bone}
     base, slot = av.current_assignment(obj)
     before = curve_bytes(base)
     frames = range(int(base.frame_range[0]), int(base.frame_range[1]) + 1)
@@ -148,7 +157,7 @@ def test_edit_a_kinmo_action_variants_accept_and_reject(scene, worker, tmp_path)
     second, second_slot = av.current_assignment(obj)
     new = curve_values(second, second_slot, frames)
     inside = np.array([40 <= f <= 88 for f in frames])
-    arm = {"right_collar", "right_shoulder", "right_elbow", "right_wrist"}
+    arm = {bone_map[j] for j in ("right_collar", "right_shoulder", "right_elbow", "right_wrist")}
     changed = set()
     for key, values in old.items():
         assert np.array_equal(values[~inside], new[key][~inside]), key
