@@ -187,7 +187,8 @@ def reach(result: RetargetResult, rig: RigSpec, bone_map: dict[str, str], joint:
         return
     t_count = result.frames
     wanted = {int(f) for f in frames20}
-    mask = np.array([int(round(i * 20.0 / fps)) in wanted for i in range(t_count)])
+    mask = np.array([math.floor(i * 20.0 / fps + 1e-9) in wanted and math.ceil(i * 20.0 / fps - 1e-9) in wanted
+                     for i in range(t_count)])
     if not mask.any():
         return
     weight = _contact_weights(mask)

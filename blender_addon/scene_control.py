@@ -82,9 +82,11 @@ class SceneFrame:
         """Motion coordinates (..., 3) in world space."""
         return self.origin + self.scale * np.asarray(p, np.float64) @ self.axes.T
 
-    def frame20(self, scene_frame: float) -> int:
-        """A scene frame as a 20 fps frame of the motion (which starts at the scene's start frame)."""
-        return int(round((scene_frame - self.frame_start) * 20.0 / self.fps))
+    def frame20(self, scene_frame: float, way: str = "nearest") -> int:
+        """A scene frame as a 20 fps frame of the motion (which starts at the scene's start frame); way: "nearest",
+        "down" or "up" (a span's ends round outwards, so every scene frame of it lies between pinned samples)."""
+        t = (scene_frame - self.frame_start) * 20.0 / self.fps
+        return int({"nearest": round, "down": math.floor, "up": math.ceil}[way](t - 1e-9 if way == "up" else t))
 
 
 def scene_frame(context, obj, bone_map: dict[str, str] | None = None) -> SceneFrame:
@@ -215,7 +217,7 @@ def empty_constraints(context, frame: SceneFrame, empties=None, frames: int | No
             out.append({"kind": "trajectory", "joint": joint, "frames": list(range(f0, f1 + 1)),
                         "positions": frame.to_motion(positions).round(5).tolist()})  # fmt: skip
         else:
-            start, end = frame.frame20(obj.kinmo_span_start), frame.frame20(obj.kinmo_span_end)
+            start, end = frame.frame20(obj.kinmo_span_start, "down"), frame.frame20(obj.kinmo_span_end, "up")
             if end < start or start < 0:
                 raise ControlError(f"the span of '{obj.name}' ({obj.kinmo_span_start}-{obj.kinmo_span_end}) is "
                                    f"empty or before the scene's start frame {scene.frame_start}")  # fmt: skip
