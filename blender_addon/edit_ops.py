@@ -347,6 +347,8 @@ class KINMO_OT_edit_range(_WorkerTask, bpy.types.Operator):
         action, slot = av.base_assignment(obj)
         if action is None:
             raise KinmoUserError(f"'{obj.name}' has no action to edit; generate or import a motion first")
+        if not hasattr(action, "slots"):
+            raise KinmoUserError("Edit Motion needs Blender 4.4 or later (slotted actions)")
         custom = self.properties.is_property_set("frame_start") or self.properties.is_property_set("frame_end")
         if custom:
             fa, fb = self.frame_start, self.frame_end

@@ -377,6 +377,30 @@ def test_bad_paths_are_refused_and_the_scene_is_untouched(scene):
     assert one and up
 
 
+def test_generate_params_take_the_path_fitted_or_at_the_prompts_speed(scene):
+    scene.render.fps, scene.frame_start, scene.frame_end = 24, 1, 145  # a 6 s scene
+    line = _curve("Line", "POLY", [(0, 0, 0), (0, -4, 0)])
+    hand = bpy.data.objects.new("Hand", None)
+    scene.collection.objects.link(hand)
+    hand.kinmo_part, hand.kinmo_span_start, hand.kinmo_span_end = "RIGHT_HAND", 25, 48
+
+    def value(settings):
+        return lambda name, default: settings.get(name, default)
+
+    params = {"text": "a person walks", "seconds": 4.0}
+    frame = sc.add_control(bpy.context, None, params, None, value({"path_object": "Line", "fit_to_scene": True}))
+    assert params["seconds"] == 6.0 and params["constraints"][0] == {
+        "kind": "path", "joint": "pelvis", "points": [[0.0, 0.0], [0.0, 4.0]], "seconds": 6.0}  # fmt: skip
+    assert params["constraints"][1]["kind"] == "pin" and frame.pinned == {"right_wrist": set(range(20, 41))}
+    params = {"text": "a person walks", "seconds": 4.0}
+    sc.add_control(bpy.context, None, params, None, value({"path_object": "Line", "use_targets": False}))
+    assert "seconds" not in params and "seconds" not in params["constraints"][0]  # the prompt's speed sets it
+    assert len(params["constraints"]) == 1 and line
+    params = {"text": "a person waves", "seconds": 4.0}
+    assert sc.add_control(bpy.context, None, params, None, value({"path_object": "", "use_targets": False})) is None
+    assert "constraints" not in params
+
+
 # ------------------------------------------------------------------------------------------------ empties
 
 
