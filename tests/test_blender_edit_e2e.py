@@ -44,7 +44,6 @@ def worker(tmp_path_factory):
     client = backend.get_client(sys.executable)
     client.start()
     os.chdir(cwd)
-    client.request("generate", {"text": "a person waves", "seconds": 1.0, "levels": 1, "bvh": False}, timeout=600)
     yield set(client.info.get("methods", ()))
     backend.shutdown()
     addon_utils.disable("blender_addon", default_set=True)
