@@ -147,14 +147,15 @@ class HTMAConditioner(Conditioner):
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> HTMAConditioner:
         """Load an HTMA folder written by training/train_htma.py (model, Mean.npy, Std.npy)."""
-        from kinmo_core.alignment import HTMAAligner, resolve_text_encoder
+        from kinmo_core.alignment import BUNDLED_ENCODER_DIR, HTMAAligner, resolve_text_encoder
         from kinmo_core.models.htma import HTMA, HTMAConfig
         from kinmo_core.models.io import load_pretrained, read_config
 
         folder = Path(folder)
         meta = read_config(folder)
         model = load_pretrained(HTMA, HTMAConfig, folder)
-        if resolve_text_encoder(model.cfg.text_encoder) is not None:
+        if (folder / BUNDLED_ENCODER_DIR / model.cfg.text_encoder).is_dir() or \
+                resolve_text_encoder(model.cfg.text_encoder) is not None:
             return cls(HTMAAligner.from_pretrained(folder))  # another encoder: the aligner's own (slower) path
         try:
             mean, std = np.load(folder / "Mean.npy"), np.load(folder / "Std.npy")
@@ -200,6 +201,16 @@ class HTMAConditioner(Conditioner):
 
         target = Path(folder) / "htma"
         save_pretrained(self.model, self.model.cfg, target, extra_meta=self.aligner.meta, overwrite=True)
+        enc = getattr(self.aligner.text, "encoder_path", None)
+        if enc is not None and Path(enc).is_dir():
+            import shutil
+
+            from kinmo_core.alignment import BUNDLED_ENCODER_DIR
+
+            # Another encoder than the bundled MiniLM travels with the model, so the pipeline folder loads anywhere.
+            copy = target / BUNDLED_ENCODER_DIR / Path(enc).name
+            if copy.resolve() != Path(enc).resolve():
+                shutil.copytree(enc, copy, dirs_exist_ok=True)
         np.save(target / "Mean.npy", self.aligner.mean)
         np.save(target / "Std.npy", self.aligner.std)
 

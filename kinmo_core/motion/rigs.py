@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from kinmo_core.errors import KinmoInputError
+from kinmo_core.limits import check_duration
 from kinmo_core.motion.bonenames import (
     PRESETS,
     SYNONYMS,
@@ -293,6 +294,9 @@ def resample_times(num_frames: int, fps_in: float, fps_out: float) -> np.ndarray
     """Return source frame positions (fractional) of the output frames; the duration is kept to within a frame."""
     if num_frames < 1:
         raise KinmoInputError("cannot resample a motion with no frames")
+    if not (np.isfinite(fps_in) and np.isfinite(fps_out) and fps_in > 0 and fps_out > 0):
+        raise KinmoInputError(f"cannot resample from {fps_in:g} to {fps_out:g} fps")
+    check_duration(num_frames, fps_in)  # before the output (up to fps_out / fps_in times longer) is allocated
     n_out = int(np.floor((num_frames - 1) * fps_out / fps_in + 1e-9)) + 1
     return np.arange(n_out) * (fps_in / fps_out)
 
