@@ -6,7 +6,9 @@ Worker requests (generate, expand, converting a .bvh/.npy) run as modal operator
 bar, status line, Esc cancels, Blender stays responsive) and synchronously in background mode, where timers never fire.
 """
 
+import dataclasses
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +18,7 @@ import numpy as np
 from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 
 from . import action_versions as av
-from . import backend
+from . import backend, rig_checks
 from . import bake as bk
 from . import edit_math as em
 from .props import LEVELS, clear_descriptions, edited_descriptions, preferences, store_descriptions
@@ -116,10 +118,11 @@ def target_armature(context):
     return context.scene.kinmo.target_armature or selected_armature(context)
 
 
-def bone_map_for(obj) -> tuple[RigSpec, dict[str, str], str]:
+def bone_map_for(obj, driven: dict[str, str] | None = None) -> tuple[RigSpec, dict[str, str], str]:
     """The armature's rig spec and joint -> bone map (saved, else detected) and where it came from; no change made.
 
-    Raises KinmoUserError when the armature is in Edit Mode or no bone maps to a SMPL-22 joint.
+    Detection prefers bones keys can move (not in `driven`, e.g. a generated Rigify rig's controls over its DEF
+    bones). Raises KinmoUserError when the armature is in Edit Mode or no bone maps to a SMPL-22 joint.
     """
     if obj.mode == "EDIT":
         raise KinmoUserError(f"leave Edit Mode on '{obj.name}' first (its bones are being edited)")
@@ -127,12 +130,29 @@ def bone_map_for(obj) -> tuple[RigSpec, dict[str, str], str]:
     bone_map = validate_bone_map(spec, bk.stored_bone_map(obj))
     found = "saved"
     if not bone_map:
-        bone_map, found = auto_bone_map(spec)
+        if driven is None:
+            driven = rig_checks.driven_bones(obj, spec.names)
+        bone_map, found = auto_bone_map(spec, frozenset(driven))
     if not bone_map:
         raise KinmoUserError(
             f"no bone of '{obj.name}' maps to a SMPL-22 joint; pick a preset or fill its bone map in the KinMo tab"
         )
     return spec, bone_map, found
+
+
+def add_warnings(action, warnings: list[str]) -> None:
+    """Keep report warnings on the action (a custom property, "; "-joined) so they outlive the report."""
+    old = [w for w in str(action.get("kinmo_warnings", "")).split("; ") if w]
+    action["kinmo_warnings"] = "; ".join(old + [w for w in warnings if w and w not in old])
+
+
+def report_level(action) -> set[str]:
+    """WARNING when the action carries warnings, else INFO: a result with problems is never reported as success."""
+    return {"WARNING"} if action.get("kinmo_warnings") else {"INFO"}
+
+
+def _uses_fk_controls(bone_map: dict[str, str]) -> bool:
+    return any("fk" in re.split(r"[^a-z0-9]+", bone.lower()) for bone in bone_map.values())
 
 
 def retarget_onto(context, obj, motion: SourceMotion, label: str, basis=None,
@@ -142,9 +162,15 @@ def retarget_onto(context, obj, motion: SourceMotion, label: str, basis=None,
     basis: KinMo axes -> armature (default: the rig's facing); placed: a scene_control.SceneFrame for motions placed
     in the scene (the pelvis starts where the motion's first frame has it, not at the rig's rest position, and
     pinned hands and feet reach their targets).
+
+    Problems that leave the result unlike the motion (pelvis or a limb unmapped, mapped bones driven by constraints
+    or drivers) go into the line as a WARNING and onto the action (`report_level`). Keys on FK controls come with
+    the rig's IK/FK switches set to FK; on rigs whose controls hang from constraint-driven helpers the pose
+    channels are measured through Blender (`rig_checks.visual_channels`).
     """
     settings = context.scene.kinmo
-    spec, bone_map, found = bone_map_for(obj)
+    driven = rig_checks.driven_bones(obj, [b.name for b in obj.data.bones])
+    spec, bone_map, found = bone_map_for(obj, driven)
     render = context.scene.render
     fps = render.fps / render.fps_base
     if basis is None:
@@ -159,18 +185,27 @@ def retarget_onto(context, obj, motion: SourceMotion, label: str, basis=None,
 
         for joint, frames in placed.pinned.items():
             em.reach(result, spec, bone_map, joint, frames, fps, to_armature)
+    switched = rig_checks.set_fk_switches(obj) if _uses_fk_controls(bone_map) else 0
+    if rig_checks.has_driven_ancestors(obj, bone_map.values()):
+        rotations, root_loc = rig_checks.visual_channels(obj, spec, bone_map, result, context.view_layer)
+        result = dataclasses.replace(result, rotations=rotations, root_locations=root_loc)
     name = f"KinMo {label}"[:60]
+    scene = context.scene
     review = settings.assign == "AUTO"
-    action, how = bk.bake(obj, result, name, context.scene.frame_start, "NONE" if review else settings.assign)
+    action, how = bk.bake(obj, result, name, scene.frame_start, "NONE" if review else settings.assign)
     if found != "saved":
         bk.store_bone_map(obj, bone_map)
+    if settings.set_frame_range:
+        scene.frame_end = scene.frame_start + result.frames - 1
     skate = result.foot_skate
     action["kinmo_foot_skate_m_per_s"] = skate["mean"]
     action["kinmo_source_foot_skate_m_per_s"] = skate["source_mean"]
     action["kinmo_mapped_bones"] = len(bone_map)
-    av.store_source(action, motion, context.scene.frame_start, basis)
+    warnings = rig_checks.mapping_warnings(bone_map, driven)
+    add_warnings(action, warnings)
+    av.store_source(action, motion, scene.frame_start, basis)
     if review:
-        av.begin_review(obj, context.scene, [action], label=label)
+        av.begin_review(obj, scene, [action], label=label)
         where = "playing as a new version (Accept or Reject in the Edit Motion panel)"
     else:
         where = "as its active action" if how == "ACTIVE" else f"as NLA track '{action.name}'"
@@ -178,6 +213,10 @@ def retarget_onto(context, obj, motion: SourceMotion, label: str, basis=None,
         f"KinMo: '{label}' on '{obj.name}' {where}: {result.frames} frames at {fps:g} fps, {len(bone_map)}/22 joints "
         f"mapped ({found}), foot skate {100 * skate['mean']:.1f} cm/s (source {100 * skate['source_mean']:.1f})"
     )
+    if switched:
+        line += f"; {switched} IK/FK switch(es) and follow slider(s) set to FK"
+    if warnings:
+        line = f"KinMo WARNING: {'; '.join(warnings)}. {line.removeprefix('KinMo: ')}"
     settings.status = line
     return action, line
 
@@ -393,12 +432,12 @@ class KINMO_OT_import_motion(_WorkerTask, bpy.types.Operator):
     def _apply(self, context, motion: SourceMotion, npz_path: str):
         try:
             label = motion.text or Path(self.filepath).stem
-            _, _, line = place_motion(context, motion, label, target_armature(context))
+            _, action, line = place_motion(context, motion, label, target_armature(context))
         except KinmoUserError as e:
             report_error(self, context, str(e))
             return {"CANCELLED"}
         context.scene.kinmo.motion_path = npz_path
-        self.report({"INFO"}, line)
+        self.report(report_level(action), line)
         return {"FINISHED"}
 
 
@@ -466,7 +505,12 @@ class KINMO_OT_generate(_WorkerTask, bpy.types.Operator):
             return {"CANCELLED"}
         tag_generated(action, self._params, reply)
         context.scene.kinmo.motion_path = npz_path
-        self.report({"INFO"}, line)
+        warnings = [str(w) for w in reply.get("warnings") or [] if w]
+        if warnings:  # generated anyway: the motion is there, but the user should not trust it blindly
+            add_warnings(action, warnings)
+            line = f"{line}. Warning: {'; '.join(warnings)}"
+            context.scene.kinmo.status = line
+        self.report(report_level(action), line)
         return {"FINISHED"}
 
 
@@ -555,11 +599,11 @@ class KINMO_OT_retarget(bpy.types.Operator):
                 raise KinmoUserError("select an armature to retarget onto")
             motion, _ = read_motion(context, self.filepath or context.scene.kinmo.motion_path)
             label = motion.text or Path(self.filepath or context.scene.kinmo.motion_path).stem
-            _, _, line = place_motion(context, motion, label, obj)
+            _, action, line = place_motion(context, motion, label, obj)
         except KinmoUserError as e:
             report_error(self, context, str(e))
             return {"CANCELLED"}
-        self.report({"INFO"}, line)
+        self.report(report_level(action), line)
         return {"FINISHED"}
 
 
@@ -658,7 +702,7 @@ class KINMO_OT_detect_python(bpy.types.Operator):
         found = backend.detect_python()
         prefs = preferences(context)
         if found is None or prefs is None:
-            self.report({"ERROR"}, "no Python with KinMo found; set its path (or its environment folder) by hand")
+            self.report({"ERROR"}, backend.no_python_message())
             return {"CANCELLED"}
         prefs.python_path = found
         self.report({"INFO"}, f"KinMo Python: {found}")

@@ -102,6 +102,13 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
+def minilm_encode(texts: Sequence[str]) -> np.ndarray:
+    """Unit MiniLM sentence embeddings (the shared fp32 encoder), as the prompt scope was built with."""
+    from kinmo_core.conditioning import get_minilm
+
+    return get_minilm().encode(list(texts))
+
+
 def clean_text(text: str) -> str:
     """Return text stripped and cut to MAX_TEXT_WORDS words (warning when cut); KinmoInputError if empty."""
     if not isinstance(text, str):
@@ -202,6 +209,8 @@ class KinMoPipeline:
                 m.to(self.device).eval()
         self.mean = torch.from_numpy(parts.mean).to(self.device)
         self.std = torch.from_numpy(parts.std).to(self.device)
+        self.scope = None
+        """The training captions' `PromptScope` (set by from_pretrained when the folder has one)."""
 
     # ------------------------------------------------------------------------------------------------ loading
     @classmethod
@@ -254,7 +263,11 @@ class KinMoPipeline:
             reasoner=_load_reasoner(folder / "reasoner") if load_reasoner else None,
             manifest=manifest,
         )
-        return cls(parts, GenerationSettings.from_dict(manifest.get("settings", {})), dev)
+        pipe = cls(parts, GenerationSettings.from_dict(manifest.get("settings", {})), dev)
+        from kinmo_core.text.scope import PromptScope
+
+        pipe.scope = PromptScope.load(folder, encode=minilm_encode)
+        return pipe
 
     def save_pretrained(self, folder: str | os.PathLike, overwrite: bool = False, reasoner_from: str | None = None,
                         extra: dict | None = None, push_to_hub: bool = False, repo_id: str | None = None,
@@ -294,6 +307,12 @@ class KinMoPipeline:
                 raise KinmoInputError("push_to_hub needs repo_id ('owner/name')")
             hub.push_pipeline(out, repo_id, token=token, private=private)
         return out
+
+    def prompt_warnings(self, texts: Sequence[str]) -> list[str]:
+        """Per text, a one-line warning when it is far from every training caption ("" otherwise, or no scope)."""
+        if self.scope is None:
+            return [""] * len(texts)
+        return self.scope.warnings([clean_text(t) for t in texts])
 
     @property
     def has_reasoner(self) -> bool:

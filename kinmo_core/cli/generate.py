@@ -129,11 +129,15 @@ def run(args: argparse.Namespace) -> int:
     if args.one_pass:
         pipe.settings = dataclasses.replace(pipe.settings, coarse_to_fine=False)
     levels = args.levels if args.levels is not None else pipe.settings.levels
+    unique = list(dict.fromkeys(prompts))
+    # Out-of-scope prompts are still generated; the warning says not to expect much.
+    for warning in pipe.prompt_warnings(unique):
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     # One set of descriptions per prompt, shared by its --num samples (and written next to each of them).
     if given is not None:
         descs = {prompts[0]: given}
     elif levels > 1 and pipe.has_reasoner:
-        unique = list(dict.fromkeys(prompts))
         descs = dict(zip(unique, pipe.expand(unique, seed=args.seed), strict=True))
     else:
         descs = {}

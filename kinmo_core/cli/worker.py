@@ -312,6 +312,28 @@ def _pipeline(params: dict):
     return _PIPELINES[key]
 
 
+@method("load_model", params={"model": _MODEL, "device": _DEVICE})
+def _load_model(params: dict, ctx: Context) -> dict:
+    """Load the pipeline (and its text encoder) ahead of the first request, so the first Generate does not wait.
+
+    params: model (pipeline folder, default: the packaged model); device ("cpu"). Reply: {"loaded": true,
+    "seconds": time spent here, "cached": true when it was already loaded}.
+    """
+    import time
+
+    t0 = time.perf_counter()
+    cached = f"{params['model'] or ''}|{params['device']}" in _PIPELINES
+    ctx.progress(0.05, "loading the model")
+    pipe = _pipeline(params)
+    ctx.progress(0.7, "loading the text encoder")
+    # One short generation runs every part once (text encoder, reasoner, transformers, decoder), so their lazy
+    # set-up is paid now and not by the user's first Generate.
+    if not cached:
+        pipe.generate(["a person walks forward"], frames=20, seed=0)
+    ctx.progress(1.0, "model ready")
+    return {"loaded": True, "cached": cached, "seconds": round(time.perf_counter() - t0, 3)}
+
+
 @method("expand", params={"text": _TEXT, "seed": _SEED, "model": _MODEL, "device": _DEVICE})
 def _expand(params: dict, ctx: Context) -> dict:
     """Run the Motion Reasoner on a prompt: reply {"descriptions": {"groups": {...}, "interactions": {...}}}.
@@ -369,7 +391,53 @@ def _generate(params: dict, ctx: Context) -> dict:
         if params["bvh"]:
             bvhs.append(str(m.to_bvh(folder / f"motion_{k:03d}.bvh", overwrite=False)))
     return {"paths": paths, "bvh_paths": bvhs, "frames": motions[0].num_frames, "fps": motions[0].fps,
-            "text": motions[0].text, "descriptions": motions[0].descriptions}
+            "text": motions[0].text, "descriptions": motions[0].descriptions,
+            "warnings": [w for w in pipe.prompt_warnings([params["text"]]) if w]}
+
+
+@method("check_prompts", params={"prompts": Param(list, max_len=10_000), "model": _MODEL})
+def _check_prompts(params: dict, ctx: Context) -> dict:
+    """Check prompts before any generation: reply per prompt a problem ("" when fine) and a warning ("" when none).
+
+    params: prompts (required: a list of {"text": str, "seconds": number or null}); model (pipeline folder whose
+    training captions judge the scope; default: the packaged model). Problems are what `generate` would refuse
+    (empty text, a length out of range); warnings are prompts cut to the word limit or far from the training
+    captions. No generation model is loaded, only the sentence encoder.
+    """
+    import warnings
+
+    from kinmo_core.pipeline import DEFAULT_PATH, clean_text, frames_for, minilm_encode
+    from kinmo_core.text.scope import PromptScope, scope_warning
+
+    prompts = params["prompts"]
+    if not all(isinstance(p, dict) for p in prompts):
+        raise KinmoInputError("'prompts' must be a list of {\"text\": ..., \"seconds\": ...} objects")
+    model = params["model"]
+    problems, notes, texts = [], [], []
+    for p in prompts:
+        problem, note, text = "", "", None
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                text = clean_text(p.get("text"))
+            note = "; ".join(str(w.message) for w in caught)
+            if p.get("seconds") is not None:
+                frames_for(seconds=p["seconds"])
+        except KinmoInputError as e:
+            problem = str(e)
+        problems.append(problem)
+        notes.append(note)
+        texts.append(text)
+    ctx.progress(0.3, "checking the prompts against the training captions")
+    scope = PromptScope.load(model or DEFAULT_PATH, encode=minilm_encode)
+    scores: list[float | None] = [None] * len(prompts)
+    if scope is not None:
+        judged = [i for i, t in enumerate(texts) if t is not None]
+        for i, s in zip(judged, scope.scores([texts[i] for i in judged]), strict=True):
+            notes[i] = "; ".join(x for x in (notes[i], scope_warning(texts[i], s, scope.threshold)) if x)
+            scores[i] = round(float(s), 4)
+    return {"problems": problems, "warnings": notes, "scores": scores,
+            "threshold": scope.threshold if scope is not None else None}
 
 
 def _error(kind: str, message: str) -> dict:
