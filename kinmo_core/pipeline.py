@@ -304,8 +304,12 @@ class KinMoPipeline:
     @torch.no_grad()
     def generate_features(self, texts: Sequence[str], frames: Sequence[int | None] | int | None = None,
                           seed: int = 0, levels: int | None = None,
-                          descriptions: Sequence[Mapping | None] | None = None) -> tuple[list[np.ndarray], list]:
-        """Generate a batch: returns (features (T_i, 263) per text, descriptions used per text)."""
+                          descriptions: Sequence[Mapping | None] | None = None, init_codes: torch.Tensor | None = None,
+                          keep: torch.Tensor | None = None) -> tuple[list[np.ndarray], list]:
+        """Generate a batch: returns (features (T_i, 263) per text, descriptions used per text).
+
+        init_codes (B, T', Q) and keep (B, T') bool: in-paint, keeping those token positions (kinmo_core.editing).
+        """
         s = self.settings
         levels = s.levels if levels is None else int(levels)
         if levels not in (1, 2, 3):
@@ -343,9 +347,11 @@ class KinMoPipeline:
         mt, rt = self.parts.mask_transformer, self.parts.residual_transformer
         first = 1 if s.coarse_to_fine else levels
         level_on = torch.arange(3, device=self.device)[None] < first
+        given = {} if keep is None else {"keep": keep.to(self.device)}
+        base = None if keep is None else init_codes[..., 0].to(self.device)
         ids, _ = mt.generate(cond, present & level_on, lengths, steps=s.steps, guidance=s.guidance,
                              temperature=s.temperature, topk_ratio=s.topk_ratio, generator=g,
-                             with_confidence=False)
+                             with_confidence=False, init_ids=base, **given)
         for level in range(first + 1, levels + 1):
             level_on = torch.arange(3, device=self.device)[None] < level
             # Items whose finer descriptions are missing keep their tokens: nothing new to refine them with.
@@ -355,11 +361,13 @@ class KinMoPipeline:
             refined, _ = mt.generate(cond, present & level_on, lengths, steps=s.refine_steps, guidance=s.guidance,
                                      temperature=s.temperature, topk_ratio=s.topk_ratio, init_ids=ids,
                                      remask_ratio=s.refine_remask, generator=g,
-                                     with_confidence=False)
+                                     with_confidence=False, **given)
             ids = torch.where(use[:, None], refined, ids)
         final = present & (torch.arange(3, device=self.device)[None] < levels)
+        if keep is not None:
+            given["init_codes"] = init_codes.to(self.device)
         codes = rt.generate(ids, lengths, cond, final, guidance=s.residual_guidance, temperature=s.temperature,
-                            generator=g)
+                            generator=g, **given)
         feats = self.parts.rvq.decode(codes) * self.std + self.mean
         out = [feats[i, :f].float().cpu().numpy() for i, f in enumerate(frames)]
         return out, descriptions
@@ -389,6 +397,18 @@ class KinMoPipeline:
         motions = self.generate([text] * num, seconds=seconds, frames=frames, seed=seed, levels=levels,
                                 descriptions=[d] * num)
         return motions[0] if num == 1 else motions
+
+    def edit(self, motion, text: str, frames: tuple[int, int] | None = None, parts=None, seed: int = 0,
+             num: int = 1, levels: int | None = None, descriptions: Mapping | None = None, **kw):
+        """Re-prompt frames [start, stop) (20 fps, half-open; None: all) of motion, whole body or `parts` (or "auto").
+
+        Returns the edited Motion (a list of `num` when num > 1); see kinmo_core.editing.edit.
+        """
+        from kinmo_core.editing.edit import edit_motion
+
+        res = edit_motion(self, motion, text, frames=frames, parts=parts, seed=seed, num=num, levels=levels,
+                          descriptions=descriptions, **kw)
+        return res.motions[0] if num == 1 else res.motions
 
 
 def random_pipeline(size: str = "default", seed: int = 0, cond: str = "sentence", mean: np.ndarray | None = None,
