@@ -17,7 +17,8 @@ from kinmo_core import __version__
 from kinmo_core.errors import KinmoInputError, KinmoModelError
 
 COMMANDS: tuple[str, ...] = (
-    "generate", "retrieve", "reason", "convert", "info", "render", "corpus", "annotate", "eval", "worker",
+    "generate", "edit", "compose", "retrieve", "reason", "convert", "info", "render", "corpus", "annotate", "eval",
+    "worker",
 )
 """Subcommand modules, in the order `kinmo --help` lists them."""
 
