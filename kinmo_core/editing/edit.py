@@ -145,8 +145,13 @@ def _window(start: int, stop: int, total: int, context: int) -> tuple[int, int]:
 
 def edit_motion(pipe, motion, text: str, frames=None, parts=None, seed: int = 0, num: int = 1,
                 levels: int | None = None, descriptions: Mapping | None = None, blend: int | None = None,
-                context: int = CONTEXT_FRAMES, method: str = "inpaint") -> EditResult:
-    """Re-prompt frames [start, stop) of motion (all of it when frames is None), the whole body or `parts`."""
+                context: int = CONTEXT_FRAMES, method: str = "inpaint",
+                expanded: Mapping | None = None) -> EditResult:
+    """Re-prompt frames [start, stop) of motion (all of it when frames is None), the whole body or `parts`.
+
+    descriptions: used as they are for the range; expanded: the Motion Reasoner's descriptions of text, when
+    already known (they are otherwise written here and merged with the source's for the untouched parts).
+    """
     from kinmo_core.editing.composite import (
         DEFAULT_BLEND,
         align_segment,
@@ -173,7 +178,7 @@ def edit_motion(pipe, motion, text: str, frames=None, parts=None, seed: int = 0,
     levels = pipe.settings.levels if levels is None else int(levels)
     used = normalize_descriptions(descriptions)
     if used is None and levels > 1 and pipe.has_reasoner:
-        new = pipe.expand([text], seed=seed)[0]
+        new = normalize_descriptions(expanded) or pipe.expand([text], seed=seed)[0]
         if groups is None:
             used = new
         else:
