@@ -27,10 +27,12 @@ from kinmo_core.features import FEATURE_DIM, features_to_root, joints_to_feature
 from kinmo_core.ik import estimate_offsets, global_rotations_from_positions, positions_to_rotations
 from kinmo_core.kinematic import GROUP_JOINTS
 from kinmo_core.rotations import qrot, y_rotation
-from kinmo_core.skeleton import NUM_JOINTS, PARENTS
+from kinmo_core.skeleton import FPS, NUM_JOINTS, PARENTS
 
-DEFAULT_BLEND: int = 8
-"""Frames over which a seam's jump decays (0.4 s at 20 fps)."""
+DEFAULT_BLEND: int = 6
+"""The fewest frames over which a seam's jump decays (0.3 s at 20 fps)."""
+MIN_BLEND_ACCELERATION: float = 2.0
+"""m/s^2: the least acceleration budget a seam blend gets (a still source would otherwise stretch it to the range)."""
 ORIGIN_TOLERANCE: float = 1e-3
 """Metres: a motion's first root must lie this close to x = z = 0 (the motion file contract)."""
 
@@ -126,28 +128,55 @@ def _hermite_decay(x0: np.ndarray, v0: np.ndarray, n: int, blend: int) -> np.nda
     return h00.reshape(shape) * x0 + (blend * h10).reshape(shape) * v0
 
 
-def blend_seams(out: np.ndarray, src: np.ndarray, start: int, stop: int, blend: int = DEFAULT_BLEND) -> np.ndarray:
+def seam_blend_frames(x0: np.ndarray, v0: np.ndarray, budget: float) -> int:
+    """Frames a Hermite decay from jump x0 (m) and slope v0 (m/frame) needs to keep its acceleration under budget.
+
+    The decay's largest acceleration is at its start: 6|x0|/k^2 + 4|v0|/k (m/frame^2); solved for k.
+    """
+    x = float(np.linalg.norm(x0, axis=-1).max()) if x0.size else 0.0
+    v = float(np.linalg.norm(v0, axis=-1).max()) if v0.size else 0.0
+    return int(np.ceil((4 * v + np.sqrt(16 * v * v + 24 * x * budget)) / (2 * budget)))
+
+
+def acceleration_budget(src: np.ndarray, fps: int = FPS) -> float:
+    """m/frame^2: the 95th percentile of the source's joint accelerations, at least MIN_BLEND_ACCELERATION."""
+    acc = np.linalg.norm(np.diff(src.astype(np.float64), 2, axis=0), axis=-1)
+    p95 = float(np.percentile(acc, 95)) if acc.size else 0.0
+    return max(p95, MIN_BLEND_ACCELERATION / fps**2)
+
+
+def blend_seams(out: np.ndarray, src: np.ndarray, start: int, stop: int, blend: int | None = None) -> np.ndarray:
     """Remove the jumps between src (outside [start, stop)) and out (inside) by decaying offsets inside the range.
 
-    out and src are full-length (T, 22, 3); returns a copy of out with the range's first and last `blend` frames
-    corrected. Joints equal in out and src stay exactly equal.
+    out and src are full-length (T, 22, 3); returns a copy of out with the range's first and last frames corrected
+    over `blend` frames (None: as many as keep the blend's own acceleration under the source's 95th percentile,
+    at least DEFAULT_BLEND, at most half the range). Joints equal in out and src stay exactly equal.
     """
     res = out.astype(np.float64).copy()
     s = src.astype(np.float64)
     n = stop - start
-    k = max(1, min(int(blend), n // 2))
-    if start > 0:
-        x0 = s[start] - res[start]
-        v0 = (s[start + 1] - s[start]) - (res[start + 1] - res[start])
-        res[start:start + k] += _hermite_decay(x0, v0, k, k)
-    if stop < len(s):
-        last = stop - 1
-        x0 = s[last] - res[last]
-        v0 = (s[last - 1] - s[last]) - (res[last - 1] - res[last])
-        res[last - k + 1:last + 1] += _hermite_decay(x0, v0, k, k)[::-1]
+    budget = acceleration_budget(s) if blend is None else 0.0
     touched = np.zeros(len(res), bool)
-    touched[start:start + k] = start > 0
-    touched[stop - k:stop] |= stop < len(s)
+    for side in ("start", "stop"):
+        if (side == "start" and start == 0) or (side == "stop" and stop == len(s)):
+            continue
+        if side == "start":
+            i0, i1 = start, start + 1
+        else:
+            i0, i1 = stop - 1, stop - 2
+        x0 = s[i0] - res[i0]
+        v0 = (s[i1] - s[i0]) - (res[i1] - res[i0])
+        k = DEFAULT_BLEND if blend is None else int(blend)
+        if blend is None:
+            k = max(k, seam_blend_frames(x0, v0, budget))
+        k = max(1, min(k, n // 2))
+        h = _hermite_decay(x0, v0, k, k)
+        if side == "start":
+            res[start:start + k] += h
+            touched[start:start + k] = True
+        else:
+            res[stop - k:stop] += h[::-1]
+            touched[stop - k:stop] = True
     if touched.any():
         res[touched] = _restore_bones(res[touched], s[touched])
     return res

@@ -153,7 +153,6 @@ def edit_motion(pipe, motion, text: str, frames=None, parts=None, seed: int = 0,
     already known (they are otherwise written here and merged with the source's for the untouched parts).
     """
     from kinmo_core.editing.composite import (
-        DEFAULT_BLEND,
         align_segment,
         blend_seams,
         composite_parts,
@@ -200,7 +199,6 @@ def edit_motion(pipe, motion, text: str, frames=None, parts=None, seed: int = 0,
     feats, _ = inpaint_features(pipe, np.asarray(motion.features)[lo:hi], start - lo, stop - lo, text, seed=seed,
                                 num=num, levels=levels, descriptions=used, keep_tokens=method == "inpaint")
     src_heading = heading_angles(motion.features)
-    blend = DEFAULT_BLEND if blend is None else int(blend)
     full_edit = whole and (start, stop) == (0, len(src))
     note = f"{motion.text} [frames {start}:{stop}" + ("" if whole else f", {'+'.join(groups)}") + f": {text}]"
     out_text = text if full_edit else note.strip()
