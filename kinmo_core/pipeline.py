@@ -373,20 +373,27 @@ class KinMoPipeline:
         return out, descriptions
 
     def generate(self, texts: Sequence[str], seconds: float | None = None, frames: int | None = None, seed: int = 0,
-                 levels: int | None = None, descriptions: Sequence[Mapping | None] | None = None) -> list:
-        """Generate one Motion per text (a batch), all of the same length when one is given."""
+                 levels: int | None = None, descriptions: Sequence[Mapping | None] | None = None,
+                 loop: bool = False) -> list:
+        """Generate one Motion per text (a batch), all of the same length when one is given; loop: seamless loops."""
         from kinmo_core.motion import Motion, normalize_descriptions
 
         n = frames_for(seconds, frames)
         if descriptions is not None:
             descriptions = [normalize_descriptions(d) for d in descriptions]
         feats, used = self.generate_features(texts, n, seed=seed, levels=levels, descriptions=descriptions)
-        return [Motion.from_features(f, text=clean_text(t), descriptions=d, source="kinmo-generate")
-                for f, t, d in zip(feats, texts, used, strict=True)]
+        motions = [Motion.from_features(f, text=clean_text(t), descriptions=d, source="kinmo-generate")
+                   for f, t, d in zip(feats, texts, used, strict=True)]
+        if loop:
+            from kinmo_core.editing.loop import loop_motion
+
+            motions = [loop_motion(self, m, seed=seed + i, levels=levels) for i, m in enumerate(motions)]
+        return motions
 
     def __call__(self, text: str, seconds: float | None = None, frames: int | None = None, seed: int = 0,
-                 levels: int | None = None, descriptions: Mapping | str | None = None, num: int = 1):
-        """Generate a Motion from text (a list of `num` Motions when num > 1)."""
+                 levels: int | None = None, descriptions: Mapping | str | None = None, num: int = 1,
+                 loop: bool = False):
+        """Generate a Motion from text (a list of `num` Motions when num > 1); loop: seamless loops."""
         from kinmo_core.motion import normalize_descriptions
 
         if isinstance(num, bool) or not isinstance(num, int) or num < 1:
@@ -395,7 +402,7 @@ class KinMoPipeline:
         if d is None and (self.settings.levels if levels is None else levels) > 1 and self.has_reasoner:
             d = self.expand([text], seed=seed)[0]  # one set of descriptions shared by all `num` samples
         motions = self.generate([text] * num, seconds=seconds, frames=frames, seed=seed, levels=levels,
-                                descriptions=[d] * num)
+                                descriptions=[d] * num, loop=loop)
         return motions[0] if num == 1 else motions
 
     def edit(self, motion, text: str, frames: tuple[int, int] | None = None, parts=None, seed: int = 0,

@@ -11,7 +11,7 @@ and composites the same way (the comparison in BENCHMARKS.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -152,15 +152,7 @@ def edit_motion(pipe, motion, text: str, frames=None, parts=None, seed: int = 0,
     descriptions: used as they are for the range; expanded: the Motion Reasoner's descriptions of text, when
     already known (they are otherwise written here and merged with the source's for the untouched parts).
     """
-    from kinmo_core.editing.composite import (
-        align_segment,
-        blend_seams,
-        composite_parts,
-        heading_angles,
-        motion_from_placed_joints,
-    )
-    from kinmo_core.editing.inpaint import inpaint_features
-    from kinmo_core.features import features_to_joints
+    from kinmo_core.editing.composite import motion_from_placed_joints
     from kinmo_core.motion import normalize_descriptions
     from kinmo_core.pipeline import clean_text
 
@@ -195,24 +187,43 @@ def edit_motion(pipe, motion, text: str, frames=None, parts=None, seed: int = 0,
     elif groups == "auto":
         raise KinmoInputError("--parts auto needs the Motion Reasoner (this model has none, or levels is 1)")
     whole = groups is None or set(groups) == set(GROUPS)
-    lo, hi = _window(start, stop, len(src), context)
-    feats, _ = inpaint_features(pipe, np.asarray(motion.features)[lo:hi], start - lo, stop - lo, text, seed=seed,
-                                num=num, levels=levels, descriptions=used, keep_tokens=method == "inpaint")
-    src_heading = heading_angles(motion.features)
+    joints, (lo, hi) = edit_arrays(pipe, src, np.asarray(motion.features), start, stop, text,
+                                   None if whole else groups, used, seed=seed, num=num, levels=levels, blend=blend,
+                                   context=context, method=method)
     full_edit = whole and (start, stop) == (0, len(src))
     note = f"{motion.text} [frames {start}:{stop}" + ("" if whole else f", {'+'.join(groups)}") + f": {text}]"
     out_text = text if full_edit else note.strip()
     out_desc = used if full_edit else motion.descriptions
+    out = [motion_from_placed_joints(j, text=out_text, descriptions=out_desc, source="kinmo-edit") for j in joints]
+    return EditResult(out, (start, stop), tuple(GROUPS) if whole else tuple(groups), text, used, (lo, hi),
+                      {"method": method})
+
+
+def edit_arrays(pipe, src: np.ndarray, features: np.ndarray, start: int, stop: int, text: str,
+                groups: Sequence[str] | None, descriptions: Mapping | None, seed: int = 0, num: int = 1,
+                levels: int | None = None, blend: int | None = None, context: int = CONTEXT_FRAMES,
+                method: str = "inpaint") -> tuple[list[np.ndarray], tuple[int, int]]:
+    """Edit joints src (T, 22, 3) whose features are `features` (T, 263): `num` edited joint arrays and the window.
+
+    The checked core of `edit_motion` (ranges, parts and descriptions already resolved); groups None: whole body.
+    """
+    from kinmo_core.editing.composite import align_segment, blend_seams, composite_parts, heading_angles
+    from kinmo_core.editing.inpaint import inpaint_features
+    from kinmo_core.features import features_to_joints
+
+    lo, hi = _window(start, stop, len(src), context)
+    feats, _ = inpaint_features(pipe, features[lo:hi], start - lo, stop - lo, text, seed=seed, num=num,
+                                levels=levels, descriptions=descriptions, keep_tokens=method == "inpaint")
+    src_heading = heading_angles(features)
     out = []
     for f in feats:
         gen = np.asarray(features_to_joints(f.astype(np.float64)))
         placed = align_segment(gen, heading_angles(f), src, src_heading, start, stop, lo)
-        part = placed if whole else composite_parts(src[start:stop], placed, groups)
+        part = placed if groups is None else composite_parts(src[start:stop], placed, groups)
         full = src.astype(np.float64).copy()
         full[start:stop] = part
         full = blend_seams(full, src, start, stop, blend)
         joints = src.copy()
         joints[start:stop] = full[start:stop].astype(src.dtype)
-        out.append(motion_from_placed_joints(joints, text=out_text, descriptions=out_desc, source="kinmo-edit"))
-    return EditResult(out, (start, stop), tuple(GROUPS) if whole else tuple(groups), text, used, (lo, hi),
-                      {"method": method})
+        out.append(joints)
+    return out, (lo, hi)
