@@ -247,8 +247,8 @@ def bench_timeline(pipe) -> dict:
              "a person stretches the arms"]
     segments, t = [], 0.0
     for i, text in enumerate(texts):
-        segments.append({"text": text, "start": t, "end": t + 6.5})
-        t += 6.5 + (1.0 if i % 2 == 0 else 0.0)  # a 1 s gap after every other segment: a generated transition
+        segments.append({"text": text, "start": t, "end": t + 7.0})
+        t += 7.0 + (1.0 if i % 2 == 0 else 0.0)  # a 1 s gap after every other segment: a generated transition
     tracks = [{"text": "a person raises the left hand", "parts": ["left_arm"], "start": 3.0, "end": 8.0},
               {"text": "a person looks to the right", "parts": ["neck"], "start": 20.0, "end": 24.0},
               {"text": "a person punches with the right fist", "parts": ["right_arm"], "start": 40.0, "end": 44.5}]
@@ -263,7 +263,7 @@ def bench_timeline(pipe) -> dict:
     for f, source_bound in seam_frames(res):
         lo, hi = max(0, f - SEAM_WINDOW - 1), min(len(acc), f + SEAM_WINDOW)
         ratio = float(acc[lo:hi].max()) / source_bound
-        seg_bounds.append(ratio)
+        seg_bounds.append([f, round(ratio, 3)])
         worst = max(worst, ratio)
     return {"seconds_total": seconds, "motion_seconds": m.seconds, "segments": len(segments), "tracks": len(tracks),
             "seams": len(seg_bounds), "seam_ratio_max": worst, "seam_ratios": seg_bounds}

@@ -69,7 +69,8 @@ def loop_features(pipe, features: np.ndarray, text: str, seed: int = 0, levels: 
     half = max(2, min(band // 2, junction - DEFAULT_MARGIN - 2, n - junction - DEFAULT_MARGIN - 2))
     a, b = junction - half, junction + half
     gen, _ = inpaint_features(pipe, rolled, a, b, text, seed=seed, num=1, levels=levels, descriptions=descriptions)
-    return _crossfade(rolled, gen[0], a, b, DEFAULT_MARGIN).astype(np.float32)
+    # Cross-faded over kept tokens next to the regenerated ones, where the decoded rows match the old.
+    return _crossfade(rolled, gen[0], a - DEFAULT_MARGIN, b + DEFAULT_MARGIN, DEFAULT_MARGIN).astype(np.float32)
 
 
 def _turn_about_origin(joints: np.ndarray, angle: np.ndarray) -> np.ndarray:
