@@ -42,7 +42,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = ap.parse_args()
 
-    from kinmo_core.annotate.pipeline import RulesAnnotator, annotate_dataset, dataset_ids
+    from kinmo_core.annotate.annotations import RulesAnnotator, annotate_dataset, dataset_ids
     from kinmo_core.text import SentenceEncoder
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,7 +24,7 @@ REPEATS = 5
 
 def ten_second_motion(folder: Path) -> Path:
     """A 10 s (200 frame) motion: HumanML3D's fixture walk, continued by its own first frames."""
-    from kinmo_core.motion import Motion
+    from kinmo_core.motion.file import Motion
 
     joints = np.load(ROOT / "tests" / "fixtures" / "012314_new_joints.npy")
     tail = joints[1:32].copy()

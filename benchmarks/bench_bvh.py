@@ -18,9 +18,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kinmo_core import ik  # noqa: E402
-from kinmo_core.bvh import read_bvh, write_bvh  # noqa: E402
-from kinmo_core.rigs import bvh_to_smpl22  # noqa: E402
+from kinmo_core.motion import ik  # noqa: E402
+from kinmo_core.motion.bvh import read_bvh, write_bvh  # noqa: E402
+from kinmo_core.motion.rigs import bvh_to_smpl22  # noqa: E402
 
 BANDAI = ROOT.parent / "shared" / "data" / "bandai-namco-1" / "data"
 FIXTURE = ROOT / "tests" / "fixtures" / "012314_new_joints.npy"

@@ -46,9 +46,9 @@ def plausibility_table(n: int, seed: int = 0) -> None:
     import numpy as np
     import torch
 
-    from kinmo_core.data.plausibility import JOINT_LIMITS, plausibility
     from kinmo_core.data.synth import synthesize
-    from kinmo_core.features import FEATURE_SLICES, joints_to_features
+    from kinmo_core.motion.features import FEATURE_SLICES, joints_to_features
+    from kinmo_core.motion.plausibility import JOINT_LIMITS, plausibility
 
     torch.set_num_threads(1)
     rows = []

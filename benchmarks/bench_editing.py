@@ -53,7 +53,7 @@ def seam_report(edited: np.ndarray, source: np.ndarray, start: int, stop: int) -
     The acceleration is taken over the joints the edit changed (the others are the source's own); 'seam_ratio_src'
     is the same figure for the source at the same frames and joints, for reference.
     """
-    from kinmo_core.eval.plausibility import foot_skating
+    from kinmo_core.eval.plausibility_report import foot_skating
 
     bound = SEAM_FACTOR * float(np.percentile(accelerations(source), 95))
     changed = np.abs(edited - source).max(axis=(0, 2)) > 1e-6
@@ -76,7 +76,7 @@ def seam_report(edited: np.ndarray, source: np.ndarray, start: int, stop: int) -
 
 def load_sources(pipe, n_bandai: int) -> list:
     """Generated 10 s motions (with the Reasoner's descriptions) and real Bandai clips."""
-    from kinmo_core.motion import load_motion
+    from kinmo_core.motion.file import load_motion
 
     sources = []
     for i, text in enumerate(GENERATED):
@@ -101,7 +101,7 @@ def bench_edits(pipe, n: int, methods: list[str], n_bandai: int, seed: int) -> d
     from kinmo_core.editing.edit import edit_motion
     from kinmo_core.eval.part_following import check_part
     from kinmo_core.eval.part_prompts import PART_PROMPTS
-    from kinmo_core.kinematic import GROUP_JOINTS, GROUPS
+    from kinmo_core.motion.kinematic import GROUP_JOINTS, GROUPS
 
     rng = np.random.default_rng(seed)
     sources = load_sources(pipe, n_bandai)

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from kinmo_core import rotations as R
-from kinmo_core.features import features_to_joints, joints_to_features
+from kinmo_core.motion import rotations as R
+from kinmo_core.motion.features import features_to_joints, joints_to_features
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 

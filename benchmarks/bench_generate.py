@@ -47,7 +47,7 @@ print(json.dumps({{"load_s": t_load, "first_s": t_first,
 
 
 def _descriptions():
-    from kinmo_core.kinematic import GROUPS, PAIRS
+    from kinmo_core.motion.kinematic import GROUPS, PAIRS
 
     return {"groups": {g: f"the {g.replace('_', ' ')} moves as the prompt says" for g in GROUPS},
             "interactions": {p: "the two parts stay apart" for p in PAIRS}}

@@ -19,7 +19,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kinmo_core.models.reasoner import EOS, ReasonerConfig, ReasonerModel  # noqa: E402
+from kinmo_core.models.description_decoder import EOS, ReasonerConfig, ReasonerModel  # noqa: E402
 
 CAPTIONS = [
     "a person walks forward and waves with the left hand",

@@ -17,7 +17,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kinmo_core.motion import Motion, load_motion, save_motion  # noqa: E402
+from kinmo_core.motion.file import Motion, load_motion, save_motion  # noqa: E402
 from kinmo_core.render import plot_motion_summary, render_motion  # noqa: E402
 
 FEATURES = ROOT / "tests" / "fixtures" / "012314_new_joint_vecs.npy"

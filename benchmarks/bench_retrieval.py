@@ -19,9 +19,9 @@ import torch
 from tqdm import tqdm
 
 from kinmo_core.alignment import HTMAAligner
-from kinmo_core.eval.index import RetrievalIndex
-from kinmo_core.kinematic import GROUPS, PAIRS
 from kinmo_core.models.htma import HTMA, HTMAConfig
+from kinmo_core.motion.kinematic import GROUPS, PAIRS
+from kinmo_core.retrieval.index import RetrievalIndex
 
 TARGET_MS = 20.0
 

@@ -3,7 +3,7 @@
 Embeddings are random unit vectors of the HTMA retrieval size (3 levels x 256 = 768), Guo's evaluator size (512)
 and one HTMA level (256).
 Each query is one already-encoded text vector; the time covers normalising it, scoring every motion (a float16 scan,
-then float32 rescoring of its best candidates: see `kinmo_core.eval.index`), the top-k
+then float32 rescoring of its best candidates: see `kinmo_core.retrieval.index`), the top-k
 partition and building the result list. Run: `python benchmarks/bench_retrieval_index.py [--motions 100000]`.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from kinmo_core.eval.index import RetrievalIndex
+from kinmo_core.retrieval.index import RetrievalIndex
 
 TARGET_MS = 20.0
 

@@ -1,6 +1,7 @@
 """The SMPL-22 skeleton as the add-on needs it, with no import of kinmo_core (Blender's Python has no torch).
 
-These values mirror `kinmo_core.skeleton` (the one definition); `tests/test_blender_math.py` checks they stay equal.
+These values mirror `kinmo_core.motion.skeleton` (the one definition); `tests/test_blender_math.py` checks they
+stay equal.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ TPOSE_DIRECTIONS: dict[str, tuple[float, float, float]] = {
     "right_wrist": (-1.0, 0.0, 0.0),
 }
 
-# The six kinematic groups and their fifteen pairs (mirrors kinmo_core.kinematic), for the descriptions panel.
+# The six kinematic groups and their fifteen pairs (mirrors kinmo_core.motion.kinematic), for the descriptions panel.
 GROUPS: tuple[str, ...] = ("torso", "neck", "left_arm", "right_arm", "left_leg", "right_leg")
 GROUP_TITLES: dict[str, str] = {
     "torso": "Torso",

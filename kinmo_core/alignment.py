@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from kinmo_core.errors import KinmoInputError, KinmoModelError
-from kinmo_core.kinematic import GROUPS, PAIRS
+from kinmo_core.motion.kinematic import GROUPS, PAIRS
+from kinmo_core.reasoner import load_reasoner
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 DEFAULT_MODEL_DIR = PACKAGE_ROOT / "assets" / "default" / "htma"
@@ -102,20 +103,6 @@ def check_descriptions(desc: object, where: str = "descriptions") -> dict[str, d
 def description_texts(desc: dict) -> list[str]:
     """Return the 21 description strings of one motion: 6 groups then 15 pairs, in GROUPS / PAIRS order."""
     return [desc["groups"][g] for g in GROUPS] + [desc["interactions"][p] for p in PAIRS]
-
-
-def load_reasoner(path: str | os.PathLike | None = None):
-    """Return the Motion Reasoner (kinmo_core.reasoner); KinmoModelError when it or its weights are missing."""
-    try:
-        from kinmo_core.reasoner import MotionReasoner
-    except ImportError as exc:
-        raise KinmoModelError(f"the Motion Reasoner is not available ({exc}); give descriptions instead or use "
-                              "--levels 1") from None
-    try:
-        return MotionReasoner.from_pretrained(path)
-    except (KinmoModelError, KinmoInputError, FileNotFoundError, OSError) as exc:
-        raise KinmoModelError(f"cannot load the Motion Reasoner: {exc}; give descriptions instead or use "
-                              "--levels 1") from None
 
 
 def expand_texts(texts: Sequence[str], reasoner=None, seed: int = 0) -> list[dict[str, dict[str, str]]]:

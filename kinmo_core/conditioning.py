@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from kinmo_core.errors import KinmoInputError, KinmoModelError
-from kinmo_core.kinematic import GROUPS, PAIRS
+from kinmo_core.motion.kinematic import GROUPS, PAIRS
 
 LEVELS: tuple[str, ...] = ("global", "group", "interaction")
 CONDITIONER_FILE: str = "conditioner.json"

@@ -30,16 +30,18 @@ import numpy as np
 import torch
 
 from kinmo_core.errors import KinmoInputError, KinmoModelError
-from kinmo_core.skeleton import FPS
+from kinmo_core.limits import (  # noqa: F401  (re-exported: part of this module's interface)
+    MAX_FRAMES,
+    MAX_SECONDS,
+    MAX_TEXT_WORDS,
+    MIN_FRAMES,
+    MIN_SECONDS,
+    clean_text,
+)
+from kinmo_core.motion.skeleton import FPS
 
 PIPELINE_FILE: str = "pipeline.json"
 PIPELINE_FORMAT_VERSION: int = 1
-MIN_SECONDS: float = 1.0
-MAX_SECONDS: float = 10.0
-MIN_FRAMES: int = int(MIN_SECONDS * FPS)
-MAX_FRAMES: int = int(MAX_SECONDS * FPS)
-MAX_TEXT_WORDS: int = 60
-"""Longer prompts are cut to this many words (with a warning); HumanML3D captions average about 12."""
 DEFAULT_PATH: Path = Path(__file__).resolve().parent / "assets" / "default"
 
 
@@ -100,19 +102,6 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if dev.type not in ("cpu", "cuda", "mps"):
         raise KinmoInputError(f"unsupported device {device!r}; expected cpu, cuda or mps")
     return dev
-
-
-def clean_text(text: str) -> str:
-    """Return text stripped and cut to MAX_TEXT_WORDS words (warning when cut); KinmoInputError if empty."""
-    if not isinstance(text, str):
-        raise KinmoInputError(f"the prompt must be a string, got {type(text).__name__}")
-    words = text.split()
-    if not words:
-        raise KinmoInputError("the prompt is empty; describe a motion, e.g. 'a person waves with the left hand'")
-    if len(words) > MAX_TEXT_WORDS:
-        warnings.warn(f"the prompt has {len(words)} words; only the first {MAX_TEXT_WORDS} are used", stacklevel=3)
-        words = words[:MAX_TEXT_WORDS]
-    return " ".join(words)
 
 
 def frames_for(seconds: float | None = None, frames: int | None = None) -> int | None:
@@ -376,7 +365,7 @@ class KinMoPipeline:
                  levels: int | None = None, descriptions: Sequence[Mapping | None] | None = None,
                  loop: bool = False) -> list:
         """Generate one Motion per text (a batch), all of the same length when one is given; loop: seamless loops."""
-        from kinmo_core.motion import Motion, normalize_descriptions
+        from kinmo_core.motion.file import Motion, normalize_descriptions
 
         n = frames_for(seconds, frames)
         if descriptions is not None:
@@ -394,7 +383,7 @@ class KinMoPipeline:
                  levels: int | None = None, descriptions: Mapping | str | None = None, num: int = 1,
                  loop: bool = False):
         """Generate a Motion from text (a list of `num` Motions when num > 1); loop: seamless loops."""
-        from kinmo_core.motion import normalize_descriptions
+        from kinmo_core.motion.file import normalize_descriptions
 
         if isinstance(num, bool) or not isinstance(num, int) or num < 1:
             raise KinmoInputError(f"num must be a positive integer, got {num!r}")
@@ -416,6 +405,17 @@ class KinMoPipeline:
         res = edit_motion(self, motion, text, frames=frames, parts=parts, seed=seed, num=num, levels=levels,
                           descriptions=descriptions, **kw)
         return res.motions[0] if num == 1 else res.motions
+
+    def compose(self, timeline: Mapping, seed: int = 0, levels: int | None = None):
+        """Generate a timeline {"segments": [...], "tracks": [...]} (seconds) into one Motion, longer than 10 s.
+
+        See kinmo_core.editing.timeline; the ComposeResult (motion, seams, descriptions) is in `motion.compose_info`.
+        """
+        from kinmo_core.editing.timeline import compose
+
+        res = compose(self, timeline, seed=seed, levels=levels)
+        res.motion.compose_info = res
+        return res.motion
 
 
 def random_pipeline(size: str = "default", seed: int = 0, cond: str = "sentence", mean: np.ndarray | None = None,
@@ -454,8 +454,8 @@ def random_pipeline(size: str = "default", seed: int = 0, cond: str = "sentence"
                                                        cond_dim=cd, max_tokens=50, **small))
     le = LengthEstimator(LengthEstimatorConfig(hidden=16 if tiny else 256)) if length_estimator else None
     if mean is None:
-        from kinmo_core.features import joints_to_features
-        from kinmo_core.skeleton import rest_pose
+        from kinmo_core.motion.features import joints_to_features
+        from kinmo_core.motion.skeleton import rest_pose
 
         # A standing rest pose, so decoded motions stay near a human shape.
         mean = np.asarray(joints_to_features(np.repeat(rest_pose()[None], 3, axis=0)), np.float32).mean(0)

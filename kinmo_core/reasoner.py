@@ -1,11 +1,11 @@
 """The Motion Reasoner (paper Sec. 4): a global caption in, six group and fifteen interaction descriptions out.
 
 `MotionReasoner.from_pretrained(path)` loads either KinMo's default model (a small decoder over frozen MiniLM token
-features, `kinmo_core.models.reasoner`, trained by `training/train_reasoner.py`) or a user's own Hugging Face causal
-LM fine-tuned by the same script (`--base-model PATH [--lora]`). Both backends go through one `reason()` that never
-passes malformed output on: every field is checked (non-empty, about its own part or pair, not about the mirrored
-limb); a failing field is regenerated with other seeds and some temperature, and after that replaced by a neutral
-description. Empty, non-English or nonsense captions get a warning and neutral descriptions.
+features, `kinmo_core.models.description_decoder`, trained by `training/train_reasoner.py`) or a user's own Hugging
+Face causal LM fine-tuned by the same script (`--base-model PATH [--lora]`). Both backends go through one `reason()`
+that never passes malformed output on: every field is checked (non-empty, about its own part or pair, not about the
+mirrored limb); a failing field is regenerated with other seeds and some temperature, and after that replaced by a
+neutral description. Empty, non-English or nonsense captions get a warning and neutral descriptions.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kinmo_core.errors import KinmoInputError, KinmoModelError
-from kinmo_core.kinematic import GROUPS, MIRROR_GROUP, MIRROR_PAIR, PAIR_GROUPS, PAIRS
+from kinmo_core.motion.kinematic import GROUPS, MIRROR_GROUP, MIRROR_PAIR, PAIR_GROUPS, PAIRS
 
 log = logging.getLogger(__name__)
 
@@ -468,12 +468,19 @@ class MemoReasoner:
         todo = list(dict.fromkeys(t for t in texts if (t, seed, temperature) not in self._memo))
         if todo:
             if self._inner is None:
-                from kinmo_core.alignment import load_reasoner
-
                 self._inner = load_reasoner()
             for t, d in zip(todo, self._inner.reason(todo, seed=seed, temperature=temperature, **kwargs), strict=True):
                 self._memo[(t, seed, temperature)] = d
         return [copy.deepcopy(self._memo[(t, seed, temperature)]) for t in texts]
+
+
+def load_reasoner(path: str | os.PathLike | None = None) -> MotionReasoner:
+    """Return the Motion Reasoner at `path` (None: the default); KinmoModelError when it or its weights are missing."""
+    try:
+        return MotionReasoner.from_pretrained(path)
+    except (KinmoModelError, KinmoInputError, FileNotFoundError, OSError) as exc:
+        raise KinmoModelError(f"cannot load the Motion Reasoner: {exc}; give descriptions instead or use "
+                              "--levels 1") from None
 
 
 def detect_kind(folder: Path) -> str:
@@ -501,8 +508,8 @@ class DefaultBackend:
     """KinMo's own reasoner: frozen MiniLM token features -> ReasonerModel writing 21 fields in parallel."""
 
     def __init__(self, folder: Path) -> None:
+        from kinmo_core.models.description_decoder import ReasonerConfig, ReasonerModel
         from kinmo_core.models.io import load_pretrained, read_config
-        from kinmo_core.models.reasoner import ReasonerConfig, ReasonerModel
         from kinmo_core.text.encoders import get_token_encoder
 
         meta = read_config(folder).get("meta", {})
@@ -513,7 +520,7 @@ class DefaultBackend:
             self.wordpiece_ids = [int(i) for i in vocab["wordpiece_ids"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise KinmoModelError(f"{folder}: missing or damaged {VOCAB_NAME}: {exc}") from None
-        from kinmo_core.models.reasoner import NUM_SPECIAL
+        from kinmo_core.models.description_decoder import NUM_SPECIAL
 
         if len(self.wordpiece_ids) + NUM_SPECIAL != self.model.cfg.vocab_size:
             raise KinmoModelError(f"{folder}: {VOCAB_NAME} has {len(self.wordpiece_ids)} words, the model "
@@ -528,7 +535,7 @@ class DefaultBackend:
         """Return the raw (unvalidated) fields (default all 21) of each caption."""
         import torch
 
-        from kinmo_core.models.reasoner import EOS, NUM_SPECIAL
+        from kinmo_core.models.description_decoder import EOS, NUM_SPECIAL
 
         names = list(fields) if fields is not None else list(FIELDS)
         feats, mask = self.encoder.encode(texts)

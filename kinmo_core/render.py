@@ -25,8 +25,8 @@ from tqdm import tqdm  # noqa: E402
 
 from kinmo_core.errors import KinmoInputError  # noqa: E402
 from kinmo_core.fileio import atomic_output  # noqa: E402
-from kinmo_core.kinematic import GROUP_TITLES, GROUPS, JOINT_GROUP  # noqa: E402
-from kinmo_core.skeleton import FPS, JOINT_INDEX, NUM_JOINTS, PARENTS  # noqa: E402
+from kinmo_core.motion.kinematic import GROUP_TITLES, GROUPS, JOINT_GROUP  # noqa: E402
+from kinmo_core.motion.skeleton import FPS, JOINT_INDEX, NUM_JOINTS, PARENTS  # noqa: E402
 
 GROUP_COLORS: dict[str, str] = {
     "torso": "#4d4d4d",

@@ -25,10 +25,10 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kinmo_core.bvh import read_bvh  # noqa: E402
 from kinmo_core.errors import KinmoInputError  # noqa: E402
 from kinmo_core.fileio import atomic_output  # noqa: E402
-from kinmo_core.rigs import bvh_to_smpl22  # noqa: E402
+from kinmo_core.motion.bvh import read_bvh  # noqa: E402
+from kinmo_core.motion.rigs import bvh_to_smpl22  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "bandai-namco-1" / "data"
 COLUMNS = ("clip", "frames_in", "fps_in", "frames_out", "fps_out", "bone_err_src_mm", "bone_err_out_mm",

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from kinmo_core.cli.main import main as kinmo
     from kinmo_core.errors import KinmoInputError, KinmoModelError
-    from kinmo_core.motion import load_motion
+    from kinmo_core.motion.file import load_motion
     from kinmo_core.render import plot_motion_summary
 
     start = time.perf_counter()

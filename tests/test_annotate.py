@@ -9,25 +9,25 @@ import shutil
 import numpy as np
 import pytest
 
-from kinmo_core.annotate.body import MIN_FRAMES, measure, validate_joints
-from kinmo_core.annotate.core import analyse_motion
-from kinmo_core.annotate.evaluate import score_motion, scored_spans, summarise
-from kinmo_core.annotate.keyframes import frame_embeddings, select_keyframes
-from kinmo_core.annotate.pipeline import (
+from kinmo_core.annotate.annotations import (
     RulesAnnotator,
     annotate_dataset,
     annotate_joints,
     read_annotations,
 )
+from kinmo_core.annotate.core import analyse_motion
+from kinmo_core.annotate.evaluate import score_motion, scored_spans, summarise
+from kinmo_core.annotate.keyframes import frame_embeddings, select_keyframes
+from kinmo_core.annotate.measure import MIN_FRAMES, measure, validate_joints
 from kinmo_core.annotate.posecodes import POSECODES, describe_poses
 from kinmo_core.annotate.rules import actions_vocabulary_check
 from kinmo_core.annotate.temporal import analyse, periodicity
 from kinmo_core.cli.main import main
 from kinmo_core.data.actions import GROUP_ACTIONS, mentioned_actions
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.kinematic import GROUPS, PAIRS
-from kinmo_core.rotations import qmul, qrot, quat_from_axis_angle
-from kinmo_core.skeleton import FPS, JOINT_INDEX, NUM_JOINTS, PARENTS, TARGET_OFFSETS
+from kinmo_core.motion.kinematic import GROUPS, PAIRS
+from kinmo_core.motion.rotations import qmul, qrot, quat_from_axis_angle
+from kinmo_core.motion.skeleton import FPS, JOINT_INDEX, NUM_JOINTS, PARENTS, TARGET_OFFSETS
 
 J = JOINT_INDEX
 X, Y, Z = np.eye(3)

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kinmo_core.annotate.annotations import annotate_dataset, read_annotations
 from kinmo_core.annotate.core import analyse_motion
 from kinmo_core.annotate.llm import PROMPT_VERSION, AnnotationError, HFAnnotator, OpenAIAnnotator, parse_annotation
-from kinmo_core.annotate.pipeline import annotate_dataset, read_annotations
 from kinmo_core.cli.main import main
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.kinematic import GROUPS, PAIRS
+from kinmo_core.motion.kinematic import GROUPS, PAIRS
 
 
 def _good_answer(mid: str) -> str:

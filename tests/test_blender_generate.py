@@ -36,8 +36,8 @@ def model(tmp_path_factory) -> Path:
     """A tiny random pipeline folder with a tiny random reasoner (so Expand works; its text is neutral)."""
     import torch
 
+    from kinmo_core.models.description_decoder import NUM_SPECIAL, ReasonerConfig, ReasonerModel
     from kinmo_core.models.io import save_pretrained
-    from kinmo_core.models.reasoner import NUM_SPECIAL, ReasonerConfig, ReasonerModel
     from kinmo_core.pipeline import random_pipeline
     from kinmo_core.reasoner import FIELDS, VOCAB_NAME
 

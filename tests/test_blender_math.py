@@ -85,7 +85,7 @@ def synthetic_motion(frames: int = 60, seed: int = 0) -> rm.SourceMotion:
 
 
 def test_skeleton_constants_match_kinmo_core():
-    skeleton = pytest.importorskip("kinmo_core.skeleton")
+    skeleton = pytest.importorskip("kinmo_core.motion.skeleton")
     assert smpl22.JOINT_NAMES == skeleton.JOINT_NAMES
     assert smpl22.PARENTS == skeleton.PARENTS
     assert smpl22.FPS == skeleton.FPS
@@ -93,7 +93,7 @@ def test_skeleton_constants_match_kinmo_core():
     assert smpl22.LEFT_FOOT_JOINTS == skeleton.LEFT_FOOT_JOINTS
     assert smpl22.RIGHT_FOOT_JOINTS == skeleton.RIGHT_FOOT_JOINTS
     np.testing.assert_allclose(rm.default_offsets(), skeleton.TARGET_OFFSETS)
-    kinematic = pytest.importorskip("kinmo_core.kinematic")
+    kinematic = pytest.importorskip("kinmo_core.motion.kinematic")
     assert smpl22.GROUPS == kinematic.GROUPS and smpl22.PAIRS == kinematic.PAIRS
     assert smpl22.GROUP_TITLES == kinematic.GROUP_TITLES
 

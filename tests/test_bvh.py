@@ -1,4 +1,4 @@
-"""BVH reading and writing (kinmo_core.bvh): channels, rotation orders, units, axes, round trip, bad files."""
+"""BVH reading and writing (kinmo_core.motion.bvh): channels, rotation orders, units, axes, round trip, bad files."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from kinmo_core import ik
-from kinmo_core.bvh import read_bvh, write_bvh
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.skeleton import JOINT_NAMES, NUM_JOINTS
+from kinmo_core.motion import ik
+from kinmo_core.motion.bvh import read_bvh, write_bvh
+from kinmo_core.motion.skeleton import JOINT_NAMES, NUM_JOINTS
 from tests.conftest import bandai_files, requires_shared
 
 CHAIN = """HIERARCHY

@@ -13,7 +13,7 @@ from PIL import Image
 
 from kinmo_core import __version__
 from kinmo_core.cli.main import COMMANDS, available_commands, main
-from kinmo_core.motion import Motion, load_motion
+from kinmo_core.motion.file import Motion, load_motion
 
 TINY_BVH = """HIERARCHY
 ROOT Thing

@@ -12,7 +12,7 @@ import torch
 
 from kinmo_core.editing.timeline import compose, parse_timeline
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.motion import load_motion
+from kinmo_core.motion.file import load_motion
 from kinmo_core.pipeline import random_pipeline
 
 TIMELINE = {
@@ -63,7 +63,7 @@ def test_compose_lengths_and_tracks(tiny):
     m = res.motion
     assert m.num_frames == 240 and np.isfinite(m.joints).all()
     # The track changes only its frames (40:120) and its part; everything else is the plain timeline's.
-    from kinmo_core.kinematic import GROUP_JOINTS
+    from kinmo_core.motion.kinematic import GROUP_JOINTS
 
     other = [j for j in range(22) if j not in GROUP_JOINTS["left_arm"]]
     assert np.abs(m.joints[:40] - plain.motion.joints[:40]).max() <= 1e-5

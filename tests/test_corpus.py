@@ -15,19 +15,13 @@ from kinmo_core.data.actions import GROUP_ACTIONS, mentions_action
 from kinmo_core.data.captions import caption_motion, gerund, mirror_text, tag, third_person
 from kinmo_core.data.corpus import corpus_stats, mirror_ground_truth, preview_sheet, synth_corpus
 from kinmo_core.data.dataset import LengthBucketSampler, MotionTextDataset, collate_motions
-from kinmo_core.data.plausibility import (
-    JOINT_LIMITS,
-    KNEE_HYPEREXTENSION_TOLERANCE,
-    contacts,
-    joint_angles,
-    knee_backward,
-    skate_per_phase,
-)
 from kinmo_core.data.synth import LEG_CHOICES, sample_plan, synthesize
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.features import FEATURE_SLICES, features_to_joints, joints_to_features, mirror_joints
-from kinmo_core.kinematic import GROUPS
-from kinmo_core.skeleton import BONE_LENGTHS, FPS, bone_lengths
+from kinmo_core.motion.contacts import contacts, skate_per_phase
+from kinmo_core.motion.features import FEATURE_SLICES, features_to_joints, joints_to_features, mirror_joints
+from kinmo_core.motion.kinematic import GROUPS
+from kinmo_core.motion.plausibility import JOINT_LIMITS, KNEE_HYPEREXTENSION_TOLERANCE, joint_angles, knee_backward
+from kinmo_core.motion.skeleton import BONE_LENGTHS, FPS, bone_lengths
 
 N_CHECK = 160
 

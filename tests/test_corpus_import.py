@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from conftest import BANDAI_DIR, bandai_files, requires_shared
 
-from kinmo_core.bvh import write_bvh
 from kinmo_core.data import layout
 from kinmo_core.data.dataset import MotionTextDataset
 from kinmo_core.data.mocap import bandai_captions, import_bvh_folder, pattern_regex, read_labels_file
 from kinmo_core.data.synth import synthesize
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.features import features_to_joints
-from kinmo_core.ik import positions_to_rotations
+from kinmo_core.motion.bvh import write_bvh
+from kinmo_core.motion.features import features_to_joints
+from kinmo_core.motion.ik import positions_to_rotations
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kinmo_core.kinematic import GROUPS
-from kinmo_core.motion import Motion
+from kinmo_core.motion.file import Motion
+from kinmo_core.motion.kinematic import GROUPS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,11 +11,11 @@ import torch
 from kinmo_core.editing.composite import blend_seams, composite_parts, motion_from_placed_joints, placed_features
 from kinmo_core.editing.edit import check_frames, check_parts, edit_motion, parse_frames
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.features import features_to_joints
-from kinmo_core.kinematic import GROUP_JOINTS, GROUPS
-from kinmo_core.motion import Motion, load_motion
+from kinmo_core.motion.features import features_to_joints
+from kinmo_core.motion.file import Motion, load_motion
+from kinmo_core.motion.kinematic import GROUP_JOINTS, GROUPS
+from kinmo_core.motion.skeleton import PARENTS
 from kinmo_core.pipeline import random_pipeline
-from kinmo_core.skeleton import PARENTS
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def test_part_edit_keeps_untouched_groups(tiny, source):
 
 def test_composite_parts_keeps_bone_vectors_in_parent_frame():
     rng = np.random.default_rng(0)
-    from kinmo_core.skeleton import rest_pose
+    from kinmo_core.motion.skeleton import rest_pose
 
     base = np.repeat(rest_pose()[None], 5, 0)
     src = base + rng.normal(0, 0.01, base.shape)

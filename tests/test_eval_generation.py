@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.eval import generation as gm
+from kinmo_core.eval import generation_metrics as gm
 
 
 def test_frechet_distance_closed_forms():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kinmo_core.errors import KinmoInputError, KinmoModelError
-from kinmo_core.eval.index import RetrievalIndex
+from kinmo_core.retrieval.index import RetrievalIndex
 
 
 @pytest.fixture()
@@ -116,7 +116,7 @@ def test_clear_errors(index):
 
 def test_index_of_htma_embeddings_tied_to_the_model_version(tmp_path):
     torch = pytest.importorskip("torch")
-    from kinmo_core.eval.retrieval import retrieval_all
+    from kinmo_core.eval.retrieval_metrics import retrieval_all
     from kinmo_core.models import io
     from kinmo_core.models.htma import HTMA, HTMAConfig
 
@@ -143,7 +143,7 @@ def test_index_of_htma_embeddings_tied_to_the_model_version(tmp_path):
 @pytest.mark.parametrize("noise", [None, 1e-2])
 def test_large_index_two_stage_search_is_exact(noise):
     """Above TWO_STAGE_MIN the float16 scan plus float32 rescoring returns the exact float32 top k."""
-    from kinmo_core.eval import index as index_module
+    from kinmo_core.retrieval import index as index_module
 
     rng = np.random.default_rng(3)
     n = index_module.TWO_STAGE_MIN + 500

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from conftest import BANDAI_DIR, requires_shared
 
-from kinmo_core import rotations as R
 from kinmo_core.data.actions import GROUP_ACTIONS
 from kinmo_core.errors import KinmoInputError
 from kinmo_core.eval import part_following as pf
 from kinmo_core.eval.part_prompts import PART_PROMPTS
-from kinmo_core.features import mirror_joints
-from kinmo_core.skeleton import JOINT_INDEX, NUM_JOINTS, PARENTS, TARGET_OFFSETS, rest_pose
+from kinmo_core.motion import rotations as R
+from kinmo_core.motion.features import mirror_joints
+from kinmo_core.motion.skeleton import JOINT_INDEX, NUM_JOINTS, PARENTS, TARGET_OFFSETS, rest_pose
 
 J = JOINT_INDEX
 T = 40
@@ -231,7 +231,7 @@ def test_evaluate_part_following_with_a_lookup_generator():
 
 
 def _follow_counts(pattern: str) -> tuple[int, collections.Counter]:
-    from kinmo_core.rigs import load_bvh_joints
+    from kinmo_core.motion.rigs import load_bvh_joints
 
     files = sorted(BANDAI_DIR.glob(f"dataset-1_{pattern}_*.bvh"))
     counts: collections.Counter = collections.Counter()

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.eval import plausibility as pl
-from kinmo_core.skeleton import BONE_LENGTHS, FPS, rest_pose
+from kinmo_core.eval import plausibility_report as pl
+from kinmo_core.motion.skeleton import BONE_LENGTHS, FPS, rest_pose
 
 
 def still(frames: int = 30) -> np.ndarray:
@@ -94,7 +94,7 @@ def test_bad_input():
 
 
 def test_true_runs_finds_every_maximal_run_including_the_edges():
-    from kinmo_core.data.plausibility import true_runs
+    from kinmo_core.motion.contacts import true_runs
 
     assert true_runs(np.array([1, 1, 0, 1, 0, 0, 1, 1, 1], bool)) == [(0, 2), (3, 4), (6, 9)]
     assert true_runs(np.zeros(4, bool)) == []

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.eval import retrieval as rt
+from kinmo_core.eval import retrieval_metrics as rt
 
 
 def reference_ranks(sims: np.ndarray, gt: np.ndarray) -> np.ndarray:

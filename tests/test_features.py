@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from kinmo_core import features as K
-from kinmo_core import rotations as R
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.skeleton import BONE_LENGTHS, FACE_JOINTS, NUM_JOINTS, PARENTS, TARGET_OFFSETS, rest_pose
+from kinmo_core.motion import features as K
+from kinmo_core.motion import rotations as R
+from kinmo_core.motion.skeleton import BONE_LENGTHS, FACE_JOINTS, NUM_JOINTS, PARENTS, TARGET_OFFSETS, rest_pose
 
 # HumanML3D smooths the facing direction with a Gaussian of sigma 20 truncated at 80 frames, so a feature row
 # sees the joints up to 80 frames ahead; the recovered joints lack the clip's last frame, so rows within 81

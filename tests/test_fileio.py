@@ -61,7 +61,7 @@ def test_an_existing_file_is_kept_unless_overwrite(tmp_path):
 
 
 def _bvh(path):
-    from kinmo_core.bvh import write_bvh
+    from kinmo_core.motion.bvh import write_bvh
 
     rot = np.zeros((2, 22, 4))
     rot[..., 0] = 1.0
@@ -70,7 +70,7 @@ def _bvh(path):
 
 
 def _annotations_json(path):
-    from kinmo_core.annotate.pipeline import write_json_atomic
+    from kinmo_core.annotate.annotations import write_json_atomic
 
     write_json_atomic(path / "sub" / "a.json", {"x": "é"})
     write_json_atomic(path / "sub" / "a.json", {"x": "é"})  # its own file: replaced, not refused
@@ -101,7 +101,7 @@ def _layout(path):
 
 
 def _index(path):
-    from kinmo_core.eval.index import RetrievalIndex
+    from kinmo_core.retrieval.index import RetrievalIndex
 
     w = RetrievalIndex.build(np.eye(3, dtype=np.float32), ["a", "b", "c"], model_version="v").save(path / "i")
     return [w, w.with_suffix(".json")]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from kinmo_core.cli.main import main
-from kinmo_core.kinematic import GROUPS, PAIRS
-from kinmo_core.motion import Motion
+from kinmo_core.motion.file import Motion
+from kinmo_core.motion.kinematic import GROUPS, PAIRS
 from kinmo_core.pipeline import random_pipeline
 
 

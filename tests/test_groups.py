@@ -9,12 +9,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from kinmo_core import features as K
-from kinmo_core import groups as G
-from kinmo_core import rotations as R
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.kinematic import GROUP_JOINTS, GROUPS, PAIR_CONNECTING_JOINT, PAIR_GROUPS, PAIRS
-from kinmo_core.skeleton import rest_pose
+from kinmo_core.motion import features as K
+from kinmo_core.motion import group_representation as G
+from kinmo_core.motion import rotations as R
+from kinmo_core.motion.kinematic import GROUP_JOINTS, GROUPS, PAIR_CONNECTING_JOINT, PAIR_GROUPS, PAIRS
+from kinmo_core.motion.skeleton import rest_pose
 
 FLOATS = st.floats(-10.0, 10.0, allow_nan=False, allow_infinity=False, width=64)
 

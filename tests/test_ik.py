@@ -1,4 +1,4 @@
-"""Positions to rotations (kinmo_core.ik): exactness, conventions, continuity, straight limbs, bad input."""
+"""Positions to rotations (kinmo_core.motion.ik): exactness, conventions, continuity, straight limbs, bad input."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from kinmo_core import ik
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.rotations import qmul, quat_from_axis_angle
-from kinmo_core.skeleton import JOINT_INDEX, NUM_JOINTS, PARENTS, TARGET_OFFSETS, rest_pose
+from kinmo_core.motion import ik
+from kinmo_core.motion.rotations import qmul, quat_from_axis_angle
+from kinmo_core.motion.skeleton import JOINT_INDEX, NUM_JOINTS, PARENTS, TARGET_OFFSETS, rest_pose
 from tests.conftest import bandai_files, requires_shared
 
 J = JOINT_INDEX
@@ -180,8 +180,8 @@ def test_fk_rejects_bad_shapes():
 
 @requires_shared
 def test_bandai_clips_fk_within_1cm_and_continuous():
-    from kinmo_core.bvh import read_bvh
-    from kinmo_core.rigs import map_positions, resolve_mapping
+    from kinmo_core.motion.bvh import read_bvh
+    from kinmo_core.motion.rigs import map_positions, resolve_mapping
 
     files = bandai_files()
     for path in (files[0], files[len(files) // 2], files[-1]):

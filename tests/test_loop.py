@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from kinmo_core.editing.loop import close_loop, loop_gaps
-from kinmo_core.features import features_to_joints
-from kinmo_core.motion import load_motion
+from kinmo_core.motion.features import features_to_joints
+from kinmo_core.motion.file import load_motion
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_loop_wraps_smoothly(pipe, text):
 
 def test_close_loop_in_place_returns_to_start():
     from kinmo_core.editing.composite import placed_features
-    from kinmo_core.skeleton import rest_pose
+    from kinmo_core.motion.skeleton import rest_pose
 
     t = np.arange(60)
     j = np.repeat(rest_pose()[None], 60, 0).astype(np.float64)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from kinmo_core.errors import KinmoInputError, KinmoModelError
-from kinmo_core.eval.generation import r_precision
+from kinmo_core.eval.generation_metrics import r_precision
 from kinmo_core.models import io
 from kinmo_core.models.evaluator import MOTION_INPUT_DIM, EvaluatorConfig, TextMotionEvaluator
 
@@ -211,7 +211,7 @@ def test_model_version_is_stable_across_processes_of_the_same_weights():
     ("htma", "HTMA", "HTMAConfig"),
     ("length_estimator", "LengthEstimator", "LengthEstimatorConfig"),
     ("masked_transformer", "MaskTransformer", "MaskTransformerConfig"),
-    ("reasoner", "ReasonerModel", "ReasonerConfig"),
+    ("description_decoder", "ReasonerModel", "ReasonerConfig"),
     ("residual_transformer", "ResidualTransformer", "ResidualTransformerConfig"),
     ("rvq", "RVQVAE", "RVQConfig"),
 ])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from kinmo_core.models.reasoner import BOS, EOS, PAD, ReasonerConfig, ReasonerModel
+from kinmo_core.models.description_decoder import BOS, EOS, PAD, ReasonerConfig, ReasonerModel
 
 
 def _cfg() -> ReasonerConfig:

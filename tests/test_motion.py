@@ -13,11 +13,9 @@ import pytest
 from conftest import bandai_files, requires_shared
 
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.features import features_to_joints
 from kinmo_core.fileio import atomic_output, write_atomic
-from kinmo_core.ik import forward_kinematics
-from kinmo_core.kinematic import GROUPS, PAIRS
-from kinmo_core.motion import (
+from kinmo_core.motion.features import features_to_joints
+from kinmo_core.motion.file import (
     FORMAT_VERSION,
     Motion,
     load_motion,
@@ -25,7 +23,9 @@ from kinmo_core.motion import (
     normalize_descriptions,
     save_motion,
 )
-from kinmo_core.skeleton import BONE_LENGTHS, FPS, JOINT_INDEX, JOINT_NAMES, PARENTS, TARGET_OFFSETS, rest_pose
+from kinmo_core.motion.ik import forward_kinematics
+from kinmo_core.motion.kinematic import GROUPS, PAIRS
+from kinmo_core.motion.skeleton import BONE_LENGTHS, FPS, JOINT_INDEX, JOINT_NAMES, PARENTS, TARGET_OFFSETS, rest_pose
 
 CONTRACT_KEYS = {
     "format_version",

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from kinmo_core.errors import KinmoInputError, KinmoModelError
-from kinmo_core.kinematic import GROUPS, PAIRS
-from kinmo_core.motion import Motion
+from kinmo_core.motion.file import Motion
+from kinmo_core.motion.kinematic import GROUPS, PAIRS
 from kinmo_core.pipeline import (
     DEFAULT_PATH,
     MAX_TEXT_WORDS,

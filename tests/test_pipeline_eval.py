@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from kinmo_core.eval.generation_eval import Embedder, EvalSet, Row, evaluate_row, parse_row, pipeline_generator
-from kinmo_core.features import joints_to_features
-from kinmo_core.kinematic import GROUPS, PAIRS
-from kinmo_core.skeleton import rest_pose
+from kinmo_core.motion.features import joints_to_features
+from kinmo_core.motion.kinematic import GROUPS, PAIRS
+from kinmo_core.motion.skeleton import rest_pose
 
 ACTIONS = ["walks", "jumps", "waves", "kicks", "turns", "sits", "runs", "bows"]
 

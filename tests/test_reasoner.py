@@ -11,7 +11,7 @@ import pytest
 
 from kinmo_core.errors import KinmoModelError
 from kinmo_core.eval.reasoner_prompts import REASONER_PROMPTS, judge_groups, score_caption
-from kinmo_core.kinematic import GROUPS, PAIR_GROUPS, PAIRS
+from kinmo_core.motion.kinematic import GROUPS, PAIR_GROUPS, PAIRS
 from kinmo_core.reasoner import (
     FIELDS,
     MotionReasoner,

@@ -10,9 +10,9 @@ from PIL import Image
 
 from kinmo_core import render
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.kinematic import GROUPS
+from kinmo_core.motion.kinematic import GROUPS
+from kinmo_core.motion.skeleton import JOINT_INDEX, rest_pose
 from kinmo_core.render import GROUP_COLORS, plot_motion_summary, render_motion
-from kinmo_core.skeleton import JOINT_INDEX, rest_pose
 
 
 @pytest.fixture(scope="module")

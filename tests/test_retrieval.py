@@ -12,9 +12,9 @@ import torch
 from kinmo_core.alignment import HTMAAligner, check_descriptions, check_query
 from kinmo_core.cli.main import main
 from kinmo_core.errors import KinmoInputError, KinmoModelError
-from kinmo_core.kinematic import GROUPS, PAIRS
 from kinmo_core.models.htma import HTMA, HTMAConfig
 from kinmo_core.models.io import save_pretrained
+from kinmo_core.motion.kinematic import GROUPS, PAIRS
 
 ACTIONS = ["walks forward", "waves the left hand", "jumps in place", "kicks with the right leg", "sits down",
            "raises both arms", "turns around", "crouches low"]
@@ -79,7 +79,7 @@ def aligner(env) -> HTMAAligner:
 
 
 def test_index_is_built_once_and_reused(env, aligner) -> None:
-    from kinmo_core import retrieval
+    from kinmo_core.retrieval import search as retrieval
 
     index, built = retrieval.motion_index(aligner, env["data"])
     assert built and len(index) == 40 and index.dim == 3 * 16
@@ -93,7 +93,7 @@ def test_index_is_built_once_and_reused(env, aligner) -> None:
 
 
 def test_index_of_another_model_version_is_refused(env, aligner, tmp_path) -> None:
-    from kinmo_core import retrieval
+    from kinmo_core.retrieval import search as retrieval
 
     path = tmp_path / "idx"
     retrieval.motion_index(aligner, env["data"], index_path=path)
@@ -109,7 +109,7 @@ def test_index_of_another_model_version_is_refused(env, aligner, tmp_path) -> No
 def test_stale_index_is_rebuilt_or_refused(env, aligner, tmp_path) -> None:
     import shutil
 
-    from kinmo_core import retrieval
+    from kinmo_core.retrieval import search as retrieval
 
     data = tmp_path / "data"
     shutil.copytree(env["data"], data, ignore=shutil.ignore_patterns(".kinmo_index"))
@@ -127,7 +127,7 @@ def test_stale_index_is_rebuilt_or_refused(env, aligner, tmp_path) -> None:
 
 
 def test_fewer_levels_rank_like_their_own_cosine(env, aligner) -> None:
-    from kinmo_core import retrieval
+    from kinmo_core.retrieval import search as retrieval
 
     index, _ = retrieval.motion_index(aligner, env["data"])
     text = "a person waves the left hand"
@@ -148,7 +148,7 @@ def test_fewer_levels_rank_like_their_own_cosine(env, aligner) -> None:
 
 
 def test_motion_to_text_search(env, aligner) -> None:
-    from kinmo_core import retrieval
+    from kinmo_core.retrieval import search as retrieval
 
     index, built = retrieval.text_index(aligner, env["data"], "annotations")
     assert built and len(index) == 80 and index.ids[0] == "000000#0"
@@ -213,8 +213,8 @@ def test_eval_retrieval_cli(env, tmp_path, capsys) -> None:
 
 
 def test_folder_of_motion_files(env, aligner, tmp_path) -> None:
-    from kinmo_core import retrieval
-    from kinmo_core.motion import Motion
+    from kinmo_core.motion.file import Motion
+    from kinmo_core.retrieval import search as retrieval
 
     fixtures = Path(__file__).parent / "fixtures"
     (tmp_path / "clips" / "sub").mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""Rig mapping and retargeting (kinmo_core.rigs) on synthetic CMU / Mixamo / unnamed rigs and on Bandai clips."""
+"""Rig mapping and retargeting (kinmo_core.motion.rigs) on synthetic CMU / Mixamo / unnamed rigs and on Bandai clips."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from kinmo_core import ik
-from kinmo_core.bvh import read_bvh
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.rigs import (
+from kinmo_core.motion import ik
+from kinmo_core.motion.bvh import read_bvh
+from kinmo_core.motion.rigs import (
     PRESETS,
     bvh_to_smpl22,
     load_bvh_joints,
@@ -17,7 +17,7 @@ from kinmo_core.rigs import (
     resample_times,
     retarget_to_target,
 )
-from kinmo_core.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS, PARENTS, TARGET_OFFSETS
+from kinmo_core.motion.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS, PARENTS, TARGET_OFFSETS
 from tests.conftest import bandai_files, requires_shared
 
 J = JOINT_INDEX

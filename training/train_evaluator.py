@@ -101,7 +101,7 @@ def all_captions(ds: MotionTextDataset) -> list[str]:
 def validate(model: TextMotionEvaluator, ds: MotionTextDataset, texts: TokenFeatureCache, rounds: int = 3
              ) -> dict[str, float]:
     """R-precision (top 1, 3) and MM-Dist on the validation split in seeded batches of 32, averaged over rounds."""
-    from kinmo_core.eval.generation import r_precision
+    from kinmo_core.eval.generation_metrics import r_precision
 
     model.eval()
     res = []

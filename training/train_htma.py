@@ -42,7 +42,7 @@ DEFAULT_CROP = 96
 
 def load_descriptions(root: str | Path, annotations: str | Path | None) -> dict[str, dict]:
     """Return {motion id: descriptions} from a dataset's annotation file (default DATA/annotations.json)."""
-    from kinmo_core.annotate.pipeline import read_annotations
+    from kinmo_core.annotate.annotations import read_annotations
 
     path = Path(annotations) if annotations else Path(root) / "annotations.json"
     if not path.is_file():
@@ -237,7 +237,7 @@ def validate(model: HTMA, cfg: HTMAConfig, mean: np.ndarray, std: np.ndarray, ar
              ) -> dict[str, float]:
     """Protocol (a) and (d) retrieval metrics on the first dataset's validation split, with its annotations."""
     from kinmo_core.alignment import HTMAAligner
-    from kinmo_core.retrieval import evaluate_dataset
+    from kinmo_core.eval.retrieval_eval import evaluate_dataset
 
     model.eval()
     try:

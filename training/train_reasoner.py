@@ -32,7 +32,7 @@ from tqdm import tqdm
 from kinmo_core.data.actions import IMPLIED_ACTIONS, mentions_action
 from kinmo_core.data.corpus import GROUND_TRUTH_DIR
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.kinematic import GROUPS, MIRROR_GROUP
+from kinmo_core.motion.kinematic import GROUPS, MIRROR_GROUP
 from kinmo_core.reasoner import FIELDS, MARKER_NAME, VOCAB_NAME, format_prompt, format_target, mirror_descriptions
 from training.common import JsonlLog, Schedule, add_time_budget, autocast, base_parser, provenance, setup
 
@@ -92,7 +92,7 @@ def load_pairs(data: list[str] | str, annotations: str | Path | None, split: str
     has no hidden ground truth), and pairs whose caption leaves a one-sided action's side open get the mirrored
     descriptions where the motion acted on the left (`acts_on_left`).
     """
-    from kinmo_core.annotate.pipeline import read_annotations
+    from kinmo_core.annotate.annotations import read_annotations
     from kinmo_core.data.layout import read_split
     from training.common import parse_data
 
@@ -146,7 +146,7 @@ class TargetTable:
 
     def __init__(self, tokenizer, pairs: list[tuple[str, dict]], max_len: int, wordpiece_ids: list[int] | None = None
                  ) -> None:
-        from kinmo_core.models.reasoner import BOS, EOS, NUM_SPECIAL, PAD, UNK
+        from kinmo_core.models.description_decoder import BOS, EOS, NUM_SPECIAL, PAD, UNK
 
         texts = sorted({d[k][f] for _, d in pairs for k in ("groups", "interactions") for f in d[k]})
         tok = dict(zip(texts, tokenizer(texts, add_special_tokens=False)["input_ids"], strict=True))
@@ -273,8 +273,8 @@ def _val_loss(model, targets, feats, cap_of_pair, bf16: bool, batches: int = 8, 
 def train_default(args) -> int:
     """Train KinMo's default reasoner and save it (weights, config, vocab.json)."""
     from kinmo_core.fileio import write_atomic
+    from kinmo_core.models.description_decoder import NUM_SPECIAL, ReasonerConfig, ReasonerModel
     from kinmo_core.models.io import save_pretrained
-    from kinmo_core.models.reasoner import NUM_SPECIAL, ReasonerConfig, ReasonerModel
     from kinmo_core.text.encoders import get_token_encoder
 
     out = Path(args.out)

@@ -37,7 +37,7 @@ WINDOW = 64  # MoMask trains the tokenizer on 64-frame windows
 @torch.no_grad()
 def evaluate(model: RVQVAE, data: MotionTextDataset, batches: int = 20, batch_size: int = 32) -> dict[str, float]:
     """Mean reconstruction error of normalised features and of joint positions (metres) on a fixed val sample."""
-    from kinmo_core.features import features_to_joints
+    from kinmo_core.motion.features import features_to_joints
 
     model.eval()
     loader = DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate_motions)

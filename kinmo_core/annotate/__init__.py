@@ -11,8 +11,7 @@ agreement. Annotators only ever receive joint positions (and captions), never gr
 
 from __future__ import annotations
 
-from kinmo_core.annotate.core import MotionAnalysis, analyse_motion
-from kinmo_core.annotate.pipeline import (
+from kinmo_core.annotate.annotations import (
     FORMAT_VERSION,
     RulesAnnotator,
     annotate_dataset,
@@ -20,6 +19,7 @@ from kinmo_core.annotate.pipeline import (
     make_annotator,
     read_annotations,
 )
+from kinmo_core.annotate.core import MotionAnalysis, analyse_motion
 
 __all__ = [
     "FORMAT_VERSION",

@@ -25,7 +25,7 @@ import numpy as np
 
 from kinmo_core.errors import KinmoInputError
 from kinmo_core.fileio import atomic_output
-from kinmo_core.kinematic import GROUPS, PAIRS
+from kinmo_core.motion.kinematic import GROUPS, PAIRS
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("id", "field", "verdict")
 FIELDS: tuple[str, ...] = tuple(f"groups.{g}" for g in GROUPS) + tuple(f"interactions.{p}" for p in PAIRS)

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kinmo_core.annotate.body import BodyMeasures, measure
 from kinmo_core.annotate.keyframes import DEFAULT_THRESHOLD, frame_embeddings, select_keyframes
+from kinmo_core.annotate.measure import BodyMeasures, measure
 from kinmo_core.annotate.posecodes import HAND_AT_HIP_DISTANCE, HIP_ELBOW_OUT, PoseDescriptions, describe_poses
 from kinmo_core.annotate.temporal import GroupTimeline, analyse, group_positions, keyframe_changes
-from kinmo_core.kinematic import GROUPS, PAIR_GROUPS, PAIRS
-from kinmo_core.skeleton import FPS
+from kinmo_core.motion.kinematic import GROUPS, PAIR_GROUPS, PAIRS
+from kinmo_core.motion.skeleton import FPS
 
 RELATION_MIN_SHARE: float = 0.25
 """A contact relation (hands touching, hand at hip...) is mentioned when it holds in this share of frames."""

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from kinmo_core.data.actions import GROUP_ACTIONS, STILL_ACTIONS, mentioned_actions, mentions_action
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.kinematic import GROUPS
-from kinmo_core.skeleton import FPS
+from kinmo_core.motion.kinematic import GROUPS
+from kinmo_core.motion.skeleton import FPS
 
 MIN_MOVING_SECONDS: float = 0.5
 MIN_STILL_SECONDS: float = 1.0

@@ -19,7 +19,7 @@ import numpy as np
 
 from kinmo_core.annotate.posecodes import POSECODES, PoseDescriptions
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.kinematic import GROUPS
+from kinmo_core.motion.kinematic import GROUPS
 
 DEFAULT_THRESHOLD: float = 0.85
 """Cosine similarity to the last keyframe below which a frame starts a new keyframe."""

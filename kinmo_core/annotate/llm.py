@@ -21,7 +21,7 @@ from pathlib import Path
 from kinmo_core.annotate.core import MotionAnalysis, check_description_keys, timeline_json
 from kinmo_core.errors import KinmoInputError, KinmoModelError
 from kinmo_core.fileio import atomic_output
-from kinmo_core.kinematic import GROUPS, PAIRS
+from kinmo_core.motion.kinematic import GROUPS, PAIRS
 
 PROMPT_VERSION: str = "kinmo-prompt-1"
 """Bump when the prompt text changes: cached answers are keyed by it."""

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kinmo_core.annotate.body import BodyMeasures
-from kinmo_core.kinematic import GROUPS
+from kinmo_core.annotate.measure import BodyMeasures
+from kinmo_core.motion.kinematic import GROUPS
 
 # Joint angles (interior angle in degrees; 180 = straight).
 ANGLE_COMPLETELY_BENT: float = 75.0

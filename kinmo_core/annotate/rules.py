@@ -14,7 +14,7 @@ import numpy as np
 
 from kinmo_core.annotate.temporal import Segment
 from kinmo_core.data.actions import GROUP_ACTIONS, STILL_ACTIONS, mentioned_actions
-from kinmo_core.kinematic import GROUPS, PAIR_GROUPS, PAIRS
+from kinmo_core.motion.kinematic import GROUPS, PAIR_GROUPS, PAIRS
 
 RULES_VERSION: str = "rules-1"
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from kinmo_core.annotate.body import SIDES, BodyMeasures
-from kinmo_core.kinematic import GROUP_JOINTS, GROUPS
+from kinmo_core.annotate.measure import SIDES, BodyMeasures
+from kinmo_core.motion.kinematic import GROUP_JOINTS, GROUPS
 
 WINDOW_SECONDS: float = 1.6
 """Length of the analysis windows."""

@@ -135,8 +135,8 @@ def register(subparsers) -> None:
 
 
 def _run_dataset(args: argparse.Namespace) -> int:
+    from kinmo_core.annotate.annotations import annotate_dataset, make_annotator
     from kinmo_core.annotate.keyframes import DEFAULT_THRESHOLD
-    from kinmo_core.annotate.pipeline import annotate_dataset, make_annotator
 
     options: dict = {}
     if args.annotator == "openai":
@@ -177,7 +177,7 @@ def _run_dataset(args: argparse.Namespace) -> int:
 
 def _run_sample(args: argparse.Namespace) -> int:
     from kinmo_core.annotate.agreement import sample_rows, write_review_sheet
-    from kinmo_core.annotate.pipeline import read_annotations
+    from kinmo_core.annotate.annotations import read_annotations
 
     rows = sample_rows(read_annotations(args.annotations), args.n, args.seed, args.fields)
     path = write_review_sheet(rows, args.output, overwrite=args.overwrite)
@@ -206,8 +206,8 @@ def _run_agreement(args: argparse.Namespace) -> int:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
+    from kinmo_core.annotate.annotations import read_annotations, write_json_atomic
     from kinmo_core.annotate.evaluate import evaluate_annotations, format_report
-    from kinmo_core.annotate.pipeline import read_annotations, write_json_atomic
     from kinmo_core.errors import KinmoInputError
 
     if args.output is not None and args.output.exists() and not args.overwrite:
@@ -220,8 +220,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _run_labels(args: argparse.Namespace) -> int:
+    from kinmo_core.annotate.annotations import read_annotations
     from kinmo_core.annotate.evaluate import BANDAI_LABEL_PATTERN, format_label_table, label_table
-    from kinmo_core.annotate.pipeline import read_annotations
 
     table = label_table(read_annotations(args.annotations), args.pattern or BANDAI_LABEL_PATTERN)
     print(json.dumps(table, indent=2) if args.json else format_label_table(table, args.top))

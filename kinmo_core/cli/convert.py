@@ -30,7 +30,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Convert args.input to args.output."""
     from kinmo_core.errors import KinmoInputError
-    from kinmo_core.motion import MOTION_EXTENSIONS, load_motion, save_motion
+    from kinmo_core.motion.file import MOTION_EXTENSIONS, load_motion, save_motion
 
     out: Path = args.output
     # Check the output before the (slow) conversion so a refused run costs nothing.

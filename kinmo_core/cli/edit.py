@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     """Edit the motion and write the results."""
     from kinmo_core.editing.edit import check_frames, check_parts, parse_frames
     from kinmo_core.errors import KinmoInputError
-    from kinmo_core.motion import load_motion
+    from kinmo_core.motion.file import load_motion
     from kinmo_core.pipeline import KinMoPipeline, clean_text
 
     def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

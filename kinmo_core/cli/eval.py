@@ -88,9 +88,9 @@ def run_retrieval(args: argparse.Namespace) -> int:
     """Evaluate every model under every description source; print a summary or Markdown tables."""
     from kinmo_core.alignment import HTMAAligner
     from kinmo_core.errors import KinmoInputError
-    from kinmo_core.eval.retrieval import format_retrieval_table
+    from kinmo_core.eval.retrieval_eval import evaluate_dataset
+    from kinmo_core.eval.retrieval_metrics import format_retrieval_table
     from kinmo_core.reasoner import MemoReasoner
-    from kinmo_core.retrieval import evaluate_dataset
 
     if args.json is not None and args.json.exists():
         raise KinmoInputError(f"{args.json}: already exists; choose a new file")

@@ -70,7 +70,7 @@ def _prompts(args: argparse.Namespace) -> list[str]:
 
 def _read_descriptions(path: Path) -> dict:
     from kinmo_core.errors import KinmoInputError
-    from kinmo_core.motion import normalize_descriptions
+    from kinmo_core.motion.file import normalize_descriptions
 
     try:
         text = path.read_text(encoding="utf-8")

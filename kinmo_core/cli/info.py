@@ -22,8 +22,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the summary of args.input."""
-    from kinmo_core.kinematic import GROUP_TITLES, GROUPS
-    from kinmo_core.motion import load_motion, motion_stats
+    from kinmo_core.motion.file import load_motion, motion_stats
+    from kinmo_core.motion.kinematic import GROUP_TITLES, GROUPS
 
     motion = load_motion(args.input, rig=args.rig)
     stats = motion_stats(motion)

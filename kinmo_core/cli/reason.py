@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from kinmo_core.errors import KinmoInputError
-    from kinmo_core.kinematic import GROUP_TITLES
+    from kinmo_core.motion.kinematic import GROUP_TITLES
     from kinmo_core.reasoner import MotionReasoner
 
     if args.temperature < 0:

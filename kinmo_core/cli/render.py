@@ -30,7 +30,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Render args.input to args.output."""
     from kinmo_core.errors import KinmoInputError
-    from kinmo_core.motion import load_motion
+    from kinmo_core.motion.file import load_motion
     from kinmo_core.render import VIDEO_EXTENSIONS, plot_motion_summary, render_motion
 
     out: Path = args.output

@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise KinmoInputError("--text needs --motions DATASET to search")
     if args.motion is not None and args.texts is None:
         raise KinmoInputError("--motion needs --texts DATASET to search")
-    from kinmo_core import retrieval
     from kinmo_core.alignment import HTMAAligner, check_query
+    from kinmo_core.retrieval import search as retrieval
 
     text = check_query(args.text) if args.text is not None else None
     aligner = HTMAAligner.from_pretrained(args.model, text_encoder=args.text_encoder)
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         hits, desc = retrieval.search_text(aligner, index, text, args.k, levels, desc)
         query = {"text": text, "levels": levels, "descriptions": desc}
     else:
-        from kinmo_core.motion import load_motion
+        from kinmo_core.motion.file import load_motion
 
         motion = load_motion(args.motion)
         index, built = retrieval.text_index(aligner, args.texts, args.text_descriptions, index_path=args.index,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from kinmo_core.kinematic import GROUPS
+from kinmo_core.motion.kinematic import GROUPS
 
 LEG_ACTIONS: tuple[str, ...] = (
     "still",  # standing, no leg motion

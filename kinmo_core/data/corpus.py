@@ -18,8 +18,8 @@ import numpy as np
 
 from kinmo_core.data import layout
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.kinematic import GROUPS, MIRROR_GROUP
-from kinmo_core.skeleton import FPS
+from kinmo_core.motion.kinematic import GROUPS, MIRROR_GROUP
+from kinmo_core.motion.skeleton import FPS
 
 GENERATOR_VERSION = 1
 GROUND_TRUTH_DIR = "ground_truth"
@@ -181,7 +181,7 @@ def corpus_stats(root: str | os.PathLike, max_plausibility: int | None = 2000, s
     """Return counts, lengths, caption and per-action statistics and plausibility figures of a dataset folder."""
     from tqdm import tqdm
 
-    from kinmo_core.data.plausibility import plausibility
+    from kinmo_core.motion.plausibility import plausibility
 
     root = Path(root)
     vec_dir = root / "new_joint_vecs"
@@ -253,7 +253,7 @@ def corpus_stats(root: str | os.PathLike, max_plausibility: int | None = 2000, s
     for i in tqdm(pick, desc="plausibility", unit="motion", disable=not progress, dynamic_ncols=True):
         j = np.load(root / "new_joints" / f"{i}.npy")
         f = np.load(vec_dir / f"{i}.npy")
-        from kinmo_core.features import FEATURE_SLICES
+        from kinmo_core.motion.features import FEATURE_SLICES
 
         figs.append(plausibility(j, contact=f[:-1, FEATURE_SLICES["contacts"]]))
     if figs:
@@ -291,9 +291,9 @@ def preview_sheet(root: str | os.PathLike, png: str | os.PathLike, count: int = 
     from matplotlib.collections import LineCollection
 
     from kinmo_core.fileio import atomic_output
-    from kinmo_core.kinematic import GROUP_JOINTS
+    from kinmo_core.motion.kinematic import GROUP_JOINTS
+    from kinmo_core.motion.skeleton import PARENTS
     from kinmo_core.render import GROUP_COLORS
-    from kinmo_core.skeleton import PARENTS
 
     root = Path(root)
     ids = sorted(p.stem for p in (root / "new_joints").glob("*.npy") if not p.stem.startswith(layout.MIRROR_PREFIX))

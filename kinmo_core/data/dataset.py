@@ -19,7 +19,7 @@ from torch.utils.data import Dataset, Sampler
 
 from kinmo_core.data import layout
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.skeleton import FPS
+from kinmo_core.motion.skeleton import FPS
 
 
 class MotionTextDataset(Dataset):

@@ -1,6 +1,6 @@
 """The HumanML3D folder layout: writing motions, captions, splits and normalisation statistics, and reading them.
 
-    DIR/new_joint_vecs/<id>.npy   (T-1, 263) float32 features (kinmo_core.features.joints_to_features)
+    DIR/new_joint_vecs/<id>.npy   (T-1, 263) float32 features (kinmo_core.motion.features.joints_to_features)
     DIR/new_joints/<id>.npy       (T-1, 22, 3) float32 joints recovered from the features (features_to_joints)
     DIR/texts/<id>.txt            one caption per line: caption#word/POS tokens#start#end (0.0#0.0 = whole clip)
     DIR/train.txt val.txt test.txt all.txt   ids, one per line
@@ -75,7 +75,7 @@ def write_motion(out: Path, motion_id: str, features: np.ndarray, joints: np.nda
 
 def motion_pair(joints: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Return ((features, joints), (mirrored features, mirrored joints)) of raw joints, HumanML3D's way."""
-    from kinmo_core.features import features_to_joints, joints_to_features, mirror_joints
+    from kinmo_core.motion.features import features_to_joints, joints_to_features, mirror_joints
 
     feats = joints_to_features(joints)
     mfeats = joints_to_features(mirror_joints(joints))
@@ -123,7 +123,7 @@ def humanml_std(std: np.ndarray) -> np.ndarray:
     Sharing a block's std keeps relative scales inside a block (e.g. between joints) intact; dividing the root and
     contact blocks makes their normalised values larger, so reconstruction losses weigh them more.
     """
-    from kinmo_core.features import FEATURE_SLICES
+    from kinmo_core.motion.features import FEATURE_SLICES
 
     s = np.array(std, dtype=np.float64)
     out = s.copy()

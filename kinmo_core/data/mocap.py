@@ -199,7 +199,7 @@ def pattern_captions(fields: dict[str, str]) -> list[str]:
 
 
 def _import_one(job: tuple[str, str, str, list[str], dict]) -> dict:
-    from kinmo_core.rigs import load_bvh_joints
+    from kinmo_core.motion.rigs import load_bvh_joints
 
     path, mid, out_s, captions, labels = job
     out = Path(out_s)

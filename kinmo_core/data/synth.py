@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kinmo_core.data import legs as L
+from kinmo_core.data import synth_legs as L
 from kinmo_core.data.actions import GROUP_ACTIONS
-from kinmo_core.data.body import HIP_OFFSET, limit_pelvis_height, pose_body, rot_y
 from kinmo_core.data.captions import caption_motion
-from kinmo_core.kinematic import GROUPS
-from kinmo_core.skeleton import FPS
+from kinmo_core.data.synth_body import HIP_OFFSET, limit_pelvis_height, pose_body, rot_y
+from kinmo_core.motion.kinematic import GROUPS
+from kinmo_core.motion.skeleton import FPS
 
 MIN_SECONDS, MAX_SECONDS = 2.0, 10.0
 GAIT_ACTIONS = ("walk", "jog", "run", "march", "side_step", "step_over")

@@ -23,11 +23,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.features import FEATURE_DIM, features_to_root, joints_to_features
-from kinmo_core.ik import estimate_offsets, global_rotations_from_positions, positions_to_rotations
-from kinmo_core.kinematic import GROUP_JOINTS
-from kinmo_core.rotations import qrot, y_rotation
-from kinmo_core.skeleton import FPS, NUM_JOINTS, PARENTS
+from kinmo_core.motion.features import FEATURE_DIM, features_to_root, joints_to_features
+from kinmo_core.motion.ik import estimate_offsets, global_rotations_from_positions, positions_to_rotations
+from kinmo_core.motion.kinematic import GROUP_JOINTS
+from kinmo_core.motion.rotations import qrot, y_rotation
+from kinmo_core.motion.skeleton import FPS, NUM_JOINTS, PARENTS
 
 DEFAULT_BLEND: int = 6
 """The fewest frames over which a seam's jump decays (0.3 s at 20 fps)."""
@@ -209,7 +209,7 @@ def placed_features(joints: np.ndarray) -> np.ndarray:
 
 def motion_from_placed_joints(joints: np.ndarray, text: str = "", descriptions=None, source: str = "kinmo-edit"):
     """Return a Motion whose joints are exactly `joints` (T, 22, 3), with features and rotations consistent."""
-    from kinmo_core.motion import Motion, normalize_descriptions
+    from kinmo_core.motion.file import Motion, normalize_descriptions
 
     j = np.asarray(joints, np.float32)
     if j.ndim != 3 or j.shape[1:] != (NUM_JOINTS, 3) or len(j) < 2:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.kinematic import GROUPS
+from kinmo_core.motion.kinematic import GROUPS
 
 MIN_RANGE_FRAMES: int = 4
 """The shortest range that can be re-prompted: one token of 4 frames."""
@@ -65,7 +65,7 @@ def check_frames(frames, num_frames: int) -> tuple[int, int]:
         raise KinmoInputError(f"frames {a}:{b} are empty")
     if b - a < MIN_RANGE_FRAMES:
         raise KinmoInputError(f"frames {a}:{b} cover {b - a} frames; a range needs at least {MIN_RANGE_FRAMES}")
-    from kinmo_core.pipeline import MAX_FRAMES
+    from kinmo_core.limits import MAX_FRAMES
 
     if b - a > MAX_FRAMES:
         raise KinmoInputError(f"frames {a}:{b} cover {b - a} frames; one edit covers at most {MAX_FRAMES} "
@@ -125,7 +125,7 @@ def changed_groups(old: Mapping, new: Mapping) -> tuple[str, ...]:
 
 def _window(start: int, stop: int, total: int, context: int) -> tuple[int, int]:
     """The in-painting window: the range plus up to `context` frames each side, within 20 to 200 frames."""
-    from kinmo_core.pipeline import MAX_FRAMES, MIN_FRAMES
+    from kinmo_core.limits import MAX_FRAMES, MIN_FRAMES
 
     lo, hi = max(0, start - context), min(total, stop + context)
     while hi - lo > MAX_FRAMES:  # trim context, from the longer side first
@@ -153,8 +153,8 @@ def edit_motion(pipe, motion, text: str, frames=None, parts=None, seed: int = 0,
     already known (they are otherwise written here and merged with the source's for the untouched parts).
     """
     from kinmo_core.editing.composite import motion_from_placed_joints
-    from kinmo_core.motion import normalize_descriptions
-    from kinmo_core.pipeline import clean_text
+    from kinmo_core.limits import clean_text
+    from kinmo_core.motion.file import normalize_descriptions
 
     if method not in METHODS:
         raise KinmoInputError(f"unknown edit method {method!r}; expected one of {', '.join(METHODS)}")
@@ -209,7 +209,7 @@ def edit_arrays(pipe, src: np.ndarray, features: np.ndarray, start: int, stop: i
     """
     from kinmo_core.editing.composite import align_segment, blend_seams, composite_parts, heading_angles
     from kinmo_core.editing.inpaint import inpaint_features
-    from kinmo_core.features import features_to_joints
+    from kinmo_core.motion.features import features_to_joints
 
     lo, hi = _window(start, stop, len(src), context)
     feats, _ = inpaint_features(pipe, features[lo:hi], start - lo, stop - lo, text, seed=seed, num=num,

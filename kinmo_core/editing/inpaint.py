@@ -43,7 +43,7 @@ def inpaint_features(pipe, features: np.ndarray, start: int, stop: int, text: st
 
     keep_tokens=False generates the whole window from the text alone (no in-painting), for comparison.
     """
-    from kinmo_core.pipeline import MAX_FRAMES, MIN_FRAMES
+    from kinmo_core.limits import MAX_FRAMES, MIN_FRAMES
 
     n = len(features)
     if not MIN_FRAMES <= n <= MAX_FRAMES:

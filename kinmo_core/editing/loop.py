@@ -18,9 +18,10 @@ import numpy as np
 from kinmo_core.editing.composite import heading_angles, motion_from_placed_joints
 from kinmo_core.editing.inpaint import DEFAULT_MARGIN, inpaint_features
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.features import features_to_joints
-from kinmo_core.rotations import qrot, y_rotation
-from kinmo_core.skeleton import FPS
+from kinmo_core.motion.features import features_to_joints
+from kinmo_core.motion.ik import global_rotations_from_positions
+from kinmo_core.motion.rotations import qrot, y_rotation
+from kinmo_core.motion.skeleton import FPS
 
 LOOP_BAND: int = 24
 """Frames regenerated around the junction that rolling the clip creates (1.2 s)."""
@@ -44,11 +45,16 @@ def _crossfade(base: np.ndarray, new: np.ndarray, start: int, stop: int, ramp: i
     return (1 - w)[:, None] * out + w[:, None] * new
 
 
+def body_poses(joints: np.ndarray) -> np.ndarray:
+    """Joints (T, 22, 3) relative to the pelvis, in the pelvis' own frame (its rotation from `ik`), frame by frame."""
+    j = np.asarray(joints, np.float64)
+    pelvis = np.asarray(global_rotations_from_positions(j))[:, 0]  # (T, 3, 3)
+    return np.einsum("tji,tkj->tki", pelvis, j - j[:, :1])
+
+
 def _calm_cut(joints: np.ndarray) -> int:
     """The frame in the middle half of the clip where the body accelerates least: the loop's wrap goes there."""
-    from kinmo_core.eval.part_following import body_frame
-
-    b = body_frame(joints)
+    b = body_poses(joints)
     acc = np.linalg.norm(np.diff(b, 2, axis=0), axis=-1).max(-1)  # acc[i] is centred on frame i + 1
     n = len(joints)
     lo, hi = n // 4, 3 * n // 4
@@ -66,7 +72,9 @@ def loop_features(pipe, features: np.ndarray, text: str, seed: int = 0, levels: 
     k = _calm_cut(np.asarray(features_to_joints(np.asarray(features, np.float64))))
     rolled = np.concatenate([features[k:], features[:k]]).astype(np.float32)
     junction = n - k
-    half = max(2, min(band // 2, junction - DEFAULT_MARGIN - 2, n - junction - DEFAULT_MARGIN - 2))
+    # The regenerated tokens and the cross-fade must stay clear of the clip's two ends: they are the wrap.
+    clear = 2 * DEFAULT_MARGIN + 2
+    half = max(2, min(band // 2, junction - clear, n - junction - clear))
     a, b = junction - half, junction + half
     gen, _ = inpaint_features(pipe, rolled, a, b, text, seed=seed, num=1, levels=levels, descriptions=descriptions)
     # Cross-faded over kept tokens next to the regenerated ones, where the decoded rows match the old.
@@ -117,9 +125,7 @@ def loop_gaps(joints: np.ndarray) -> dict[str, float]:
     first frame against the velocity across the wrap. Both are what the clip's own second differences measure inside;
     'median_second_difference' gives their typical size there.
     """
-    from kinmo_core.eval.part_following import body_frame
-
-    b = body_frame(np.asarray(joints, np.float64))
+    b = body_poses(joints)
     step = np.linalg.norm(np.diff(b, axis=0), axis=-1).max(-1)
     second = np.linalg.norm(np.diff(b, 2, axis=0), axis=-1).max(-1)
     wrap = b[0] - b[-1]

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.kinematic import GROUPS
-from kinmo_core.skeleton import FPS
+from kinmo_core.motion.kinematic import GROUPS
+from kinmo_core.motion.skeleton import FPS
 
 MAX_TIMELINE_SECONDS: float = 600.0
 TRANSITION_MARGIN: int = 8
@@ -93,7 +93,7 @@ def _number(v, what: str) -> float:
 
 
 def _text(v, what: str) -> str:
-    from kinmo_core.pipeline import clean_text
+    from kinmo_core.limits import clean_text
 
     if not isinstance(v, str):
         raise KinmoInputError(f"{what} must be a string")
@@ -103,7 +103,7 @@ def _text(v, what: str) -> str:
 def parse_timeline(obj) -> tuple[list[Segment], list[Track]]:
     """Check a timeline (dict as in the module docstring) and return its segments (time order) and tracks."""
     from kinmo_core.editing.edit import MIN_RANGE_FRAMES, check_parts
-    from kinmo_core.pipeline import MAX_SECONDS, MIN_SECONDS
+    from kinmo_core.limits import MAX_SECONDS, MIN_SECONDS
 
     if not isinstance(obj, Mapping):
         raise KinmoInputError('a timeline must be a JSON object {"segments": [...], "tracks": [...]}')
@@ -208,7 +208,7 @@ def compose(pipe, timeline, seed: int = 0, levels: int | None = None, progress: 
     from kinmo_core.editing.edit import edit_arrays
     from kinmo_core.editing.inpaint import DEFAULT_MARGIN
     from kinmo_core.editing.loop import _crossfade
-    from kinmo_core.features import features_to_joints
+    from kinmo_core.motion.features import features_to_joints
 
     segs, tracks = timeline if isinstance(timeline, tuple) else parse_timeline(timeline)
     levels = pipe.settings.levels if levels is None else int(levels)

@@ -128,8 +128,8 @@ class Embedder:
 
 
 def _plausibility(feats: Sequence[np.ndarray]) -> dict[str, float]:
-    from kinmo_core.eval.plausibility import aggregate_reports, plausibility_report
-    from kinmo_core.features import features_to_joints
+    from kinmo_core.eval.plausibility_report import aggregate_reports, plausibility_report
+    from kinmo_core.motion.features import features_to_joints
 
     return aggregate_reports([plausibility_report(np.asarray(features_to_joints(f))) for f in feats])
 
@@ -142,10 +142,10 @@ def part_following(generate: GenerateFn, seed: int = 0, seconds: float = 5.0, re
     them, 'rate_ci' is the 95% interval of the per-seed rates and 'runs' lists those rates (one sample per prompt
     leaves about ±6 points of binomial noise on 234 prompts).
     """
-    from kinmo_core.eval.generation import summarize
+    from kinmo_core.eval.generation_metrics import summarize
     from kinmo_core.eval.part_following import evaluate_part_following
     from kinmo_core.eval.part_prompts import PART_PROMPTS
-    from kinmo_core.features import features_to_joints
+    from kinmo_core.motion.features import features_to_joints
 
     if repeats < 1:
         raise KinmoInputError(f"part-following repeats must be at least 1, got {repeats}")
@@ -170,7 +170,7 @@ def evaluate_row(row: Row, test: EvalSet, embed: Embedder, repeats: int = 20, se
 
     repeats=0 (with part=True) measures part following alone; test and embed may then be None.
     """
-    from kinmo_core.eval.generation import evaluate_generation, summarize
+    from kinmo_core.eval.generation_metrics import evaluate_generation, summarize
 
     if repeats == 0:
         if not (part and row.part_following and row.generate is not None):
@@ -256,7 +256,7 @@ def merge_results(paths: Sequence[str | Path], first: int | None = None) -> dict
     first=N keeps each row's first N repeats (repeat r has the same seed in every run), so rows evaluated with
     different repeat counts share a table of N repeats.
     """
-    from kinmo_core.eval.generation import summarize
+    from kinmo_core.eval.generation_metrics import summarize
 
     merged: dict | None = None
     paths = list(paths)
@@ -308,7 +308,7 @@ def run(args: argparse.Namespace, command: str) -> int:
     """Evaluate the rows (or merge earlier results) and write JSON (and Markdown) results; command is recorded."""
     import time
 
-    from kinmo_core.eval.generation import format_generation_table
+    from kinmo_core.eval.generation_metrics import format_generation_table
     from kinmo_core.fileio import write_atomic
     from kinmo_core.pipeline import KinMoPipeline
 
@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     import shlex
     import sys
 
-    from kinmo_core.cli.eval_generation import add_arguments
+    from kinmo_core.eval.generation_options import add_arguments
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(p)

@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from kinmo_core.data.plausibility import true_runs
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.eval.plausibility import check_joints
-from kinmo_core.kinematic import GROUPS, MIRROR_GROUP
-from kinmo_core.skeleton import FPS, JOINT_INDEX, LEFT_FOOT_JOINTS, RIGHT_FOOT_JOINTS
+from kinmo_core.eval.plausibility_report import check_joints
+from kinmo_core.motion.contacts import true_runs
+from kinmo_core.motion.kinematic import GROUPS, MIRROR_GROUP
+from kinmo_core.motion.skeleton import FPS, JOINT_INDEX, LEFT_FOOT_JOINTS, RIGHT_FOOT_JOINTS
 
 J = JOINT_INDEX
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from kinmo_core.data.actions import GROUP_ACTIONS, STILL_ACTIONS, TWO_LEGGED, mentions_action
-from kinmo_core.kinematic import GROUPS, MIRROR_GROUP, PAIRS
-from kinmo_core.skeleton import FPS
+from kinmo_core.motion.kinematic import GROUPS, MIRROR_GROUP, PAIRS
+from kinmo_core.motion.skeleton import FPS
 
 QUIET_ACTIONS: frozenset[str] = STILL_ACTIONS | {"swing"}
 """Actions a caption leaves implicit: the natural state of a group."""
@@ -269,8 +269,8 @@ def evaluate_corpus(reasoner, data: str | os.PathLike, annotations: str | os.Pat
     """Score the reasoner on every caption of a synthetic corpus split: action accuracy, side errors, similarity."""
     import numpy as np
 
+    from kinmo_core.annotate.annotations import read_annotations
     from kinmo_core.annotate.evaluate import load_ground_truth
-    from kinmo_core.annotate.pipeline import read_annotations
     from kinmo_core.data.layout import read_split
     from kinmo_core.text.encoders import get_sentence_encoder
 

@@ -23,8 +23,8 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from tqdm import tqdm
 
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.features import FEATURE_DIM, FEATURE_SLICES
 from kinmo_core.models import io
+from kinmo_core.motion.features import FEATURE_DIM, FEATURE_SLICES
 
 MOTION_INPUT_DIM: int = FEATURE_SLICES["contacts"].start
 """Features the evaluator reads: everything but the contact labels (as in Guo's evaluator)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from kinmo_core.data.body import (
+from kinmo_core.data.synth_body import (
     ANKLE_HEIGHT,
     HIP_OFFSET,
     LEG_REACH,
@@ -24,7 +24,7 @@ from kinmo_core.data.body import (
     rot_y,
     two_bone_ik,
 )
-from kinmo_core.skeleton import FPS
+from kinmo_core.motion.skeleton import FPS
 
 GRAVITY = 9.81
 SIDES = ("left", "right")
@@ -91,7 +91,7 @@ def swing_progress(u: np.ndarray, frames: float) -> np.ndarray:
 def _swing_drift(n: int, dist: float, lift: float) -> float:
     # The foot-skate a swing would show under HumanML3D's contact rule: frames moving slower than the rule's
     # threshold count as contact, so a slow run of frames next to a stance phase reads as sliding.
-    from kinmo_core.skeleton import FOOT_CONTACT_VELOCITY_THRESHOLD
+    from kinmo_core.motion.skeleton import FOOT_CONTACT_VELOCITY_THRESHOLD
 
     u = np.arange(-2, n + 3) / n
     x = dist * swing_progress(u, n)

@@ -34,8 +34,8 @@ import torch
 from scipy.linalg import solve_banded
 
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.rotations import matrix_to_quat, qbetween, qinv, qmul, qrot, quat_to_matrix
-from kinmo_core.skeleton import JOINT_INDEX, NUM_JOINTS, PARENTS, RAW_OFFSETS, TARGET_OFFSETS
+from kinmo_core.motion.rotations import matrix_to_quat, qbetween, qinv, qmul, qrot, quat_to_matrix
+from kinmo_core.motion.skeleton import JOINT_INDEX, NUM_JOINTS, PARENTS, RAW_OFFSETS, TARGET_OFFSETS
 
 _EPS = 1e-9
 _J = JOINT_INDEX

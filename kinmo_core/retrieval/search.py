@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 
 from kinmo_core.alignment import HTMAAligner, check_descriptions, check_query, expand_texts
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.eval.index import Hit, RetrievalIndex
+from kinmo_core.retrieval.index import Hit, RetrievalIndex
 
 INDEX_DIR = ".kinmo_index"
 MOTION_FILE_EXTENSIONS: tuple[str, ...] = (".npz", ".bvh", ".npy")
@@ -61,7 +60,8 @@ def _captions(root: Path, mid: str) -> list[str]:
     return [r["caption"] for r in read_texts(path)] if path.is_file() else []
 
 
-def _dataset_root(dataset: str | os.PathLike) -> Path:
+def dataset_root(dataset: str | os.PathLike) -> Path:
+    """Return the folder of a dataset (KinmoInputError when it does not exist)."""
     root = Path(dataset).expanduser()
     if not root.exists():
         raise KinmoInputError(f"dataset not found: {root}")
@@ -85,7 +85,7 @@ def load_motion_set(dataset: str | os.PathLike, split: str | None = None) -> Mot
     """Read the motions of a HumanML3D-layout folder (one split or all) or a folder of motion files."""
     from tqdm import tqdm
 
-    root = _dataset_root(dataset)
+    root = dataset_root(dataset)
     ids, feats, texts = [], [], []
     if is_humanml_folder(root):
         for mid in split_ids(root, split):
@@ -94,7 +94,7 @@ def load_motion_set(dataset: str | os.PathLike, split: str | None = None) -> Mot
             caps = _captions(root, mid)
             texts.append(caps[0] if caps else "")
     else:
-        from kinmo_core.motion import load_motion
+        from kinmo_core.motion.file import load_motion
 
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in MOTION_FILE_EXTENSIONS and p.is_file()
                        and INDEX_DIR not in p.parts)
@@ -110,7 +110,7 @@ def load_motion_set(dataset: str | os.PathLike, split: str | None = None) -> Mot
 
 def load_annotation_descriptions(root: Path, annotations: str | os.PathLike | None = None) -> dict[str, dict]:
     """Return {motion id: descriptions} of a dataset's annotations; KinmoInputError when it has none."""
-    from kinmo_core.annotate.pipeline import read_annotations
+    from kinmo_core.annotate.annotations import read_annotations
 
     path = Path(annotations) if annotations else root / "annotations.json"
     if not path.is_file():
@@ -134,7 +134,7 @@ def load_text_set(dataset: str | os.PathLike, levels: int, source: str = "auto",
                   annotations: str | os.PathLike | None = None, split: str | None = None, first_only: bool = False,
                   reasoner=None) -> TextSet:
     """Read the captions of a HumanML3D-layout folder with their descriptions (annotations or the Reasoner)."""
-    root = _dataset_root(dataset)
+    root = dataset_root(dataset)
     if not is_humanml_folder(root):
         raise KinmoInputError(f"{root}: a text dataset must have the HumanML3D layout (texts/ and new_joint_vecs/)")
     if source not in DESCRIPTION_SOURCES:
@@ -222,7 +222,7 @@ def text_index(aligner: HTMAAligner, dataset: str | os.PathLike, source: str = "
     """
     lv = aligner._levels(levels)
     ts = load_text_set(dataset, lv, source, annotations, reasoner=reasoner)
-    root = _dataset_root(dataset)
+    root = dataset_root(dataset)
     kind = "texts" if lv == 1 else f"texts-{'reasoner' if source == 'reasoner' else 'annotations'}"
     if lv < aligner.levels:
         kind += f"-L{lv}"
@@ -274,46 +274,3 @@ def rescale(hits: list[Hit], model_levels: int, levels: int) -> list[Hit]:
         return hits
     f = math.sqrt(model_levels / levels)
     return [Hit(h.index, h.id, h.text, h.score * f) for h in hits]
-
-
-def evaluate_dataset(aligner: HTMAAligner, dataset: str | os.PathLike, split: str = "test",
-                     descriptions: str = "annotations", annotations: str | os.PathLike | None = None,
-                     levels: int | None = None, protocols: Sequence[str] | None = None, reasoner=None,
-                     threshold: float | None = None, seed: int = 0) -> dict:
-    """Return TMR's retrieval protocols on a split: one pair per motion (its first caption, its descriptions).
-
-    descriptions: 'annotations' (the dataset's annotation file) or 'reasoner' (the Motion Reasoner writes them from
-    the caption, as at query time). Returns {"metrics": {protocol: metrics}, "pairs": N, "levels": L, ...}.
-    """
-    from kinmo_core.eval import retrieval as R
-
-    lv = aligner._levels(levels)
-    protocols = tuple(protocols or R.PROTOCOLS)
-    unknown = [p for p in protocols if p not in R.PROTOCOLS]
-    if unknown:
-        raise KinmoInputError(f"unknown protocol(s) {unknown}; expected {R.PROTOCOLS}")
-    ts = load_text_set(dataset, lv, descriptions if lv > 1 else "annotations", annotations, split, first_only=True,
-                       reasoner=reasoner)
-    root = _dataset_root(dataset)
-    feats = [np.load(root / "new_joint_vecs" / f"{m}.npy").astype(np.float32) for m in ts.motion_ids]
-    text_mu = aligner.encode_texts(ts.captions, ts.descriptions, levels=lv, cached=True)
-    t_emb = aligner.embed(text_mu, lv)
-    m_emb = aligner.embed(aligner.encode_motions(feats), lv)
-    from kinmo_core.alignment import TextFeatureCache
-
-    # Near-identical captions are judged by MiniLM sentence embeddings whatever the model's own encoder is.
-    sent = TextFeatureCache(None, aligner.text.cache_dir, progress=False).pooled(ts.captions)
-    cap = np.stack([sent[c] for c in ts.captions]).astype(np.float32)
-    n = len(ts.captions)
-    out: dict[str, dict[str, float]] = {}
-    for proto in protocols:
-        if proto == "all":
-            out[proto] = R.retrieval_all(t_emb, m_emb)
-        elif proto == "threshold":
-            out[proto] = R.retrieval_threshold(t_emb, m_emb, cap, threshold or R.DEFAULT_THRESHOLD)
-        elif proto == "dissimilar":
-            out[proto] = R.retrieval_dissimilar(t_emb, m_emb, cap, min(R.DISSIMILAR_SIZE, n))
-        elif proto == "small_batches" and n >= R.SMALL_BATCH_SIZE:
-            out[proto] = R.retrieval_small_batches(t_emb, m_emb, R.SMALL_BATCH_SIZE, seed)
-    return {"metrics": out, "pairs": n, "levels": lv, "split": split, "dataset": str(root),
-            "descriptions": descriptions if lv > 1 else "none", "model_version": aligner.version}

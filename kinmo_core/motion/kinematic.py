@@ -2,14 +2,14 @@
 
 Stable string keys are part of every file format (annotations, descriptions,
 checkpoints), so they are defined here once. The group-level and pair-level
-representation of paper Eq. 1-3 lives in `kinmo_core.groups`.
+representation of paper Eq. 1-3 lives in `kinmo_core.motion.group_representation`.
 """
 
 from __future__ import annotations
 
 from itertools import combinations
 
-from kinmo_core.skeleton import JOINT_INDEX, PARENTS
+from kinmo_core.motion.skeleton import JOINT_INDEX, PARENTS
 
 GROUPS: tuple[str, ...] = ("torso", "neck", "left_arm", "right_arm", "left_leg", "right_leg")
 """The six kinematic groups, in the paper's order."""

@@ -47,7 +47,7 @@ from kinmo_core.annotate.keyframes import DEFAULT_THRESHOLD, keyframes_per_secon
 from kinmo_core.annotate.rules import RULES_VERSION, annotate_rules
 from kinmo_core.errors import KinmoInputError, KinmoModelError
 from kinmo_core.fileio import atomic_output
-from kinmo_core.skeleton import FPS
+from kinmo_core.motion.skeleton import FPS
 
 FORMAT_VERSION: int = 1
 FILE_KIND: str = "kinmo-annotations"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.skeleton import FPS, JOINT_INDEX, NUM_JOINTS, rest_pose
+from kinmo_core.motion.skeleton import FPS, JOINT_INDEX, NUM_JOINTS, rest_pose
 
 MIN_FRAMES: int = 10
 """Shortest motion (frames) the annotator accepts: half a second at 20 fps."""

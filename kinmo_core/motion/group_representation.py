@@ -1,6 +1,6 @@
 """The kinematic-group and group-interaction representation of the KinMo paper (Sec. 3.1, Eq. 1-3).
 
-Every quantity is read off the 263-d HumanML3D features (see `kinmo_core.features`), per frame:
+Every quantity is read off the 263-d HumanML3D features (see `kinmo_core.motion.features`), per frame:
 
 - group position P_g: the mean of its joints' root-frame positions (the ric block, with the pelvis at
   (0, root height, 0)), stored with each joint's offset from P_g;
@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.features import FEATURE_DIM, FEATURE_SLICES, ROOT_HEIGHT
-from kinmo_core.kinematic import GROUP_JOINTS, GROUPS, PAIR_CONNECTING_JOINT, PAIR_GROUPS, PAIRS
-from kinmo_core.skeleton import NUM_JOINTS
+from kinmo_core.motion.features import FEATURE_DIM, FEATURE_SLICES, ROOT_HEIGHT
+from kinmo_core.motion.kinematic import GROUP_JOINTS, GROUPS, PAIR_CONNECTING_JOINT, PAIR_GROUPS, PAIRS
+from kinmo_core.motion.skeleton import NUM_JOINTS
 
 Tensor: TypeAlias = np.ndarray | torch.Tensor
 """A numpy array or a torch tensor; a GroupMotion holds one kind throughout."""

@@ -20,7 +20,7 @@ from scipy.spatial.transform import Rotation
 
 from kinmo_core.errors import KinmoInputError
 from kinmo_core.fileio import atomic_output
-from kinmo_core.skeleton import FPS, JOINT_NAMES, NUM_JOINTS, PARENTS, TARGET_OFFSETS
+from kinmo_core.motion.skeleton import FPS, JOINT_NAMES, NUM_JOINTS, PARENTS, TARGET_OFFSETS
 
 UNITS: dict[str, float] = {"m": 1.0, "dm": 0.1, "cm": 0.01, "mm": 0.001, "in": 0.0254}
 """Length units the reader knows, as metres per unit."""

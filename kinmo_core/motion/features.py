@@ -25,9 +25,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kinmo_core import rotations as R
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.skeleton import (
+from kinmo_core.motion import rotations as R
+from kinmo_core.motion.skeleton import (
     BONE_LENGTHS,
     FACE_JOINTS,
     FOOT_CONTACT_VELOCITY_THRESHOLD,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kinmo_core.skeleton import BONE_LENGTHS, JOINT_INDEX, NUM_JOINTS
+from kinmo_core.motion.skeleton import BONE_LENGTHS, JOINT_INDEX, NUM_JOINTS
 
 J = JOINT_INDEX
 

@@ -30,10 +30,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from kinmo_core.bvh import BvhData, read_bvh
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.ik import estimate_offsets, forward_kinematics, positions_to_rotations
-from kinmo_core.skeleton import FPS, JOINT_INDEX, JOINT_NAMES, NUM_JOINTS, PARENTS, TARGET_OFFSETS
+from kinmo_core.motion.bvh import BvhData, read_bvh
+from kinmo_core.motion.ik import estimate_offsets, forward_kinematics, positions_to_rotations
+from kinmo_core.motion.skeleton import FPS, JOINT_INDEX, JOINT_NAMES, NUM_JOINTS, PARENTS, TARGET_OFFSETS
 
 _SIDED = ("hip", "knee", "ankle", "foot", "collar", "shoulder", "elbow", "wrist")
 REQUIRED: tuple[str, ...] = ("pelvis",) + tuple(

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from kinmo_core.data.plausibility import true_runs
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.skeleton import BONE_LENGTHS, FPS, JOINT_INDEX, NUM_JOINTS, bone_lengths
+from kinmo_core.motion.contacts import true_runs
+from kinmo_core.motion.skeleton import BONE_LENGTHS, FPS, JOINT_INDEX, NUM_JOINTS, bone_lengths
 
 FLOOR_HEIGHT: float = 0.0
 """Height of the ground plane in metres."""

@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from kinmo_core.bvh import read_bvh
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.features import FEATURE_DIM, FEATURE_SLICES, features_to_joints, joints_to_features
 from kinmo_core.fileio import write_atomic
-from kinmo_core.ik import estimate_offsets, positions_to_rotations
-from kinmo_core.kinematic import GROUP_JOINTS, GROUPS, PAIRS
-from kinmo_core.rigs import bvh_to_smpl22, resample_positions
-from kinmo_core.skeleton import (
+from kinmo_core.motion.bvh import read_bvh
+from kinmo_core.motion.features import FEATURE_DIM, FEATURE_SLICES, features_to_joints, joints_to_features
+from kinmo_core.motion.ik import estimate_offsets, positions_to_rotations
+from kinmo_core.motion.kinematic import GROUP_JOINTS, GROUPS, PAIRS
+from kinmo_core.motion.rigs import bvh_to_smpl22, resample_positions
+from kinmo_core.motion.skeleton import (
     BONE_LENGTHS,
     FPS,
     JOINT_NAMES,
@@ -277,7 +277,7 @@ class Motion:
 
     def to_bvh(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write the motion as a BVH file (the 22-joint skeleton with this motion's offsets, metres, 20 fps)."""
-        from kinmo_core.bvh import write_bvh
+        from kinmo_core.motion.bvh import write_bvh
 
         path = Path(path)
         if path.suffix.lower() != ".bvh":
