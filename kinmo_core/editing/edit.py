@@ -21,8 +21,8 @@ from kinmo_core.motion.kinematic import GROUPS
 
 MIN_RANGE_FRAMES: int = 4
 """The shortest range that can be re-prompted: one token of 4 frames."""
-CONTEXT_FRAMES: int = 40
-"""Source frames on each side of the range that the in-painting window includes (2 s), as context."""
+CONTEXT_FRAMES: int = 24
+"""Source frames on each side of the range that the in-painting window includes (1.2 s), as context."""
 AUTO_SIMILARITY: float = 0.8
 """`parts="auto"`: a group is edited when its new description's MiniLM cosine similarity to the old is below this."""
 NEUTRAL_TEXT: str = "a person stands still"
