@@ -226,3 +226,12 @@ def test_cli_edit_default_model(source_file, tmp_path, capsys):
                   "--text", "a person walks forward") == 2
     assert "names no change" in capsys.readouterr().err
     assert not (tmp_path / "auto").exists()
+
+
+@pytest.mark.parametrize("frames, parts", [((0, 40), None), ((0, 40), ["torso"]), ((60, 120), None), (None, None)])
+def test_edits_at_the_ends_keep_the_origin(tiny, source, frames, parts):
+    m = edit_motion(tiny, source, "a person jumps", frames=frames, parts=parts, seed=4, levels=1).motions[0]
+    assert np.abs(m.joints[0, 0, [0, 2]]).max() <= 1e-3
+    b = (frames or (0, 120))[1]
+    if b < 120:
+        assert np.abs(m.joints[b:] - source.joints[b:]).max() <= 1e-5

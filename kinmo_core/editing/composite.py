@@ -31,6 +31,11 @@ from kinmo_core.motion.skeleton import FPS, NUM_JOINTS, PARENTS
 
 DEFAULT_BLEND: int = 6
 """The fewest frames over which a seam's jump decays (0.3 s at 20 fps)."""
+MAX_BLEND_SHARE: float = 0.5
+"""A seam's blend covers at most this share of the range, so the middle keeps the new motion."""
+BLEND_BUDGET_SHARE: float = 0.5
+"""A seam blend's own acceleration stays under this share of the source's 95th percentile (the new motion adds
+its own)."""
 MIN_BLEND_ACCELERATION: float = 2.0
 """m/s^2: the least acceleration budget a seam blend gets (a still source would otherwise stretch it to the range)."""
 ORIGIN_TOLERANCE: float = 1e-3
@@ -58,12 +63,14 @@ def align_segment(gen: np.ndarray, gen_heading: np.ndarray, src: np.ndarray, src
                   start: int, stop: int, offset: int) -> np.ndarray:
     """Return the generated frames for the source range [start, stop), placed on the source's root path.
 
-    gen (Tg, 22, 3) covers source frames [offset, offset + Tg); the anchors are the source frames start - 1 and
-    stop (where they exist), at which the generated root and heading are matched to the source's.
+    gen (Tg, 22, 3) covers source frames [offset, offset + Tg); the anchors are the source frames start - 1 (0 when
+    the range starts there) and stop (where it exists), at which the generated root and heading are matched to the
+    source's.
     """
     t = np.arange(start, stop)
     g = gen[t - offset].astype(np.float64)
-    anchors = [k for k in (start - 1, stop) if 0 <= k < len(src) and 0 <= k - offset < len(gen)]
+    # A range from frame 0 is anchored at frame 0 itself: a motion starts at the origin (the file contract).
+    anchors = [k for k in (max(start - 1, 0), stop) if 0 <= k < len(src) and 0 <= k - offset < len(gen)]
     if not anchors:
         return g
     placed = []
@@ -75,7 +82,7 @@ def align_segment(gen: np.ndarray, gen_heading: np.ndarray, src: np.ndarray, src
                              np.repeat(src[k][None, 0], n, 0).astype(np.float64)))
     if len(placed) == 1:
         return placed[0]
-    w = _smoothstep((t - (start - 1)) / float(stop - (start - 1)))
+    w = _smoothstep((t - anchors[0]) / float(anchors[1] - anchors[0]))
     # Blend the two placements as rigid motions: root positions linearly, headings by angle.
     root = (1 - w)[:, None] * placed[0][:, 0] + w[:, None] * placed[1][:, 0]
     k0, k1 = anchors
@@ -139,10 +146,11 @@ def seam_blend_frames(x0: np.ndarray, v0: np.ndarray, budget: float) -> int:
 
 
 def acceleration_budget(src: np.ndarray, fps: int = FPS) -> float:
-    """m/frame^2: the 95th percentile of the source's joint accelerations, at least MIN_BLEND_ACCELERATION."""
+    """m/frame^2: BLEND_BUDGET_SHARE of the source's 95th percentile joint acceleration (MIN_BLEND_ACCELERATION
+    at least)."""
     acc = np.linalg.norm(np.diff(src.astype(np.float64), 2, axis=0), axis=-1)
     p95 = float(np.percentile(acc, 95)) if acc.size else 0.0
-    return max(p95, MIN_BLEND_ACCELERATION / fps**2)
+    return max(BLEND_BUDGET_SHARE * p95, MIN_BLEND_ACCELERATION / fps**2)
 
 
 def blend_seams(out: np.ndarray, src: np.ndarray, start: int, stop: int, blend: int | None = None) -> np.ndarray:
@@ -150,7 +158,7 @@ def blend_seams(out: np.ndarray, src: np.ndarray, start: int, stop: int, blend: 
 
     out and src are full-length (T, 22, 3); returns a copy of out with the range's first and last frames corrected
     over `blend` frames (None: as many as keep the blend's own acceleration under the source's 95th percentile,
-    at least DEFAULT_BLEND, at most half the range). Joints equal in out and src stay exactly equal.
+    at least DEFAULT_BLEND, at most MAX_BLEND_SHARE of the range). Joints equal in out and src stay exactly equal.
     """
     res = out.astype(np.float64).copy()
     s = src.astype(np.float64)
@@ -169,7 +177,7 @@ def blend_seams(out: np.ndarray, src: np.ndarray, start: int, stop: int, blend: 
         k = DEFAULT_BLEND if blend is None else int(blend)
         if blend is None:
             k = max(k, seam_blend_frames(x0, v0, budget))
-        k = max(1, min(k, n // 2))
+        k = max(1, min(k, int(n * MAX_BLEND_SHARE)))
         h = _hermite_decay(x0, v0, k, k)
         if side == "start":
             res[start:start + k] += h

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.motion.kinematic import GROUPS
+from kinmo_core.motion.kinematic import GROUP_JOINTS, GROUPS
 from kinmo_core.motion.skeleton import FPS
 
 MAX_TIMELINE_SECONDS: float = 600.0
@@ -79,6 +79,8 @@ class ComposeResult:
     accelerations (the larger of the two at a transition, the segment below at a track's ends)."""
     descriptions: dict = field(default_factory=dict)
     """Descriptions used per text."""
+    seam_joints: list[tuple[int, ...]] = field(default_factory=list)
+    """Per seam, the joints the seam's edit changes (all at a transition, the track's parts' at a track's ends)."""
 
 
 def _number(v, what: str) -> float:
@@ -242,6 +244,8 @@ def compose(pipe, timeline, seed: int = 0, levels: int | None = None, progress: 
             span_seg.append(i)
         prev_end = b
     seams: list[tuple[int, float]] = []
+    seam_joints: list[tuple[int, ...]] = []
+    everything = tuple(range(22))
     if spans:
         gen, windows = _transitions(pipe, feats, spans, [segs[i].text for i in span_seg],
                                     [descs.get(segs[i].text) for i in span_seg], seed + 1, levels)
@@ -252,6 +256,7 @@ def compose(pipe, timeline, seed: int = 0, levels: int | None = None, progress: 
             # A transition goes from one segment's motion to the next's: either may set the pace at its seams.
             bound = max(bounds[i], bounds[i - 1]) if i > 0 else bounds[i]
             seams += [(max(a - DEFAULT_MARGIN, 1), bound), (min(b + DEFAULT_MARGIN, total - 1), bound)]
+            seam_joints += [everything, everything]
     bar.update(1)
     joints = np.asarray(features_to_joints(feats.astype(np.float64)))
     feats_now = None
@@ -268,14 +273,15 @@ def compose(pipe, timeline, seed: int = 0, levels: int | None = None, progress: 
                                  seed=seed + 2 + k, levels=levels)
             joints = out[0].astype(np.float64)
             feats_now = None
-            bound = bounds[under] if under is not None else min(bounds)
-            seams += [(pa, bound), (pb, bound)]
+            for f in (pa, pb):
+                seams.append((f, bounds[_nearest_segment(seg_frames, f)]))
+                seam_joints.append(tuple(j for g in tr.parts for j in GROUP_JOINTS[g]))
         bar.update(1)
     bar.close()
     text = " / ".join(s.text for s in segs)
     motion = motion_from_placed_joints(joints, text=text[:2000], source="kinmo-compose")
-    seams = [(f, bnd) for f, bnd in seams if 0 < f < total]
-    return ComposeResult(motion, segs, tracks, seams, descs)
+    inside = [i for i, (f, _) in enumerate(seams) if 0 < f < total]
+    return ComposeResult(motion, segs, tracks, [seams[i] for i in inside], descs, [seam_joints[i] for i in inside])
 
 
 def _segment_at(seg_frames: list[tuple[int, int]], frame: int) -> int | None:
@@ -283,6 +289,11 @@ def _segment_at(seg_frames: list[tuple[int, int]], frame: int) -> int | None:
         if a <= frame < b:
             return i
     return None
+
+
+def _nearest_segment(seg_frames: list[tuple[int, int]], frame: int) -> int:
+    dist = [0 if a <= frame < b else min(abs(frame - a), abs(frame - b + 1)) for a, b in seg_frames]
+    return int(np.argmin(dist))
 
 
 def _merge(new: Mapping | None, old: Mapping | None, parts: tuple[str, ...]) -> dict | None:
