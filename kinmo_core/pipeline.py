@@ -294,12 +294,14 @@ class KinMoPipeline:
     def generate_features(self, texts: Sequence[str], frames: Sequence[int | None] | int | None = None,
                           seed: int = 0, levels: int | None = None,
                           descriptions: Sequence[Mapping | None] | None = None, init_codes: torch.Tensor | None = None,
-                          keep: torch.Tensor | None = None) -> tuple[list[np.ndarray], list]:
+                          keep: torch.Tensor | None = None,
+                          settings: GenerationSettings | None = None) -> tuple[list[np.ndarray], list]:
         """Generate a batch: returns (features (T_i, 263) per text, descriptions used per text).
 
         init_codes (B, T', Q) and keep (B, T') bool: in-paint, keeping those token positions (kinmo_core.editing).
+        settings: decoding settings for this call instead of the pipeline's.
         """
-        s = self.settings
+        s = self.settings if settings is None else settings
         levels = s.levels if levels is None else int(levels)
         if levels not in (1, 2, 3):
             raise KinmoInputError(f"levels must be 1, 2 or 3, got {levels}")

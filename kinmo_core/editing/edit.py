@@ -146,7 +146,7 @@ def _window(start: int, stop: int, total: int, context: int) -> tuple[int, int]:
 def edit_motion(pipe, motion, text: str, frames=None, parts=None, seed: int = 0, num: int = 1,
                 levels: int | None = None, descriptions: Mapping | None = None, blend: int | None = None,
                 context: int = CONTEXT_FRAMES, method: str = "inpaint",
-                expanded: Mapping | None = None) -> EditResult:
+                expanded: Mapping | None = None, one_pass: bool = True) -> EditResult:
     """Re-prompt frames [start, stop) of motion (all of it when frames is None), the whole body or `parts`.
 
     descriptions: used as they are for the range; expanded: the Motion Reasoner's descriptions of text, when
@@ -189,7 +189,7 @@ def edit_motion(pipe, motion, text: str, frames=None, parts=None, seed: int = 0,
     whole = groups is None or set(groups) == set(GROUPS)
     joints, (lo, hi) = edit_arrays(pipe, src, np.asarray(motion.features), start, stop, text,
                                    None if whole else groups, used, seed=seed, num=num, levels=levels, blend=blend,
-                                   context=context, method=method)
+                                   context=context, method=method, one_pass=one_pass)
     full_edit = whole and (start, stop) == (0, len(src))
     note = f"{motion.text} [frames {start}:{stop}" + ("" if whole else f", {'+'.join(groups)}") + f": {text}]"
     out_text = text if full_edit else note.strip()
@@ -202,7 +202,7 @@ def edit_motion(pipe, motion, text: str, frames=None, parts=None, seed: int = 0,
 def edit_arrays(pipe, src: np.ndarray, features: np.ndarray, start: int, stop: int, text: str,
                 groups: Sequence[str] | None, descriptions: Mapping | None, seed: int = 0, num: int = 1,
                 levels: int | None = None, blend: int | None = None, context: int = CONTEXT_FRAMES,
-                method: str = "inpaint") -> tuple[list[np.ndarray], tuple[int, int]]:
+                method: str = "inpaint", one_pass: bool = True) -> tuple[list[np.ndarray], tuple[int, int]]:
     """Edit joints src (T, 22, 3) whose features are `features` (T, 263): `num` edited joint arrays and the window.
 
     The checked core of `edit_motion` (ranges, parts and descriptions already resolved); groups None: whole body.
@@ -213,7 +213,8 @@ def edit_arrays(pipe, src: np.ndarray, features: np.ndarray, start: int, stop: i
 
     lo, hi = _window(start, stop, len(src), context)
     feats, _ = inpaint_features(pipe, features[lo:hi], start - lo, stop - lo, text, seed=seed, num=num,
-                                levels=levels, descriptions=descriptions, keep_tokens=method == "inpaint")
+                                levels=levels, descriptions=descriptions, keep_tokens=method == "inpaint",
+                                one_pass=one_pass)
     src_heading = heading_angles(features)
     out = []
     for f in feats:

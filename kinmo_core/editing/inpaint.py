@@ -7,6 +7,7 @@ anew by the masked transformer (coarse to fine, under the new text) and the resi
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 
@@ -17,6 +18,12 @@ from kinmo_core.errors import KinmoInputError
 
 DEFAULT_MARGIN: int = 4
 """Frames on each side of the range whose tokens are regenerated too, so the transition is the model's."""
+
+
+def decoding_settings(pipe, one_pass: bool = True):
+    """The pipeline's decoding settings, in one pass under all levels when one_pass (half the transformer passes;
+    as good on every measure in BENCHMARKS.md, and what keeps an edit and a timeline within their time targets)."""
+    return dataclasses.replace(pipe.settings, coarse_to_fine=False) if one_pass else pipe.settings
 
 
 def encode_features(pipe, features: np.ndarray) -> torch.Tensor:
@@ -38,10 +45,12 @@ def token_keep_mask(num_frames: int, start: int, stop: int, unit: int, margin: i
 
 def inpaint_features(pipe, features: np.ndarray, start: int, stop: int, text: str, seed: int = 0, num: int = 1,
                      levels: int | None = None, descriptions: Mapping | None = None,
-                     margin: int = DEFAULT_MARGIN, keep_tokens: bool = True) -> tuple[list[np.ndarray], list]:
+                     margin: int = DEFAULT_MARGIN, keep_tokens: bool = True,
+                     one_pass: bool = True) -> tuple[list[np.ndarray], list]:
     """Return `num` feature arrays (T, 263) with frames [start, stop) regenerated under text; and the descriptions.
 
     keep_tokens=False generates the whole window from the text alone (no in-painting), for comparison.
+    one_pass: decode once under all text levels instead of coarse to fine (`decoding_settings`).
     """
     from kinmo_core.limits import MAX_FRAMES, MIN_FRAMES
 
@@ -56,4 +65,4 @@ def inpaint_features(pipe, features: np.ndarray, start: int, stop: int, text: st
         init = codes[None].expand(num, -1, -1)
         keep = keep_one[None].expand(num, -1)
     return pipe.generate_features([text] * num, n, seed=seed, levels=levels, descriptions=[descriptions] * num,
-                                  init_codes=init, keep=keep)
+                                  init_codes=init, keep=keep, settings=decoding_settings(pipe, one_pass))

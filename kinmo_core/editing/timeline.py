@@ -182,7 +182,7 @@ def _p95_bound(joints: np.ndarray) -> float:
 
 
 def _transitions(pipe, feats: np.ndarray, spans: list[tuple[int, int]], texts: list[str], descs: list,
-                 seed: int, levels: int | None) -> list[np.ndarray]:
+                 seed: int, levels: int | None, settings) -> list[np.ndarray]:
     """In-paint each span of feats (one batch); return the windows' features and their (lo, hi)."""
     from kinmo_core.editing.edit import CONTEXT_FRAMES, _window
     from kinmo_core.editing.inpaint import encode_features, token_keep_mask
@@ -198,21 +198,26 @@ def _transitions(pipe, feats: np.ndarray, spans: list[tuple[int, int]], texts: l
         init[i, : len(c)] = c
         keep[i, : len(k)] = k
     out, _ = pipe.generate_features(texts, [hi - lo for lo, hi in windows], seed=seed, levels=levels,
-                                    descriptions=descs, init_codes=init, keep=keep)
+                                    descriptions=descs, init_codes=init, keep=keep, settings=settings)
     return out, windows
 
 
-def compose(pipe, timeline, seed: int = 0, levels: int | None = None, progress: bool = False) -> ComposeResult:
-    """Generate a timeline (a dict, or the (segments, tracks) of `parse_timeline`) into one motion."""
+def compose(pipe, timeline, seed: int = 0, levels: int | None = None, progress: bool = False,
+            one_pass: bool = True) -> ComposeResult:
+    """Generate a timeline (a dict, or the (segments, tracks) of `parse_timeline`) into one motion.
+
+    one_pass: decode once under all text levels instead of coarse to fine (half the time, see BENCHMARKS.md).
+    """
     from tqdm import tqdm
 
     from kinmo_core.editing.composite import motion_from_placed_joints, placed_features
     from kinmo_core.editing.edit import edit_arrays
-    from kinmo_core.editing.inpaint import DEFAULT_MARGIN
+    from kinmo_core.editing.inpaint import DEFAULT_MARGIN, decoding_settings
     from kinmo_core.editing.loop import _crossfade
     from kinmo_core.motion.features import features_to_joints
 
     segs, tracks = timeline if isinstance(timeline, tuple) else parse_timeline(timeline)
+    settings = decoding_settings(pipe, one_pass)
     levels = pipe.settings.levels if levels is None else int(levels)
     texts = list(dict.fromkeys([s.text for s in segs] + [t.text for t in tracks]))
     descs: dict = {}
@@ -221,7 +226,8 @@ def compose(pipe, timeline, seed: int = 0, levels: int | None = None, progress: 
     bar = tqdm(total=2 + len(tracks), desc="compose", disable=not progress)
     seg_frames = [s.frames for s in segs]
     seg_feats, _ = pipe.generate_features([s.text for s in segs], [b - a for a, b in seg_frames], seed=seed,
-                                          levels=levels, descriptions=[descs.get(s.text) for s in segs])
+                                          levels=levels, descriptions=[descs.get(s.text) for s in segs],
+                                          settings=settings)
     bar.update(1)
     total = seg_frames[-1][1]
     feats = np.zeros((total, seg_feats[0].shape[-1]), np.float32)
@@ -248,7 +254,7 @@ def compose(pipe, timeline, seed: int = 0, levels: int | None = None, progress: 
     everything = tuple(range(22))
     if spans:
         gen, windows = _transitions(pipe, feats, spans, [segs[i].text for i in span_seg],
-                                    [descs.get(segs[i].text) for i in span_seg], seed + 1, levels)
+                                    [descs.get(segs[i].text) for i in span_seg], seed + 1, levels, settings)
         for (a, b), (lo, hi), g, i in zip(spans, windows, gen, span_seg, strict=True):
             # Cross-faded over kept tokens next to the regenerated ones, where the decoded rows match the old.
             window = _crossfade(feats[lo:hi], g, a - lo - DEFAULT_MARGIN, b - lo + DEFAULT_MARGIN, CROSSFADE)
@@ -270,7 +276,7 @@ def compose(pipe, timeline, seed: int = 0, levels: int | None = None, progress: 
             used = _merge(descs.get(tr.text), descs.get(segs[under].text) if under is not None else None, tr.parts)
             feats_now = placed_features(joints) if feats_now is None else feats_now
             out, _ = edit_arrays(pipe, joints, feats_now, pa, pb, tr.text, tr.parts, used,
-                                 seed=seed + 2 + k, levels=levels)
+                                 seed=seed + 2 + k, levels=levels, one_pass=one_pass)
             joints = out[0].astype(np.float64)
             feats_now = None
             for f in (pa, pb):
