@@ -39,6 +39,7 @@ BANDAI_CLIPS = ("walk_normal_001", "bow_normal_001", "guide_normal_001", "walk-l
 MIN_SOURCE_FRAMES = 40
 GENERATED = ("a person walks forward", "a person stands still", "a person walks in a circle",
              "a person jogs in place", "a person stands and looks around", "a person walks slowly and stops")
+ONE_PASS = True  # --coarse-to-fine sets False: decode edits and timelines coarse to fine, as `generate` does
 SEAM_WINDOW = 5
 SEAM_FACTOR = 1.5
 
@@ -124,7 +125,7 @@ def bench_edits(pipe, n: int, methods: list[str], n_bandai: int, seed: int) -> d
             # "inpaint-noblend": in-painting and compositing without the seam blend (1 frame), to show what it does.
             res = edit_motion(pipe, m, p.text, frames=(a, b), parts=[p.group], seed=i,
                               method=method.replace("-noblend", ""), blend=1 if "noblend" in method else None,
-                              expanded=expanded[p.text])
+                              expanded=expanded[p.text], one_pass=ONE_PASS)
             e = res.motions[0].joints
             outside = max(float(np.abs(e[:a] - m.joints[:a]).max()) if a > 0 else 0.0,
                           float(np.abs(e[b:] - m.joints[b:]).max()) if b < len(e) else 0.0)
@@ -178,11 +179,11 @@ def bench_speed(pipe, repeats: int) -> dict:
     for r in range(repeats):
         text = f"{texts[r % len(texts)]} {'slowly' if r >= len(texts) else ''}".strip()
         t0 = time.perf_counter()
-        edit_motion(pipe, m, text, frames=(80, 120), seed=r)
+        edit_motion(pipe, m, text, frames=(80, 120), seed=r, one_pass=ONE_PASS)
         with_reasoner.append(time.perf_counter() - t0)
         d = pipe.expand([text])[0]
         t0 = time.perf_counter()
-        edit_motion(pipe, m, text, frames=(80, 120), seed=r, descriptions=d)
+        edit_motion(pipe, m, text, frames=(80, 120), seed=r, descriptions=d, one_pass=ONE_PASS)
         given.append(time.perf_counter() - t0)
     return {"edit_2s_in_10s_with_reasoner_s": float(np.median(with_reasoner)),
             "edit_2s_in_10s_descriptions_given_s": float(np.median(given)), "repeats": repeats}
@@ -198,8 +199,11 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--coarse-to-fine", action="store_true", help="decode coarse to fine instead of in one pass")
     ap.add_argument("--out", type=Path, default=None, help="write the full results (every edit) as JSON here")
     args = ap.parse_args()
+    global ONE_PASS
+    ONE_PASS = not args.coarse_to_fine
     import torch
 
     from kinmo_core.pipeline import KinMoPipeline
@@ -256,8 +260,10 @@ def bench_timeline(pipe) -> dict:
               {"text": "a person looks to the right", "parts": ["neck"], "start": 20.0, "end": 24.0},
               {"text": "a person punches with the right fist", "parts": ["right_arm"], "start": 40.0, "end": 44.5}]
     timeline = {"segments": segments, "tracks": tracks}
+    # Warm-up (imports, the Reasoner's and MiniLM's first calls), so the time is that of a loaded pipeline.
+    compose(pipe, {"segments": segments[:2], "tracks": tracks[:1]}, seed=1, one_pass=ONE_PASS)
     t0 = time.perf_counter()
-    res = compose(pipe, timeline, seed=0)
+    res = compose(pipe, timeline, seed=0, one_pass=ONE_PASS)
     seconds = time.perf_counter() - t0
     m = res.motion
     acc = accelerations(m.joints)
