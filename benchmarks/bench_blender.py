@@ -73,12 +73,14 @@ def main() -> int:
     import addon_utils
 
     from blender_addon import bake as bk
-    from blender_addon import retarget_math as rm
+    from blender_addon.retarget.bone_map import auto_bone_map
+    from blender_addon.retarget.solve import facing_basis, retarget
+    from blender_addon.retarget.source import load_motion_npz
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         path = ten_second_motion(Path(tmp))
-        source = rm.load_motion_npz(str(path))
+        source = load_motion_npz(str(path))
         for fps, cleanup in ((24, False), (30, False), (60, False), (30, True)):
             bpy.ops.wm.read_factory_settings(use_empty=True)
             addon_utils.enable("blender_addon", default_set=True, handle_error=None)
@@ -88,12 +90,12 @@ def main() -> int:
             scene.kinmo.assign = "ACTIVE"
             obj = sixty_bone_rig()
             spec = bk.rig_spec(obj)
-            bone_map, _ = rm.auto_bone_map(spec)
-            basis = rm.facing_basis(spec, bone_map, bk.object_rotation(obj))
+            bone_map, _ = auto_bone_map(spec)
+            basis = facing_basis(spec, bone_map, bk.object_rotation(obj))
             math_t, bake_t, op_t = [], [], []
             for _ in range(REPEATS):
                 t0 = time.perf_counter()
-                result = rm.retarget(source, spec, bone_map, basis, fps=fps, foot_cleanup=cleanup)
+                result = retarget(source, spec, bone_map, basis, fps=fps, foot_cleanup=cleanup)
                 t1 = time.perf_counter()
                 action, _ = bk.bake(obj, result, "bench", 1, "ACTIVE")
                 t2 = time.perf_counter()

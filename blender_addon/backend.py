@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -84,9 +85,14 @@ def detect_python() -> str | None:
     return None
 
 
-def worker_command(python: str) -> list[str]:
-    """The command line that starts a worker with the given Python."""
-    return [python, "-m", "kinmo_core.cli.main", "worker"]
+def worker_command(python: str, allow_dirs: list[str] | None = None) -> list[str]:
+    """The command line that starts a worker with the given Python, allowed to write only into `allow_dirs`.
+
+    The add-on never names an output: the worker writes into new temporary folders, so by default it may write only
+    into the system temporary folder.
+    """
+    dirs = [tempfile.gettempdir()] if allow_dirs is None else allow_dirs
+    return [python, "-m", "kinmo_core.cli.main", "worker", *(a for d in dirs for a in ("--allow-dir", str(d)))]
 
 
 class WorkerClient:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from . import retarget_math as rm
-from . import smpl22 as S
+from .core import quaternions as Q
+from .core import skeleton as S
+from .retarget.rig import RigSpec, smpl_armature_layout
+from .retarget.solve import RetargetResult
 
 DEFAULT_ARMATURE_NAME = "KinMo SMPL-22"
 
@@ -16,14 +18,14 @@ def is_armature(obj) -> bool:
     return obj is not None and getattr(obj, "type", None) == "ARMATURE"
 
 
-def rig_spec(obj) -> rm.RigSpec:
+def rig_spec(obj) -> RigSpec:
     """Describe an armature object's rest pose (armature space) for the bpy-free retargeter."""
     bones = obj.data.bones
     names = [b.name for b in bones]
     parents = [b.parent.name if b.parent else None for b in bones]
     heads = np.array([tuple(b.head_local) for b in bones], dtype=np.float64).reshape(-1, 3)
     mats = np.array([[tuple(r) for r in b.matrix_local.to_3x3().normalized()] for b in bones]).reshape(-1, 3, 3)
-    return rm.RigSpec.from_unordered(names, parents, heads, rm.matrix_to_quat(mats))
+    return RigSpec.from_unordered(names, parents, heads, Q.matrix_to_quat(mats))
 
 
 def object_rotation(obj) -> np.ndarray:
@@ -47,7 +49,7 @@ def store_bone_map(obj, bone_map: dict[str, str]) -> None:
 
 def build_smpl_armature(context, name: str = DEFAULT_ARMATURE_NAME, offsets: np.ndarray | None = None):
     """Create the default SMPL-22 armature (T-pose, bones named as SMPL joints, rolls so bends are about local x)."""
-    heads, tails, roll = rm.smpl_armature_layout(offsets)
+    heads, tails, roll = smpl_armature_layout(offsets)
     arm = bpy.data.armatures.new(name)
     obj = bpy.data.objects.new(name, arm)
     collection = context.collection or context.scene.collection
@@ -86,7 +88,7 @@ def _rotation_channels(pose_bone, quats: np.ndarray) -> tuple[str, np.ndarray]:
     if mode == "QUATERNION":
         return "rotation_quaternion", quats
     if mode == "AXIS_ANGLE":
-        q = rm.qcontinuous(np.where(quats[:, :1] < 0, -quats, quats))
+        q = Q.qcontinuous(np.where(quats[:, :1] < 0, -quats, quats))
         angle = 2 * np.arccos(np.clip(q[:, 0], -1, 1))
         s = np.sqrt(np.maximum(1 - q[:, 0] ** 2, 1e-12))
         axis = np.where(s[:, None] > 1e-6, q[:, 1:] / s[:, None], np.array([0.0, 1.0, 0.0]))
@@ -103,7 +105,7 @@ def _rotation_channels(pose_bone, quats: np.ndarray) -> tuple[str, np.ndarray]:
 
 
 def bake(
-    obj, result: rm.RetargetResult, action_name: str, frame_start: int, assign: str = "AUTO"
+    obj, result: RetargetResult, action_name: str, frame_start: int, assign: str = "AUTO"
 ) -> tuple[bpy.types.Action, str]:
     """Write the retargeted keys into a new action (one slot, one layer, one keyframe strip, one channelbag) in bulk.
 

@@ -2,11 +2,15 @@
 
 That layout installs both ways: as an extension (Blender reads blender_manifest.toml from a single top folder) and
 with "Install legacy Add-on" (a folder holding __init__.py with bl_info). Runs with plain Python, no Blender needed.
+
+The numpy-only core of kinmo_core the add-on needs (`core.CORE_MODULES` of kinmo_core/motion/) goes in as exact
+copies under `kinmo/_core/`, which `blender_addon/core.py` imports in Blender.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import fnmatch
 import os
 import sys
@@ -17,6 +21,27 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 EXCLUDE = ("__pycache__", "*.pyc", "*.zip", "build.py", ".*")
+CORE_SOURCE = HERE.parent / "kinmo_core" / "motion"
+CORE_DIR = "_core"
+CORE_INIT = b'"""Copies of kinmo_core/motion/ modules (numpy only), put here by blender_addon/build.py."""\n'
+
+
+def core_modules(source: Path = HERE) -> tuple[str, ...]:
+    """The core module names, read from core.py's CORE_MODULES without importing it."""
+    for node in ast.parse((source / "core.py").read_text()).body:
+        if isinstance(node, ast.AnnAssign | ast.Assign):
+            target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
+            if isinstance(target, ast.Name) and target.id == "CORE_MODULES":
+                return tuple(ast.literal_eval(node.value))
+    raise KeyError("CORE_MODULES not found in core.py")
+
+
+def core_files(source: Path = HERE, core_source: Path = CORE_SOURCE) -> dict[str, bytes]:
+    """The core's files as they go into the zip: {path below the add-on folder: bytes}."""
+    out = {f"{CORE_DIR}/__init__.py": CORE_INIT}
+    for name in core_modules(source):
+        out[f"{CORE_DIR}/{name}.py"] = (core_source / f"{name}.py").read_bytes()
+    return out
 
 
 def addon_files(source: Path = HERE) -> list[Path]:
@@ -41,11 +66,13 @@ def build(output_dir: Path, source: Path = HERE, overwrite: bool = False) -> Pat
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for path in addon_files(source):
+            entries = {path.relative_to(source).as_posix(): path.read_bytes() for path in addon_files(source)}
+            entries.update(core_files(source))
+            for rel, data in entries.items():
                 # A fixed timestamp keeps the zip identical from one build to the next.
-                info = zipfile.ZipInfo(f"{manifest['id']}/{path.relative_to(source).as_posix()}", (2024, 1, 1, 0, 0, 0))
+                info = zipfile.ZipInfo(f"{manifest['id']}/{rel}", (2024, 1, 1, 0, 0, 0))
                 info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, path.read_bytes())
+                zf.writestr(info, data)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

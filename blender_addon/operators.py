@@ -16,12 +16,19 @@ from bpy.props import StringProperty
 
 from . import backend
 from . import bake as bk
-from . import retarget_math as rm
 from .props import LEVELS, clear_descriptions, edited_descriptions, preferences, store_descriptions
-
-
-class KinmoUserError(Exception):
-    """A problem the user can fix; its message is shown as the operator's error report."""
+from .retarget.bone_map import auto_bone_map, preset_map, validate_bone_map
+from .retarget.rig import RigSpec
+from .retarget.solve import facing_basis, retarget
+from .retarget.source import MotionFileError, SourceMotion, load_motion_npz
+from .worker_requests import (
+    KinmoUserError,
+    conversion_result,
+    expand_request,
+    generate_request,
+    generated_motion,
+    needs_worker,
+)
 
 
 def _worker_settings(context) -> tuple[str, float]:
@@ -66,49 +73,6 @@ def wait_for(job: backend.Job, timeout: float, on_wait: Callable[[backend.Job], 
         raise KinmoUserError(f"KinMo worker: {e}") from None
 
 
-def _prompt(text: str) -> str:
-    text = " ".join(text.split())
-    if not text:
-        raise KinmoUserError("type a prompt first, e.g. 'a person waves with the left hand'")
-    return text
-
-
-def generate_request(text: str, seconds: float, seed: int, levels: int, descriptions: dict | None = None,
-                     model: str = "") -> dict:
-    """The worker's `generate` params (one motion, .npz only); KinmoUserError for an empty prompt."""
-    params = {"text": _prompt(text), "seconds": float(seconds), "seed": int(seed), "levels": int(levels),
-              "num": 1, "bvh": False}  # fmt: skip
-    if descriptions is not None and levels > 1:
-        params["descriptions"] = descriptions
-    if model:
-        params["model"] = model
-    return params
-
-
-def expand_request(text: str, seed: int, model: str = "") -> dict:
-    """The worker's `expand` params; KinmoUserError for an empty prompt."""
-    params = {"text": _prompt(text), "seed": int(seed)}
-    if model:
-        params["model"] = model
-    return params
-
-
-def generated_motion(reply: dict) -> tuple[rm.SourceMotion, str]:
-    """Read the .npz a `generate` reply names (KinmoUserError if it is missing or not a KinMo motion)."""
-    paths = reply.get("paths") or []
-    if not paths:
-        raise KinmoUserError("KinMo worker: the generate reply names no motion file")
-    try:
-        return rm.load_motion_npz(paths[0]), paths[0]
-    except rm.MotionFileError as e:
-        raise KinmoUserError(str(e)) from None
-
-
-def needs_worker(path: str) -> bool:
-    """True for files only the worker can read (.bvh, .npy); .npz is read here with numpy."""
-    return Path(path).suffix.lower() in (".bvh", ".npy")
-
-
 def submit_conversion(context, path: str) -> backend.Job:
     """Ask the worker to convert a .bvh/.npy file to a KinMo .npz; return the job at once."""
     if not Path(path).is_file():
@@ -117,15 +81,7 @@ def submit_conversion(context, path: str) -> backend.Job:
     return submit_request(python, "load_motion", {"path": path})
 
 
-def conversion_result(reply: dict) -> tuple[rm.SourceMotion, str]:
-    """Read the .npz a finished conversion (`load_motion`) reply names."""
-    try:
-        return rm.load_motion_npz(reply["path"]), reply["path"]
-    except rm.MotionFileError as e:
-        raise KinmoUserError(str(e)) from None
-
-
-def read_motion(context, path: str) -> tuple[rm.SourceMotion, str]:
+def read_motion(context, path: str) -> tuple[SourceMotion, str]:
     """Read a motion file: .npz with numpy here; .bvh and .npy converted by the worker. Returns (motion, npz path)."""
     if not path:
         raise KinmoUserError("choose a motion file (.npz, .bvh or .npy)")
@@ -133,8 +89,8 @@ def read_motion(context, path: str) -> tuple[rm.SourceMotion, str]:
     ext = Path(path).suffix.lower()
     if ext == ".npz":
         try:
-            return rm.load_motion_npz(path), path
-        except rm.MotionFileError as e:
+            return load_motion_npz(path), path
+        except MotionFileError as e:
             raise KinmoUserError(str(e)) from None
     if needs_worker(path):
         job = submit_conversion(context, path)
@@ -157,7 +113,7 @@ def target_armature(context):
     return context.scene.kinmo.target_armature or selected_armature(context)
 
 
-def bone_map_for(obj) -> tuple[rm.RigSpec, dict[str, str], str]:
+def bone_map_for(obj) -> tuple[RigSpec, dict[str, str], str]:
     """The armature's rig spec and joint -> bone map (saved, else detected) and where it came from; no change made.
 
     Raises KinmoUserError when the armature is in Edit Mode or no bone maps to a SMPL-22 joint.
@@ -165,10 +121,10 @@ def bone_map_for(obj) -> tuple[rm.RigSpec, dict[str, str], str]:
     if obj.mode == "EDIT":
         raise KinmoUserError(f"leave Edit Mode on '{obj.name}' first (its bones are being edited)")
     spec = bk.rig_spec(obj)
-    bone_map = rm.validate_bone_map(spec, bk.stored_bone_map(obj))
+    bone_map = validate_bone_map(spec, bk.stored_bone_map(obj))
     found = "saved"
     if not bone_map:
-        bone_map, found = rm.auto_bone_map(spec)
+        bone_map, found = auto_bone_map(spec)
     if not bone_map:
         raise KinmoUserError(
             f"no bone of '{obj.name}' maps to a SMPL-22 joint; pick a preset or fill its bone map in the KinMo tab"
@@ -176,14 +132,14 @@ def bone_map_for(obj) -> tuple[rm.RigSpec, dict[str, str], str]:
     return spec, bone_map, found
 
 
-def retarget_onto(context, obj, motion: rm.SourceMotion, label: str) -> tuple[bpy.types.Action, str]:
+def retarget_onto(context, obj, motion: SourceMotion, label: str) -> tuple[bpy.types.Action, str]:
     """Retarget a motion onto an armature and bake it; return (new action, report line). Raises KinmoUserError first."""
     settings = context.scene.kinmo
     spec, bone_map, found = bone_map_for(obj)
     render = context.scene.render
     fps = render.fps / render.fps_base
-    basis = rm.facing_basis(spec, bone_map, bk.object_rotation(obj))
-    result = rm.retarget(motion, spec, bone_map, basis, fps=fps, foot_cleanup=settings.foot_cleanup)
+    basis = facing_basis(spec, bone_map, bk.object_rotation(obj))
+    result = retarget(motion, spec, bone_map, basis, fps=fps, foot_cleanup=settings.foot_cleanup)
     name = f"KinMo {label}"[:60]
     action, how = bk.bake(obj, result, name, context.scene.frame_start, settings.assign)
     if found != "saved":
@@ -219,7 +175,7 @@ class _Undoable:
                 bpy.data.armatures.remove(data)
 
 
-def place_motion(context, motion: rm.SourceMotion, label: str, obj=None) -> tuple[object, bpy.types.Action, str]:
+def place_motion(context, motion: SourceMotion, label: str, obj=None) -> tuple[object, bpy.types.Action, str]:
     """Bake a motion onto obj (None: a new SMPL-22 armature) as a new action; on any failure remove what was made.
 
     Returns (armature object, new action, report line).
@@ -399,7 +355,7 @@ class KINMO_OT_import_motion(_WorkerTask, bpy.types.Operator):
             return {"CANCELLED"}
         return self._apply(context, motion, npz_path)
 
-    def _apply(self, context, motion: rm.SourceMotion, npz_path: str):
+    def _apply(self, context, motion: SourceMotion, npz_path: str):
         try:
             label = motion.text or Path(self.filepath).stem
             _, _, line = place_motion(context, motion, label, target_armature(context))
@@ -576,9 +532,9 @@ class KINMO_OT_detect_bone_map(bpy.types.Operator):
         spec = bk.rig_spec(obj)
         preset = context.scene.kinmo.preset
         if preset == "AUTO":
-            bone_map, found = rm.auto_bone_map(spec)
+            bone_map, found = auto_bone_map(spec)
         else:
-            bone_map, found = rm.validate_bone_map(spec, rm.preset_map(preset, spec.names)), preset
+            bone_map, found = validate_bone_map(spec, preset_map(preset, spec.names)), preset
         if not bone_map:
             self.report({"ERROR"}, f"no bone of '{obj.name}' matches {'any preset' if preset == 'AUTO' else preset}")
             return {"CANCELLED"}

@@ -11,8 +11,8 @@ from bpy.props import (
     StringProperty,
 )
 
-from . import retarget_math as rm
-from . import smpl22 as S
+from .core import kinematic as S
+from .retarget.bone_map import PRESET_TITLES
 
 LEVELS: dict[str, int] = {"GLOBAL": 1, "GROUPS": 2, "INTERACTIONS": 3}
 """The worker's `levels` number for each choice of the Levels menu."""
@@ -27,7 +27,7 @@ ASSIGN_ITEMS = [
     ("NLA", "NLA track", "Add the new action as a new NLA track"),
 ]
 PRESET_ITEMS = [("AUTO", "Auto-detect", "Detect from bone names and the hierarchy")] + [
-    (key, title, f"Bone names of the {title} rig") for key, title in rm.PRESET_TITLES.items()
+    (key, title, f"Bone names of the {title} rig") for key, title in PRESET_TITLES.items()
 ]
 
 

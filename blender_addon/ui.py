@@ -4,7 +4,7 @@ import bpy
 
 from . import backend
 from . import bake as bk
-from . import smpl22 as S
+from .core import kinematic as S
 from .operators import running_job, selected_armature
 from .props import descriptions_stale
 

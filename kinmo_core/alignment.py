@@ -46,6 +46,10 @@ def default_cache_dir() -> Path:
     return Path(root).expanduser() if root else Path.home() / ".cache" / "kinmo"
 
 
+BUNDLED_ENCODER_DIR = "text_encoder"
+"""Subfolder of an HTMA model folder holding a copy of its (non-default) text encoder, <folder>/text_encoder/<name>."""
+
+
 def resolve_text_encoder(name: str, path: str | os.PathLike | None = None) -> Path | None:
     """Return the folder of the token encoder a model was trained with (None: the bundled MiniLM)."""
     from kinmo_core.text.encoders import default_model_path
@@ -302,6 +306,9 @@ class HTMAAligner:
             mean, std = np.load(folder / "Mean.npy"), np.load(folder / "Std.npy")
         except (OSError, ValueError) as exc:
             raise KinmoModelError(f"{folder}: missing or damaged Mean.npy / Std.npy ({exc})") from None
+        bundled = folder / BUNDLED_ENCODER_DIR / model.cfg.text_encoder
+        if text_encoder is None and bundled.is_dir():  # a model trained with --text-encoder carries its encoder
+            text_encoder = bundled
         enc = resolve_text_encoder(model.cfg.text_encoder, text_encoder)
         cache = TextFeatureCache(enc, cache_dir, progress=False)
         return cls(model, mean, std, enc, meta.get("meta", {}), cache)

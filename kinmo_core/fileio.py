@@ -18,12 +18,35 @@ def _default_mode() -> int:
     return 0o666 & ~mask
 
 
+def _exists_error(path: Path) -> KinmoInputError:
+    return KinmoInputError(f"{path}: already exists; pass --overwrite to replace it")
+
+
+def _publish_new(tmp: Path, path: Path) -> None:
+    """Move the finished `tmp` to `path` only if `path` does not exist, atomically: of two writers, one fails."""
+    try:
+        os.link(tmp, path)  # fails with EEXIST when another process created `path` meanwhile
+        return
+    except FileExistsError:
+        raise _exists_error(path) from None
+    except OSError:
+        pass  # a file system without hard links: reserve the name with O_EXCL, then move the file over it
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        raise _exists_error(path) from None
+    os.replace(tmp, path)
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside `path` to write to; on success it replaces `path`, on failure it is removed."""
+    """Yield a temporary path beside `path` to write to; on success it replaces `path`, on failure it is removed.
+
+    Without overwrite the final step fails if `path` appeared meanwhile (another process): no-clobber is atomic.
+    """
     path = Path(path)
     if path.exists() and not overwrite:
-        raise KinmoInputError(f"{path}: already exists; pass --overwrite to replace it")
+        raise _exists_error(path)
     if path.is_dir():
         raise KinmoInputError(f"{path}: is a folder")
     if not path.parent.is_dir():
@@ -37,7 +60,10 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
         os.fchmod(fd, _default_mode())
         os.close(fd)
         yield tmp
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _publish_new(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -50,3 +76,16 @@ def write_atomic(path: str | os.PathLike, write: Callable, overwrite: bool = Fal
             f.flush()
             os.fsync(f.fileno())
     return Path(path)
+
+
+def check_output_folder(folder: str | os.PathLike) -> Path:
+    """Check, before any work, that `folder` is or can be made a folder we may write in; return it as a Path."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise KinmoInputError(f"{folder}: {existing} exists and is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise KinmoInputError(f"{folder}: no permission to write in {existing}")
+    return folder

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from kinmo_core.errors import KinmoInputError, KinmoModelError
-from kinmo_core.limits import (  # noqa: F401  (re-exported: part of this module's interface)
+from kinmo_core.generation_limits import (  # noqa: F401  (re-exported: part of this module's interface)
     MAX_FRAMES,
     MAX_SECONDS,
     MAX_TEXT_WORDS,
@@ -195,8 +195,12 @@ class KinMoPipeline:
     # ------------------------------------------------------------------------------------------------ loading
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None, device: str | torch.device | None = None,
-                        load_reasoner: bool = True) -> KinMoPipeline:
-        """Load a pipeline folder (None: the default model shipped in the package)."""
+                        load_reasoner: bool = True, revision: str | None = None,
+                        token: str | None = None) -> KinMoPipeline:
+        """Load a pipeline folder, or a Hugging Face Hub id "owner/name" (None: the default model in the package).
+
+        A local folder always wins over a Hub id of the same name; nothing is downloaded otherwise (kinmo_core.hub).
+        """
         from kinmo_core.conditioning import load_conditioner
         from kinmo_core.models.io import load_pretrained
         from kinmo_core.models.length_estimator import LengthEstimator, LengthEstimatorConfig
@@ -205,7 +209,12 @@ class KinMoPipeline:
         from kinmo_core.models.rvq import RVQVAE, RVQConfig
 
         dev = resolve_device(device)
-        folder = Path(path) if path is not None else DEFAULT_PATH
+        if path is not None:
+            from kinmo_core.hub import resolve_pipeline
+
+            folder = resolve_pipeline(path, revision=revision, token=token)
+        else:
+            folder = DEFAULT_PATH
         if not (folder / PIPELINE_FILE).is_file():
             if path is None:
                 raise KinmoModelError(f"the default KinMo model is not installed ({folder} has no {PIPELINE_FILE}); "
@@ -237,8 +246,12 @@ class KinMoPipeline:
         return cls(parts, GenerationSettings.from_dict(manifest.get("settings", {})), dev)
 
     def save_pretrained(self, folder: str | os.PathLike, overwrite: bool = False, reasoner_from: str | None = None,
-                        extra: dict | None = None) -> Path:
-        """Write the pipeline to folder (pipeline.json last, so a folder with it is complete)."""
+                        extra: dict | None = None, push_to_hub: bool = False, repo_id: str | None = None,
+                        private: bool = False, token: str | None = None) -> Path:
+        """Write the pipeline to folder (pipeline.json last, so a folder with it is complete) with its model card.
+
+        push_to_hub=True then uploads the folder to the Hub repository repo_id ("owner/name") through huggingface_hub.
+        """
         from kinmo_core.fileio import write_atomic
         from kinmo_core.models.io import save_pretrained
 
@@ -262,6 +275,13 @@ class KinMoPipeline:
                     "cond": p.conditioner.kind, "settings": self.settings.to_dict()}
         write_atomic(out / PIPELINE_FILE, lambda f: f.write((json.dumps(manifest, indent=2) + "\n").encode()),
                      overwrite=True)
+        from kinmo_core import hub
+
+        hub.write_model_card(out, repo_id)
+        if push_to_hub:
+            if not repo_id:
+                raise KinmoInputError("push_to_hub needs repo_id ('owner/name')")
+            hub.push_pipeline(out, repo_id, token=token, private=private)
         return out
 
     @property
@@ -283,7 +303,7 @@ class KinMoPipeline:
         le = self.parts.length_estimator
         if le is None:
             raise KinmoModelError("this model has no length estimator; give the length (seconds or frames)")
-        from kinmo_core.conditioning import get_minilm
+        from kinmo_core.text.minilm import get_minilm
 
         emb = torch.from_numpy(get_minilm(fast=True).encode(list(texts))).to(self.device)
         unit = self.parts.rvq.cfg.frames_per_token

@@ -25,8 +25,10 @@ import addon_utils  # noqa: E402
 from conftest import FIXTURES, bandai_files, requires_shared  # noqa: E402
 from test_blender_math import MIXAMO_BONES, roll_axis  # noqa: E402
 
-from blender_addon import retarget_math as rm  # noqa: E402
-from blender_addon import smpl22  # noqa: E402
+from blender_addon.core import quaternions as Q  # noqa: E402
+from blender_addon.core import skeleton  # noqa: E402
+from blender_addon.retarget.rig import AIM_CHAINS  # noqa: E402
+from blender_addon.retarget.source import KINMO_TO_BLENDER, load_motion_npz, resample  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
@@ -94,8 +96,8 @@ def measured_errors(obj, motion_file: Path, frames: int | None = None) -> dict[s
     """Largest angle per mapped joint between the rig's posed bone direction and the source's, over the frames."""
     scene = bpy.context.scene
     fps = scene.render.fps / scene.render.fps_base
-    source = rm.load_motion_npz(str(motion_file))
-    joints, _, _ = rm.resample(source, fps)
+    source = load_motion_npz(str(motion_file))
+    joints, _, _ = resample(source, fps)
     bone_map = {item.joint: item.bone for item in obj.kinmo_bone_map if item.bone}
     n = len(joints) if frames is None else frames
     errors: dict[str, float] = {}
@@ -106,11 +108,11 @@ def measured_errors(obj, motion_file: Path, frames: int | None = None) -> dict[s
         world = np.array([tuple(r) for r in ev.matrix_world])
         heads = {j: (world @ np.append(np.array(tuple(ev.pose.bones[b].head)), 1.0))[:3] for j, b in bone_map.items()}
         for joint in bone_map:
-            aim = next((a for a in smpl22.AIM_CHAINS.get(joint, ()) if a in bone_map), None)
+            aim = next((a for a in AIM_CHAINS.get(joint, ()) if a in bone_map), None)
             if aim is None:
                 continue
-            d_src = rm.KINMO_TO_BLENDER @ (joints[i, smpl22.JOINT_INDEX[aim]] - joints[i, smpl22.JOINT_INDEX[joint]])
-            err = float(rm.angle_between(heads[aim] - heads[joint], d_src))
+            d_src = KINMO_TO_BLENDER @ (joints[i, skeleton.JOINT_INDEX[aim]] - joints[i, skeleton.JOINT_INDEX[joint]])
+            err = float(Q.angle_between(heads[aim] - heads[joint], d_src))
             errors[joint] = max(errors.get(joint, 0.0), err)
     return errors
 
@@ -124,18 +126,18 @@ def test_import_onto_default_smpl_rig_within_2_degrees(scene, motion_path):
     assert result == {"FINISHED"}
     assert scene.render.fps == 30 and scene.render.fps_base == 1.0
     obj = bpy.data.objects["KinMo SMPL-22"]
-    assert sorted(b.name for b in obj.data.bones) == sorted(smpl22.JOINT_NAMES)
+    assert sorted(b.name for b in obj.data.bones) == sorted(skeleton.JOINT_NAMES)
     action = obj.animation_data.action
     assert action.name.startswith("KinMo a person walks forward")
     assert obj.animation_data.action_slot == action.slots[0]
     channelbag = action.layers[0].strips[0].channelbag(action.slots[0])
     assert len(channelbag.fcurves) == 22 * 4 + 3
-    frames = 1 + int((rm.load_motion_npz(str(motion_path)).joints.shape[0] - 1) * 30 / 20 + 1e-6)
+    frames = 1 + int((load_motion_npz(str(motion_path)).joints.shape[0] - 1) * 30 / 20 + 1e-6)
     assert all(len(fc.keyframe_points) == frames for fc in channelbag.fcurves)
     errors = measured_errors(obj, motion_path)
     assert len(errors) == 17 and max(errors.values()) < 2.0, errors
     # Root motion: the pelvis travels as the source's root does (same leg length, so about the same distance).
-    src = rm.load_motion_npz(str(motion_path)).joints[:, 0]
+    src = load_motion_npz(str(motion_path)).joints[:, 0]
     scene.frame_set(scene.frame_start)
     start = np.array(obj.matrix_world @ obj.pose.bones["pelvis"].head)
     scene.frame_set(scene.frame_start + frames - 1)

@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the add-on folder is not an installed package
 from blender_addon import backend  # noqa: E402
-from blender_addon import retarget_math as rm  # noqa: E402
+from blender_addon.retarget.source import load_motion_npz, motion_from_fields  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -68,7 +68,7 @@ def test_load_motion_converts_npy_to_an_npz_the_addon_reads(client, tmp_path):
         on_progress=lambda f, m: progress.append(f),
     )  # fmt: skip
     assert result["path"] == str(out) and result["frames"] > 100 and progress
-    motion = rm.load_motion_npz(result["path"])
+    motion = load_motion_npz(result["path"])
     assert motion.joints.shape == (result["frames"], 22, 3)
     # The worker never overwrites a user's file.
     with pytest.raises(backend.WorkerError, match="exists") as err:
@@ -78,7 +78,7 @@ def test_load_motion_converts_npy_to_an_npz_the_addon_reads(client, tmp_path):
 
 def test_load_motion_as_fields(client):
     result = client.request("load_motion", {"path": str(FIXTURES / "012314_new_joints.npy"), "as": "fields"}, 120)
-    motion = rm.motion_from_fields(result["fields"])
+    motion = motion_from_fields(result["fields"])
     assert motion.joints.shape[0] == result["frames"]
     assert np.allclose(np.linalg.norm(motion.rotations, axis=-1), 1.0, atol=1e-3)
 

@@ -25,7 +25,8 @@ import addon_utils  # noqa: E402
 from test_blender_addon import build_armature, select_only, snapshot  # noqa: E402
 from test_blender_math import MIXAMO_BONES  # noqa: E402
 
-from blender_addon import backend, operators, props, smpl22, ui  # noqa: E402
+from blender_addon import backend, operators, props, ui  # noqa: E402
+from blender_addon.core import kinematic, skeleton  # noqa: E402
 
 pytestmark = pytest.mark.blender
 BATCH = ROOT / "scripts" / "blender_batch.py"
@@ -93,8 +94,8 @@ def channel_keys(action) -> list:
 
 
 def own_descriptions(word: str) -> dict:
-    return {"groups": {g: f"The {g.replace('_', ' ')} {word}." for g in smpl22.GROUPS},
-            "interactions": {p: f"{p} {word}." for p in smpl22.PAIRS}}  # fmt: skip
+    return {"groups": {g: f"The {g.replace('_', ' ')} {word}." for g in kinematic.GROUPS},
+            "interactions": {p: f"{p} {word}." for p in kinematic.PAIRS}}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------ expand
@@ -107,12 +108,12 @@ def test_expand_stores_six_editable_group_descriptions(scene):
     assert bpy.ops.kinmo.expand() == {"FINISHED"}
     assert snapshot() == before  # nothing but the descriptions changes
     keys = [item.key for item in settings.descriptions]
-    assert keys == list(smpl22.GROUPS + smpl22.PAIRS)
+    assert keys == list(kinematic.GROUPS + kinematic.PAIRS)
     assert all(item.text.strip() for item in settings.descriptions)
     assert settings.expanded_prompt == "a person waves" and not props.descriptions_stale(settings)
     settings.descriptions[2].text = "The left arm waves above the head."
     sent = props.edited_descriptions(settings)
-    assert list(sent["groups"]) == list(smpl22.GROUPS) and len(sent["interactions"]) == 15
+    assert list(sent["groups"]) == list(kinematic.GROUPS) and len(sent["interactions"]) == 15
     assert sent["groups"]["left_arm"] == "The left arm waves above the head."
     assert bpy.ops.kinmo.clear_descriptions() == {"FINISHED"}
     assert len(settings.descriptions) == 0 and props.edited_descriptions(settings) is None
@@ -135,7 +136,7 @@ def test_generate_bakes_a_new_action_on_a_new_smpl_armature_with_the_edited_desc
     settings.descriptions[2].text = "The left arm waves above the head."
     assert bpy.ops.kinmo.generate() == {"FINISHED"}
     obj = bpy.data.objects["KinMo SMPL-22"]
-    assert sorted(b.name for b in obj.data.bones) == sorted(smpl22.JOINT_NAMES)
+    assert sorted(b.name for b in obj.data.bones) == sorted(skeleton.JOINT_NAMES)
     action = obj.animation_data.action
     assert action.name == "KinMo a person waves" and list(bpy.data.actions) == [action]
     frames = 1 + int((2.0 * 20 - 1) * scene.render.fps / 20 + 1e-6)  # 40 frames at 20 fps, resampled
@@ -409,7 +410,7 @@ def test_generate_panel_shows_settings_descriptions_and_staleness(scene):
     props.store_descriptions(settings, own_descriptions("moves"), settings.prompt)
     log = _draw(ui.KINMO_PT_generate, bpy.context)
     fields = [kw["text"] for name, a, kw in log if name == "prop" and a[1] == "text"]
-    assert fields == [smpl22.GROUP_TITLES[g] for g in smpl22.GROUPS]
+    assert fields == [kinematic.GROUP_TITLES[g] for g in kinematic.GROUPS]
     assert not any("another prompt" in kw.get("text", "") for name, _, kw in log if name == "label")
     assert ui.KINMO_PT_interactions.poll(bpy.context)
     pairs = [kw["text"] for name, a, kw in _draw(ui.KINMO_PT_interactions, bpy.context) if name == "prop"]

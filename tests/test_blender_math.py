@@ -1,4 +1,4 @@
-"""The add-on's bpy-free retargeting math (blender_addon/retarget_math.py): runs without Blender."""
+"""The add-on's bpy-free retargeting math (blender_addon/retarget/): runs without Blender."""
 
 from __future__ import annotations
 
@@ -10,8 +10,26 @@ import pytest
 
 # The add-on folder is not an installed package: make the checkout importable under plain `pytest` too.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from blender_addon import retarget_math as rm  # noqa: E402
-from blender_addon import smpl22  # noqa: E402
+from blender_addon.core import CORE_MODULES, bonenames, skeleton  # noqa: E402
+from blender_addon.core import quaternions as Q  # noqa: E402
+from blender_addon.retarget.bone_map import auto_bone_map, validate_bone_map  # noqa: E402
+from blender_addon.retarget.metrics import direction_errors  # noqa: E402
+from blender_addon.retarget.rig import (  # noqa: E402
+    RigSpec,
+    bone_matrix,
+    forward_kinematics_positions,
+    global_from_local,
+    smpl_armature_layout,
+)
+from blender_addon.retarget.solve import facing_basis, retarget  # noqa: E402
+from blender_addon.retarget.source import (  # noqa: E402
+    KINMO_TO_BLENDER,
+    MotionFileError,
+    SourceMotion,
+    default_offsets,
+    load_motion_npz,
+    motion_from_fields,
+)
 
 # ------------------------------------------------------------------------------------------- rigs used by the tests
 
@@ -52,57 +70,54 @@ def roll_axis(head, tail) -> np.ndarray:
     return np.array([0.0, 0.0, 1.0]) if abs(d[1]) > 0.7 * np.linalg.norm(d) else np.array([0.0, -1.0, 0.0])
 
 
-def spec_from_bones(bones) -> rm.RigSpec:
+def spec_from_bones(bones) -> RigSpec:
     """A RigSpec from (name, parent, head, tail) rows, with rest rotations as Blender would make them."""
-    rots = [rm.matrix_to_quat(rm.bone_matrix(np.array(h, float), np.array(t, float), roll_axis(h, t)))
+    rots = [Q.matrix_to_quat(bone_matrix(np.array(h, float), np.array(t, float), roll_axis(h, t)))
             for _, _, h, t in bones]  # fmt: skip
-    return rm.RigSpec.from_unordered([b[0] for b in bones], [b[1] for b in bones], [b[2] for b in bones], rots)
+    return RigSpec.from_unordered([b[0] for b in bones], [b[1] for b in bones], [b[2] for b in bones], rots)
 
 
-def smpl_spec() -> rm.RigSpec:
+def smpl_spec() -> RigSpec:
     """The default SMPL-22 armature's rest as a RigSpec."""
-    heads, tails, roll = rm.smpl_armature_layout()
-    rots = rm.matrix_to_quat(np.stack([rm.bone_matrix(heads[j], tails[j], roll[j]) for j in range(22)]))
-    parents = [smpl22.JOINT_NAMES[p] if p >= 0 else None for p in smpl22.PARENTS]
-    return rm.RigSpec.from_unordered(list(smpl22.JOINT_NAMES), parents, heads, rots)
+    heads, tails, roll = smpl_armature_layout()
+    rots = Q.matrix_to_quat(np.stack([bone_matrix(heads[j], tails[j], roll[j]) for j in range(22)]))
+    parents = [skeleton.JOINT_NAMES[p] if p >= 0 else None for p in skeleton.PARENTS]
+    return RigSpec.from_unordered(list(skeleton.JOINT_NAMES), parents, heads, rots)
 
 
-def synthetic_motion(frames: int = 60, seed: int = 0) -> rm.SourceMotion:
+def synthetic_motion(frames: int = 60, seed: int = 0) -> SourceMotion:
     """A smooth random motion on KinMo's skeleton, joints by forward kinematics of its rotations."""
     rng = np.random.default_rng(seed)
     t = np.linspace(0, 1, frames)[:, None]
     axes = rng.normal(size=(22, 3))
     phases = rng.uniform(0, 2 * np.pi, size=22)
     angles = 0.6 * np.sin(2 * np.pi * t + phases)
-    local = rm.quat_from_axis_angle(np.broadcast_to(axes, (frames, 22, 3)), angles)
+    local = Q.quat_from_axis_angle(np.broadcast_to(axes, (frames, 22, 3)), angles)
     root = np.concatenate((0.3 * t, 0.9 + 0.05 * np.sin(6 * t), 1.2 * t), axis=1)
-    offsets = rm.default_offsets()
-    joints = rm.forward_kinematics_positions(local, root, offsets)
-    return rm.SourceMotion(joints, local, offsets)
+    offsets = default_offsets()
+    joints = forward_kinematics_positions(local, root, offsets)
+    return SourceMotion(joints, local, offsets)
 
 
 # ------------------------------------------------------------------------------------------------------- tests
 
 
-def test_skeleton_constants_match_kinmo_core():
-    skeleton = pytest.importorskip("kinmo_core.motion.skeleton")
-    assert smpl22.JOINT_NAMES == skeleton.JOINT_NAMES
-    assert smpl22.PARENTS == skeleton.PARENTS
-    assert smpl22.FPS == skeleton.FPS
-    assert smpl22.FOOT_CONTACT_VELOCITY_THRESHOLD == skeleton.FOOT_CONTACT_VELOCITY_THRESHOLD
-    assert smpl22.LEFT_FOOT_JOINTS == skeleton.LEFT_FOOT_JOINTS
-    assert smpl22.RIGHT_FOOT_JOINTS == skeleton.RIGHT_FOOT_JOINTS
-    np.testing.assert_allclose(rm.default_offsets(), skeleton.TARGET_OFFSETS)
-    kinematic = pytest.importorskip("kinmo_core.motion.kinematic")
-    assert smpl22.GROUPS == kinematic.GROUPS and smpl22.PAIRS == kinematic.PAIRS
-    assert smpl22.GROUP_TITLES == kinematic.GROUP_TITLES
+def test_the_addon_uses_kinmo_cores_own_modules_from_a_checkout():
+    from blender_addon import core
+    from kinmo_core.motion import bonenames as kinmo_bonenames
+    from kinmo_core.motion import contacts, kinematic, quaternions
+    from kinmo_core.motion import skeleton as kinmo_skeleton
+
+    assert core.skeleton is kinmo_skeleton and core.kinematic is kinematic and core.quaternions is quaternions
+    assert core.bonenames is kinmo_bonenames and core.contacts is contacts
+    np.testing.assert_array_equal(default_offsets(), skeleton.TARGET_OFFSETS)
 
 
-def test_addon_never_imports_torch_or_kinmo_core():
+def test_addon_imports_no_torch_and_only_the_numpy_core_of_kinmo_core():
     import ast
-    from pathlib import Path
 
-    for path in Path(rm.__file__).parent.glob("*.py"):
+    allowed = {f"kinmo_core.motion.{m}" for m in CORE_MODULES} | {"kinmo_core.motion"}
+    for path in (Path(__file__).resolve().parents[1] / "blender_addon").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 mods = [a.name for a in node.names]
@@ -110,38 +125,39 @@ def test_addon_never_imports_torch_or_kinmo_core():
                 mods = [node.module or ""]
             else:
                 continue
-            assert not any(m.split(".")[0] in ("torch", "kinmo_core", "scipy") for m in mods), (path.name, mods)
+            assert not any(m.split(".")[0] in ("torch", "scipy") for m in mods), (path.name, mods)
+            assert all(m in allowed for m in mods if m.startswith("kinmo_core")), (path.name, mods)
 
 
 def test_quaternion_helpers_roundtrip():
     rng = np.random.default_rng(1)
-    q = rm.qnormalize(rng.normal(size=(100, 4)))
-    m = rm.quat_to_matrix(q)
-    q2 = rm.matrix_to_quat(m)
+    q = Q.qnormalize(rng.normal(size=(100, 4)))
+    m = Q.quat_to_matrix(q)
+    q2 = Q.matrix_to_quat(m)
     assert np.allclose(np.abs(np.sum(q * q2, axis=-1)), 1.0)
     v = rng.normal(size=(100, 3))
-    assert np.allclose(rm.qrot(q, v), np.einsum("nij,nj->ni", m, v))
+    assert np.allclose(Q.qrot(q, v), np.einsum("nij,nj->ni", m, v))
     u, w = rng.normal(size=(100, 3)), rng.normal(size=(100, 3))
     u[0], w[0] = [1, 0, 0], [-1, 0, 0]  # opposite directions
-    assert rm.angle_between(rm.qrot(rm.qbetween(u, w), u), w).max() < 1e-5
-    half = rm.qslerp(q[:1], q[1:2], np.array([0.5]))
-    assert np.isclose(rm.angle_between(rm.qrot(half, v[:1]), rm.qrot(half, v[:1])), 0).all()
-    assert np.allclose(rm.qslerp(q[:5], q[5:10], np.zeros(5)), q[:5] * np.sign(q[:5, :1] * 0 + 1))
+    assert Q.angle_between(Q.qrot(Q.qbetween(u, w), u), w).max() < 1e-5
+    half = Q.qslerp(q[:1], q[1:2], np.array([0.5]))
+    assert np.isclose(Q.angle_between(Q.qrot(half, v[:1]), Q.qrot(half, v[:1])), 0).all()
+    assert np.allclose(Q.qslerp(q[:5], q[5:10], np.zeros(5)), q[:5] * np.sign(q[:5, :1] * 0 + 1))
 
 
 def test_default_rig_directions_match_source_exactly():
     motion = synthetic_motion()
     rig = smpl_spec()
-    bone_map, how = rm.auto_bone_map(rig)
+    bone_map, how = auto_bone_map(rig)
     assert how == "SMPL" and len(bone_map) == 22
-    basis = rm.facing_basis(rig, bone_map)
-    np.testing.assert_allclose(basis, rm.KINMO_TO_BLENDER, atol=1e-9)
-    res = rm.retarget(motion, rig, bone_map, basis, fps=20)
-    errors = rm.direction_errors(rig, bone_map, res.heads, res.source_joints, basis)
+    basis = facing_basis(rig, bone_map)
+    np.testing.assert_allclose(basis, KINMO_TO_BLENDER, atol=1e-9)
+    res = retarget(motion, rig, bone_map, basis, fps=20)
+    errors = direction_errors(rig, bone_map, res.heads, res.source_joints, basis)
     assert len(errors) == 17 and max(errors.values()) < 0.1
     # Local rotations reproduce the global pose the solver aimed for.
     local = np.stack([res.rotations[n] for n in rig.names], axis=1)
-    assert np.allclose(np.abs(np.sum(rm.global_from_local(rig, local) * res.global_rotations, -1)), 1, atol=1e-9)
+    assert np.allclose(np.abs(np.sum(global_from_local(rig, local) * res.global_rotations, -1)), 1, atol=1e-9)
     # The root follows the source root (same leg length: scale 1), starting at the rig's rest pelvis.
     assert res.scale == pytest.approx(1.0, abs=0.02)
     pelvis = res.heads[:, rig.index["pelvis"]]
@@ -152,23 +168,23 @@ def test_default_rig_directions_match_source_exactly():
 def test_mixamo_a_pose_rig_directions_and_scaling():
     motion = synthetic_motion(seed=3)
     rig = spec_from_bones(MIXAMO_BONES)
-    bone_map, how = rm.auto_bone_map(rig)
+    bone_map, how = auto_bone_map(rig)
     assert how == "MIXAMO" and len(bone_map) == 22
-    basis = rm.facing_basis(rig, bone_map)
-    res = rm.retarget(motion, rig, bone_map, basis, fps=30)
+    basis = facing_basis(rig, bone_map)
+    res = retarget(motion, rig, bone_map, basis, fps=30)
     assert res.frames == 1 + int((motion.joints.shape[0] - 1) * 30 / 20)
-    errors = rm.direction_errors(rig, bone_map, res.heads, res.source_joints, basis)
+    errors = direction_errors(rig, bone_map, res.heads, res.source_joints, basis)
     assert max(errors.values()) < 0.5, errors
     assert 90 < res.scale < 110  # a rig in centimetres: legs about 100x the source's metres
 
 
 def test_rig_facing_plus_y_turns_the_motion():
     rig = smpl_spec()
-    turned = rm.RigSpec(
+    turned = RigSpec(
         rig.names, rig.parents, rig.rest_heads * np.array([-1, -1, 1]),
-        rm.qmul(np.array([0.0, 0.0, 0.0, 1.0]), rig.rest_rotations),
+        Q.qmul(np.array([0.0, 0.0, 0.0, 1.0]), rig.rest_rotations),
     )  # fmt: skip
-    basis = rm.facing_basis(turned, {n: n for n in smpl22.JOINT_NAMES})
+    basis = facing_basis(turned, {n: n for n in skeleton.JOINT_NAMES})
     # KinMo forward (+z) must land on +y, the turned rig's front.
     np.testing.assert_allclose(basis @ [0, 0, 1], [0, 1, 0], atol=1e-9)
 
@@ -183,8 +199,8 @@ def test_name_detection_without_a_preset():
     }  # fmt: skip
     n = len(names)
     identity = np.tile([1.0, 0, 0, 0], (n, 1))
-    rig = rm.RigSpec.from_unordered(list(names), list(names.values()), np.zeros((n, 3)), identity)
-    bone_map, how = rm.auto_bone_map(rig)
+    rig = RigSpec.from_unordered(list(names), list(names.values()), np.zeros((n, 3)), identity)
+    bone_map, how = auto_bone_map(rig)
     assert how == "names"
     assert bone_map == {
         "pelvis": "Hips", "spine1": "Spine_01", "spine2": "Spine_02", "spine3": "Spine_03", "neck": "neck_01",
@@ -198,10 +214,10 @@ def test_name_detection_without_a_preset():
 
 def test_validate_drops_bones_outside_the_chain():
     rig = smpl_spec()
-    bad = {n: n for n in smpl22.JOINT_NAMES}
+    bad = {n: n for n in skeleton.JOINT_NAMES}
     bad["left_knee"] = "right_knee"  # a bone already used, and not below the left hip
     bad["left_elbow"] = "no_such_bone"
-    out = rm.validate_bone_map(rig, bad)
+    out = validate_bone_map(rig, bad)
     assert "left_elbow" not in out and out.get("left_knee") is None and out["right_knee"] == "right_knee"
 
 
@@ -215,29 +231,29 @@ def test_foot_cleanup_reduces_skate_on_a_longer_legged_rig():
     root = np.zeros((frames, 3))
     root[:, 0] = 0.05 * np.sin(np.linspace(0, 3, frames))
     root[:, 1] = 0.9
-    joints = rm.forward_kinematics_positions(local, root, motion.offsets)
-    src = rm.SourceMotion(joints, local, motion.offsets)
+    joints = forward_kinematics_positions(local, root, motion.offsets)
+    src = SourceMotion(joints, local, motion.offsets)
     rig = spec_from_bones(MIXAMO_BONES)
-    bone_map, _ = rm.auto_bone_map(rig)
-    basis = rm.facing_basis(rig, bone_map)
-    plain = rm.retarget(src, rig, bone_map, basis, fps=20)
-    clean = rm.retarget(src, rig, bone_map, basis, fps=20, foot_cleanup=True)
+    bone_map, _ = auto_bone_map(rig)
+    basis = facing_basis(rig, bone_map)
+    plain = retarget(src, rig, bone_map, basis, fps=20)
+    clean = retarget(src, rig, bone_map, basis, fps=20, foot_cleanup=True)
     assert plain.contacts[:, 0].all()
     assert clean.foot_skate["left_ankle"] < 0.2 * plain.foot_skate["left_ankle"] + 1e-4
     assert "source_mean" in clean.foot_skate
 
 
 def test_bad_motion_fields_are_rejected(tmp_path):
-    with pytest.raises(rm.MotionFileError, match="joints must have shape"):
-        rm.motion_from_fields({"joints": np.zeros((5, 21, 3)), "rotations": np.zeros((5, 21, 4))})
-    with pytest.raises(rm.MotionFileError, match="lacks"):
-        rm.motion_from_fields({"joints": np.zeros((5, 22, 3))})
+    with pytest.raises(MotionFileError, match="joints must have shape"):
+        motion_from_fields({"joints": np.zeros((5, 21, 3)), "rotations": np.zeros((5, 21, 4))})
+    with pytest.raises(MotionFileError, match="lacks"):
+        motion_from_fields({"joints": np.zeros((5, 22, 3))})
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(rm.MotionFileError, match="cannot read"):
-        rm.load_motion_npz(str(bad))
-    with pytest.raises(rm.MotionFileError, match="not found"):
-        rm.load_motion_npz(str(tmp_path / "missing.npz"))
+    with pytest.raises(MotionFileError, match="cannot read"):
+        load_motion_npz(str(bad))
+    with pytest.raises(MotionFileError, match="not found"):
+        load_motion_npz(str(tmp_path / "missing.npz"))
 
 
 def test_rotated_object_like_an_fbx_import():
@@ -245,29 +261,29 @@ def test_rotated_object_like_an_fbx_import():
     # and face the rig's front in the world.
     motion = synthetic_motion(seed=7)
     rig = spec_from_bones(MIXAMO_BONES)
-    turn = rm.quat_to_matrix(rm.quat_from_axis_angle(np.array([1.0, 0, 0]), np.pi / 2))  # object rotation
-    inner = rm.RigSpec(rig.names, rig.parents, (turn.T @ rig.rest_heads.T).T,
-                       rm.qmul(rm.matrix_to_quat(turn.T), rig.rest_rotations))  # fmt: skip
-    bone_map, _ = rm.auto_bone_map(inner)
-    basis = rm.facing_basis(inner, bone_map, turn)
-    np.testing.assert_allclose(turn @ basis, rm.KINMO_TO_BLENDER, atol=1e-9)
-    res = rm.retarget(motion, inner, bone_map, basis, fps=20)
+    turn = Q.quat_to_matrix(Q.quat_from_axis_angle(np.array([1.0, 0, 0]), np.pi / 2))  # object rotation
+    inner = RigSpec(rig.names, rig.parents, (turn.T @ rig.rest_heads.T).T,
+                       Q.qmul(Q.matrix_to_quat(turn.T), rig.rest_rotations))  # fmt: skip
+    bone_map, _ = auto_bone_map(inner)
+    basis = facing_basis(inner, bone_map, turn)
+    np.testing.assert_allclose(turn @ basis, KINMO_TO_BLENDER, atol=1e-9)
+    res = retarget(motion, inner, bone_map, basis, fps=20)
     world_heads = res.heads @ turn.T
-    errors = rm.direction_errors(rig, bone_map, world_heads, res.source_joints, rm.KINMO_TO_BLENDER)
+    errors = direction_errors(rig, bone_map, world_heads, res.source_joints, KINMO_TO_BLENDER)
     assert max(errors.values()) < 0.5
 
 
 def test_rigify_def_rig_with_segmented_limbs():
     # Rigify's DEF limbs come in two segments (DEF-thigh.L, DEF-thigh.L.001): the unmapped second segment stays
     # rigid at rest relative to the first, so the mapped directions are still exact.
-    heads, tails, _ = rm.smpl_armature_layout()
-    names = dict(zip(smpl22.JOINT_NAMES, (c[0] for c in rm.BONE_MAP_PRESETS["RIGIFY"].values()), strict=True))
+    heads, tails, _ = smpl_armature_layout()
+    names = dict(zip(skeleton.JOINT_NAMES, (c[0] for c in bonenames.PRESETS["rigify"].values()), strict=True))
     bones = []
     split = {"left_hip", "right_hip", "left_knee", "right_knee", "left_shoulder", "right_shoulder"}
     last = {}
-    for j, joint in enumerate(smpl22.JOINT_NAMES):
-        p = smpl22.PARENTS[j]
-        parent = last.get(smpl22.JOINT_NAMES[p]) if p >= 0 else None
+    for j, joint in enumerate(skeleton.JOINT_NAMES):
+        p = skeleton.PARENTS[j]
+        parent = last.get(skeleton.JOINT_NAMES[p]) if p >= 0 else None
         h, t = heads[j], tails[j]
         if joint in split:
             mid = (h + t) / 2
@@ -278,9 +294,9 @@ def test_rigify_def_rig_with_segmented_limbs():
             bones.append((names[joint], parent, tuple(h), tuple(t)))
             last[joint] = names[joint]
     rig = spec_from_bones(bones)
-    bone_map, how = rm.auto_bone_map(rig)
+    bone_map, how = auto_bone_map(rig)
     assert how == "RIGIFY" and len(bone_map) == 22 and bone_map["left_knee"] == "DEF-shin.L"
-    basis = rm.facing_basis(rig, bone_map)
-    res = rm.retarget(synthetic_motion(seed=11), rig, bone_map, basis, fps=25)
-    errors = rm.direction_errors(rig, bone_map, res.heads, res.source_joints, basis)
+    basis = facing_basis(rig, bone_map)
+    res = retarget(synthetic_motion(seed=11), rig, bone_map, basis, fps=25)
+    errors = direction_errors(rig, bone_map, res.heads, res.source_joints, basis)
     assert max(errors.values()) < 0.5

@@ -17,7 +17,7 @@ from kinmo_core.data.corpus import corpus_stats, mirror_ground_truth, preview_sh
 from kinmo_core.data.dataset import LengthBucketSampler, MotionTextDataset, collate_motions
 from kinmo_core.data.synth import LEG_CHOICES, sample_plan, synthesize
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.motion.contacts import contacts, skate_per_phase
+from kinmo_core.motion.contacts import foot_contacts, skate_per_phase
 from kinmo_core.motion.features import FEATURE_SLICES, features_to_joints, joints_to_features, mirror_joints
 from kinmo_core.motion.kinematic import GROUPS
 from kinmo_core.motion.plausibility import JOINT_LIMITS, KNEE_HYPEREXTENSION_TOLERANCE, joint_angles, knee_backward
@@ -107,7 +107,7 @@ def test_feature_contacts_match_the_rule_on_raw_joints(motions):
     for m in motions[:20]:
         j = m.joints.astype(np.float64)
         c = joints_to_features(j)[:, FEATURE_SLICES["contacts"]] > 0.5
-        assert np.mean(c == contacts(j)) > 0.99
+        assert np.mean(c == foot_contacts(j)) > 0.99
 
 
 def test_no_ground_penetration_and_constant_bones(motions):

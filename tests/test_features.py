@@ -89,7 +89,7 @@ def test_recover_matches_humanml3d_joints(fixture_features, fixture_joints):
 
 
 @pytest.mark.parametrize("clip", ["000612", "012314"])
-def test_reextraction_matches_humanml3d_features(clip, fixture_features, fixture_features_612, capsys):
+def test_reextraction_matches_humanml3d_features(clip, fixture_features, fixture_features_612):
     original = (fixture_features_612 if clip == "000612" else fixture_features).astype(np.float64)
     again = K.joints_to_features(K.features_to_joints(original), humanml3d_compat=True)
     n = len(again)
@@ -100,10 +100,10 @@ def test_reextraction_matches_humanml3d_features(clip, fixture_features, fixture
     # reaches that frame cannot match.
     exact_rows = 142 - SMOOTH_REACH if clip == "000612" else n - SMOOTH_REACH
     exact = slice_errors(again[:exact_rows], original[:exact_rows])
-    with capsys.disabled():
-        print(f"\n{clip} re-extraction error per slice (max / mean), all {n} rows and first {exact_rows} rows:")
-        for k in K.FEATURE_SLICES:
-            print(f"  {k:9s} {errors[k][0]:.3e} / {errors[k][1]:.3e}    {exact[k][0]:.3e} / {exact[k][1]:.3e}")
+    # Captured: pytest shows the table only when the test fails (with -rP on request), not between the dots.
+    print(f"\n{clip} re-extraction error per slice (max / mean), all {n} rows and first {exact_rows} rows:")
+    for k in K.FEATURE_SLICES:
+        print(f"  {k:9s} {errors[k][0]:.3e} / {errors[k][1]:.3e}    {exact[k][0]:.3e} / {exact[k][1]:.3e}")
     for k in ("root", "ric", "rot6d", "velocity"):
         assert exact[k][0] < 2e-5, (k, exact[k])
     assert exact["contacts"][0] == 0.0

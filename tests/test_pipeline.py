@@ -246,8 +246,8 @@ def test_hybrid_conditioning_is_both_parts_side_by_side_and_round_trips(tmp_path
 
 
 def test_minilm_matches_sentence_transformers():
-    from kinmo_core.conditioning import get_minilm
     from kinmo_core.text import get_sentence_encoder
+    from kinmo_core.text.minilm import get_minilm
 
     texts = ["a person walks forward and then turns left", "A man JUMPS!", "", "the left arm waves " * 40]
     ours = get_minilm().encode(texts)
@@ -256,7 +256,8 @@ def test_minilm_matches_sentence_transformers():
 
 
 def test_sentence_conditioner_pools_descriptions(monkeypatch):
-    from kinmo_core.conditioning import SentenceConditioner, get_minilm
+    from kinmo_core.conditioning import SentenceConditioner
+    from kinmo_core.text.minilm import get_minilm
 
     monkeypatch.setenv("KINMO_BF16", "0")  # exact float32 numbers
 
@@ -284,7 +285,7 @@ def test_default_model_ships_and_generates():
 
 
 def test_query_encoder_in_bfloat16_stays_within_rounding_of_float32(monkeypatch):
-    from kinmo_core.conditioning import get_minilm, native_bf16
+    from kinmo_core.text.minilm import get_minilm, native_bf16
 
     monkeypatch.setenv("KINMO_BF16", "0")
     assert not native_bf16() and not get_minilm(fast=True).bf16

@@ -1,9 +1,9 @@
-"""What every training entry point shares: seeding, bf16 autocast on CPU, schedules, logging, provenance."""
+"""What every training entry point shares: arguments, seeding, schedules, logging, provenance (the device, DDP and
+checkpoint machinery is in training/distributed.py and training/checkpoint.py)."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import math
@@ -32,24 +32,77 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--no-bf16", action="store_true",
-                   help="train in float32 (default: bf16 autocast where the CPU computes bfloat16 natively, about 2x "
-                        "faster; float32 elsewhere, where emulated bfloat16 is about 10x slower)")
+                   help="train in float32 (default: bf16 autocast on GPUs that support it and where the CPU computes "
+                        "bfloat16 natively, about 2x faster; float32 elsewhere, where emulated bfloat16 is about 10x "
+                        "slower)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
+    from training.distributed import add_run_args
+
+    add_run_args(p)
     return p
 
 
-def setup(args: argparse.Namespace) -> None:
-    """Seed everything, set thread counts and choose the precision (args.no_bf16 where bf16 is not native)."""
-    from kinmo_core.conditioning import native_bf16
+def setup(args: argparse.Namespace):
+    """Seed everything, set thread counts, join the torchrun group if any, and choose device and precision.
+
+    Returns the process's `training.distributed.Run`; args.no_bf16 ends up True wherever bf16 autocast is not used.
+    """
+    from training.distributed import Run
 
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if not getattr(args, "no_bf16", True) and not native_bf16():
-        # Without AVX512-BF16 or AMX, bf16 autocast is emulated: measured 12 s/step instead of 1.1 s (HTMA, AVX2).
-        print("note: this CPU has no native bfloat16; training in float32 (KINMO_BF16=1 forces bf16)")
-        args.no_bf16 = True
+    run = Run(args)
+    args.no_bf16 = not run.bf16
+    return run
+
+
+def size_fields(sizes: dict[str, dict], value: str, cfg_cls: type | None = None) -> dict:
+    """The config fields of a --size: a preset name of `sizes`, or a JSON file of fields (checked against cfg_cls)."""
+    import dataclasses
+
+    from kinmo_core.errors import KinmoInputError
+
+    if value in sizes:
+        return dict(sizes[value])
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise KinmoInputError(f"--size {value}: neither a size ({', '.join(sizes)}) nor a JSON file")
+    try:
+        fields = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(fields, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        raise KinmoInputError(f"--size {path}: not a JSON object of config fields ({exc})") from None
+    if cfg_cls is not None:
+        unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cfg_cls)})
+        if unknown:
+            raise KinmoInputError(f"--size {path}: {cfg_cls.__name__} has no fields {', '.join(unknown)}")
+    return fields
+
+
+def add_size_arg(p: argparse.ArgumentParser, sizes: dict[str, dict], help: str) -> None:
+    """Add --size NAME|FILE.json (see size_fields)."""
+    p.add_argument("--size", default="default", metavar="|".join(sizes) + "|FILE.json",
+                   help=help + "; or a JSON file of config fields")
+
+
+def one_line_errors(main):
+    """Decorate a trainer's main(): bad input (KinmoInputError) ends it with one `error: ...` line, exit code 2."""
+    import functools
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        from kinmo_core.errors import KinmoInputError
+
+        try:
+            return main(*args, **kwargs)
+        except KinmoInputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    return wrapper
 
 
 def refuse_existing_model(out: Path, overwrite: bool) -> None:
@@ -61,11 +114,6 @@ def refuse_existing_model(out: Path, overwrite: bool) -> None:
 def cache_folder(args: argparse.Namespace) -> Path:
     """Return the --cache folder, by default `cache` beside the --out folder (shared by the trainers of one run)."""
     return Path(args.cache) if args.cache else Path(args.out).resolve().parent / "cache"
-
-
-def autocast(enabled: bool):
-    """bf16 autocast on CPU where enabled, else a no-op context."""
-    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
 
 
 def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
@@ -82,17 +130,21 @@ def add_time_budget(p: argparse.ArgumentParser) -> None:
                    help="end after M minutes, the learning-rate schedule following the clock")
 
 
-def clock_step(step: int, steps: int, t0: float, max_minutes: float | None) -> int | None:
+def clock_step(step: int, steps: int, t0: float, max_minutes: float | None, run=None) -> int | None:
     """The schedule position of `step` (for lr_at) under a time budget, or None once the budget is spent.
 
     Without a budget it is `step`; with one, the schedule follows whichever of steps and time runs out first, so a
-    run on a slower or busier machine still anneals its learning rate and ends on time.
+    run on a slower or busier machine still anneals its learning rate and ends on time. Under DDP rank 0's clock
+    decides for every rank, so all stop at the same step.
     """
     if not max_minutes:
         return step
     frac = max(step / steps, (time.time() - t0) / (max_minutes * 60))
+    if run is not None:
+        frac = run.broadcast_float(frac)
     if frac >= 1.0:
-        print(f"time budget of {max_minutes} min reached after {step} steps")
+        if run is None or run.is_main:
+            print(f"time budget of {max_minutes} min reached after {step} steps")
         return None
     return int(frac * steps)
 
@@ -100,27 +152,41 @@ def clock_step(step: int, steps: int, t0: float, max_minutes: float | None) -> i
 class Schedule:
     """The steps of a training run: each step's learning rate (warm-up, cosine) set, ended early by --max-minutes.
 
-    Iterate it for the step numbers; `bar` is its tqdm bar, `done` the steps made so far.
+    Iterate it for the step numbers (from `done` on, after a resume); `bar` is its tqdm bar (rank 0 only), `done`
+    the steps made so far. `state_dict()` / `load_state_dict()` carry it through a checkpoint.
     """
 
     def __init__(self, opt: torch.optim.Optimizer, steps: int, peak: float, warmup: int,
-                 max_minutes: float | None = None, desc: str = "train") -> None:
+                 max_minutes: float | None = None, desc: str = "train", run=None) -> None:
         self.opt, self.steps, self.peak, self.warmup, self.max_minutes = opt, steps, peak, warmup, max_minutes
+        self.run = run
         self.t0 = time.time()
         self.done = 0
         from tqdm import tqdm
 
-        self.bar = tqdm(range(steps), desc=desc, unit="step")
+        self.bar = tqdm(total=steps, desc=desc, unit="step", disable=run is not None and not run.is_main)
+
+    def state_dict(self) -> dict:
+        """Steps done and seconds spent."""
+        return {"done": self.done, "elapsed": time.time() - self.t0}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue after a checkpoint's steps (the time budget counts the time already spent)."""
+        self.done = int(state.get("done", 0))
+        self.t0 = time.time() - float(state.get("elapsed", 0.0))
+        self.bar.update(self.done)
 
     def __iter__(self):
-        for step in self.bar:
-            at = clock_step(step, self.steps, self.t0, self.max_minutes)
+        for step in range(self.done, self.steps):
+            at = clock_step(step, self.steps, self.t0, self.max_minutes, self.run)
             if at is None:
                 return
             self.done = step + 1
             for group in self.opt.param_groups:
                 group["lr"] = lr_at(at, self.steps, self.peak, self.warmup)
             yield step
+            self.bar.update(1)
+        self.bar.close()
 
 
 def git_commit() -> str:
@@ -176,7 +242,7 @@ def data_version(specs: list[str] | str) -> str:
 def provenance(args: argparse.Namespace, **extra) -> dict:
     """What is recorded beside trained weights: command, commit, data version, seed, date."""
     return {
-        "command": " ".join([Path(sys.executable).name, "-m", _module_name()] + sys.argv[1:]),
+        "command": " ".join(_launcher() + ["-m", _module_name()] + sys.argv[1:]),
         "commit": git_commit(),
         "data": list(args.data) if isinstance(args.data, list) else str(args.data),
         "data_version": data_version(args.data),
@@ -184,8 +250,20 @@ def provenance(args: argparse.Namespace, **extra) -> dict:
         "trained_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "torch": torch.__version__,
         "precision": "float32" if getattr(args, "no_bf16", True) else "bf16 autocast",
+        "device": getattr(args, "device", "cpu"),
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
         **extra,
     }
+
+
+def _launcher() -> list[str]:
+    """`python`, or the torchrun options of this process's launch (nodes and processes per node)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return [Path(sys.executable).name]
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    nodes = max(1, world // max(1, local))
+    return ["torchrun"] + ([f"--nnodes {nodes}"] if nodes > 1 else []) + [f"--nproc_per_node {local}"]
 
 
 def _module_name() -> str:
@@ -211,15 +289,3 @@ class JsonlLog:
     def close(self) -> None:
         """Close the file."""
         self.f.close()
-
-
-def infinite(loader):
-    """Yield batches forever, moving to a new epoch (new crops and captions) after each pass."""
-    epoch = 0
-    parts = getattr(loader.dataset, "datasets", [loader.dataset])  # a ConcatDataset's parts, or the dataset
-    while True:
-        for obj in (*parts, loader.batch_sampler):
-            if hasattr(obj, "set_epoch"):
-                obj.set_epoch(epoch)
-        yield from loader
-        epoch += 1

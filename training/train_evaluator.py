@@ -20,12 +20,12 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from kinmo_core.data.dataset import MotionTextDataset, collate_motions
+from kinmo_core.errors import KinmoInputError
 from kinmo_core.models.evaluator import EvaluatorConfig, TextMotionEvaluator
 from training.common import (
-    JsonlLog,
     Schedule,
+    add_size_arg,
     add_time_budget,
-    autocast,
     base_parser,
     cache_folder,
     data_version,
@@ -33,9 +33,19 @@ from training.common import (
     provenance,
     refuse_existing_model,
     setup,
+    size_fields,
     training_set,
 )
+from training.distributed import ShardedBatches
 from training.generator_data import _save_npz
+
+SIZES = {
+    "tiny": {"movement_hidden": 32, "movement_latent": 32, "motion_hidden": 32, "text_hidden": 32, "embed_dim": 32},
+    "small": {"movement_hidden": 256, "movement_latent": 256, "motion_hidden": 256, "text_hidden": 256,
+              "embed_dim": 256},
+    "default": {},  # Guo et al.'s published sizes
+    "full": {},
+}
 
 
 class TokenFeatureCache:
@@ -52,7 +62,7 @@ class TokenFeatureCache:
 
     def fill(self, captions: list[str], batch: int = 64) -> None:
         """Compute the features of captions not yet cached."""
-        from kinmo_core.conditioning import get_minilm
+        from kinmo_core.text.minilm import get_minilm
 
         todo = sorted(set(captions) - set(self.table))
         enc = get_minilm()
@@ -82,16 +92,6 @@ class TokenFeatureCache:
         return out, torch.tensor([len(r) for r in rows])
 
 
-def _forever(loader, train):
-    """Yield batches forever; every pass draws new crops and captions in each folder's dataset."""
-    epoch = 0
-    while True:
-        for ds in train.datasets:
-            ds.set_epoch(epoch)
-        yield from loader
-        epoch += 1
-
-
 def all_captions(ds: MotionTextDataset) -> list[str]:
     """Every caption of a dataset's items."""
     return [rec["caption"] for it in ds.items for rec in it["texts"]]
@@ -104,6 +104,7 @@ def validate(model: TextMotionEvaluator, ds: MotionTextDataset, texts: TokenFeat
     from kinmo_core.eval.generation_metrics import r_precision
 
     model.eval()
+    device = next(model.parameters()).device
     res = []
     for r in range(rounds):
         ds.set_epoch(1000 + r)
@@ -111,17 +112,20 @@ def validate(model: TextMotionEvaluator, ds: MotionTextDataset, texts: TokenFeat
         tm, mm = [], []
         for b in loader:
             tok, n = texts.batch(b["captions"])
-            tm.append(model.embed_text(tok, n))
-            mm.append(model.embed_motion(b["motion"], b["lengths"]))
-        res.append(r_precision(torch.cat(tm), torch.cat(mm), seed=r))
+            tm.append(model.embed_text(tok.to(device), n.to(device)).cpu())
+            mm.append(model.embed_motion(b["motion"].to(device), b["lengths"].to(device)).cpu())
+        try:
+            res.append(r_precision(torch.cat(tm), torch.cat(mm), seed=r))
+        except KinmoInputError as exc:  # a validation split too small to score (tiny test sets)
+            print(f"note: no validation ({exc})")
+            model.train()
+            return {}
     model.train()
     return {f"val_{k.replace(' ', '_').replace('-', '_')}": float(np.mean([x[k] for x in res])) for k in res[0]}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Train and save the evaluator; returns an exit code (bad data: one line, exit code 2)."""
-    from kinmo_core.errors import KinmoInputError
-
     try:
         return _main(argv)
     except KinmoInputError as exc:
@@ -135,10 +139,10 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--cache", default=None, help="cache folder (default: OUT/../cache)")
     p.add_argument("--eval-every", type=int, default=1000)
     add_time_budget(p)
-    p.add_argument("--small", action="store_true",
-                   help="256-wide encoders instead of Guo's 512/1024 (about 4x faster per step on a CPU)")
+    add_size_arg(p, SIZES, help="default and full: Guo's 512/1024 encoders; small: 256-wide; tiny: tests")
+    p.add_argument("--small", action="store_true", help="same as --size small (about 4x faster per step on a CPU)")
     args = p.parse_args(argv)
-    setup(args)
+    run = setup(args)
     out = Path(args.out)
     refuse_existing_model(out, args.overwrite)
     cache = cache_folder(args)
@@ -146,49 +150,53 @@ def _main(argv: list[str] | None) -> int:
     train = training_set(args.data, "train", max_frames=196, min_frames=40, unit=4, normalize=False, seed=args.seed)
     val = MotionTextDataset(first, "val", max_frames=196, min_frames=40, unit=4, normalize=False, seed=args.seed)
     key = hashlib.sha256(data_version(args.data).encode()).hexdigest()[:12]
-    texts = TokenFeatureCache(cache / f"tokens-{key}.npz")
-    texts.fill(sorted({c for ds in train.datasets for c in all_captions(ds)} | set(all_captions(val))))
-    texts.save()
-    small = {"movement_hidden": 256, "movement_latent": 256, "motion_hidden": 256, "text_hidden": 256,
-             "embed_dim": 256} if args.small else {}
-    cfg = EvaluatorConfig(loss=args.loss, **small)
+    with run.main_first():  # rank 0 fills the caption-feature cache, the others read it
+        texts = TokenFeatureCache(cache / f"tokens-{key}.npz")
+        texts.fill(sorted({c for ds in train.datasets for c in all_captions(ds)} | set(all_captions(val))))
+        if run.is_main:
+            texts.save()
+    size = "small" if args.small else args.size
+    cfg = EvaluatorConfig(**{"loss": args.loss, **size_fields(SIZES, size, EvaluatorConfig)})
     model = TextMotionEvaluator(cfg)
     model.set_normalization(np.load(first / "Mean.npy"), np.load(first / "Std.npy"))
     steps, batch_size, peak = args.steps or 20000, args.batch or 32, args.lr or 1e-4
-    g = torch.Generator().manual_seed(args.seed)
-    loader = DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=True, collate_fn=collate_motions,
-                        generator=g)
+    step_fn = run.wrap(model, "losses")
+    g = run.generator(run.rank_seed(args.seed))
+    batches = ShardedBatches(train, batch_size, collate_motions, run, seed=args.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=peak, weight_decay=0.0)
-    log = JsonlLog(out / "train_log.jsonl")
-    batches = _forever(loader, train)
+    schedule = Schedule(opt, steps, peak, min(500, steps // 10 + 1), args.max_minutes, desc="evaluator", run=run)
+    run.track(opt=opt, schedule=schedule, batches=batches, negatives=g)
+    run.restore()
+    log = run.log(out / "train_log.jsonl")
     t0 = time.time()
-    schedule = Schedule(opt, steps, peak, min(500, steps // 10 + 1), args.max_minutes, desc="evaluator")
-    bar = schedule.bar
     for step in schedule:
         b = next(batches)
         tok, n = texts.batch(b["captions"])
-        with autocast(not args.no_bf16):
-            losses = model.losses({"motion": b["motion"], "motion_lengths": b["lengths"], "tokens": tok,
-                                   "token_lengths": n}, generator=g)
+        batch = run.to({"motion": b["motion"], "motion_lengths": b["lengths"], "tokens": tok, "token_lengths": n})
+        with run.autocast():
+            losses = step_fn(batch, generator=g)
         opt.zero_grad(set_to_none=True)
         losses["loss"].float().backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if step % 50 == 0 or step == steps - 1:
-            row = {k: float(v.detach()) for k, v in losses.items()}
+        if step % args.log_every == 0 or step == steps - 1:
+            row = {k: run.mean(float(v.detach())) for k, v in losses.items()}
             row.update(step=step, lr=opt.param_groups[0]["lr"], secs=time.time() - t0)
-            if (args.eval_every and step % args.eval_every == 0) or step == steps - 1:
+            if run.is_main and ((args.eval_every and step % args.eval_every == 0) or step == steps - 1):
                 row.update(validate(model, val, texts))
             log.write(**row)
-            bar.set_postfix(loss=f"{row['loss']:.3f}")
-    final = validate(model, val, texts, rounds=5)
-    model.eval()
-    meta = provenance(args, steps=steps, steps_done=schedule.done, batch=batch_size, lr=peak,
-                      minutes=round((time.time() - t0) / 60, 2), **final)
-    model.save_pretrained(out, extra_meta=meta, overwrite=args.overwrite)
-    print(f"saved {out} (val R-precision top-1 {final['val_R_precision_top_1']:.3f}, "
-          f"top-3 {final['val_R_precision_top_3']:.3f}, MM-Dist {final['val_MM_Dist']:.3f})")
+            schedule.bar.set_postfix(loss=f"{row['loss']:.3f}")
+        run.step_end(schedule.done)
+    if run.is_main:
+        final = validate(model, val, texts, rounds=5)
+        model.eval()
+        meta = provenance(args, size=size, steps=steps, steps_done=schedule.done, batch=batch_size, lr=peak,
+                          minutes=round((time.time() - t0) / 60, 2), **run.describe(), **final)
+        model.cpu().save_pretrained(out, extra_meta=meta, overwrite=args.overwrite)
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in final.items())
+        print(f"saved {out} ({shown or 'no validation'})")
     log.close()
+    run.finish()
     return 0
 
 

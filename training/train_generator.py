@@ -2,6 +2,10 @@
 
     python -m training.train_generator --data data/synth20k data/bandai:8 --rvq runs/rvq --cond sentence \\
         --levels 3 --out runs/mask_sentence_l3
+    torchrun --nproc_per_node 4 -m training.train_generator --data HumanML3D --rvq runs/rvq --cond htma \\
+        --htma runs/htma --size full --device cuda --checkpoint-every 1000 --out runs/mask
+
+--size full is MoMask's published masked transformer (8 layers, d=384, 6 heads, feed-forward 1024).
 
 --cond sentence: MiniLM sentence embeddings (caption, mean of group descriptions, mean of interaction descriptions);
 --cond htma --htma runs/htma: HTMA's aligned text means; --cond htma+sentence --htma runs/htma: both side by side.
@@ -20,17 +24,25 @@ import torch
 
 from kinmo_core.models.io import read_config, save_pretrained
 from training.common import (
-    JsonlLog,
     Schedule,
+    add_size_arg,
     add_time_budget,
-    autocast,
     base_parser,
     cache_folder,
+    one_line_errors,
     provenance,
     refuse_existing_model,
     setup,
+    size_fields,
 )
+from training.distributed import RandomBatches
 from training.generator_data import MAX_TRAIN_TOKENS, TokenBatches, code_cache, cond_cache
+
+SIZES = {
+    "tiny": {"d_model": 32, "n_layers": 1, "n_heads": 2},  # tests and smoke runs
+    "default": {},
+    "full": {"d_model": 384, "n_layers": 8, "n_heads": 6, "ff_dim": 1024},  # MoMask's published sizes
+}
 
 
 def parser(description: str):
@@ -45,14 +57,15 @@ def parser(description: str):
     p.add_argument("--htma", default=None, help="trained HTMA folder (for --cond htma)")
     p.add_argument("--levels", type=int, choices=(1, 2, 3), default=3, help="text levels seen in training")
     p.add_argument("--cache", default=None, help="cache folder for codes and conditions (default: OUT/../cache)")
-    p.add_argument("--d-model", type=int, default=None, help="transformer width (default: the config's)")
-    p.add_argument("--layers", type=int, default=None, help="transformer layers (default: the config's)")
+    add_size_arg(p, SIZES, help="model size: full is MoMask's (8 layers, d=384, 6 heads, ff 1024), tiny for tests")
+    p.add_argument("--d-model", type=int, default=None, help="transformer width (default: the size's)")
+    p.add_argument("--layers", type=int, default=None, help="transformer layers (default: the size's)")
     p.add_argument("--eval-every", type=int, default=1000, help="validation every N steps")
     add_time_budget(p)
     return p
 
 
-def prepare(args, kind: str):
+def prepare(args, kind: str, run=None):
     """Load the caches of every --data folder; return (train batches, val batches, codebook size, quantizers,
     conditioner). Training items of a FOLDER:N folder count N times; validation uses the first folder's val split."""
     import numpy as np
@@ -85,8 +98,10 @@ def prepare(args, kind: str):
             present.append(cond["present"])
             items.append(cond["item"] + len(codes_all))
         codes_all += codes["codes"]
+    # Each rank draws its own random batches (rank 0 with --seed itself): the DDP shards of random sampling.
     train = TokenBatches(codes_all, {"cond": np.concatenate(conds), "present": np.concatenate(present),
-                                     "item": np.concatenate(items)}, levels=args.levels, seed=args.seed)
+                                     "item": np.concatenate(items)}, levels=args.levels,
+                         seed=run.rank_seed(args.seed) if run is not None else args.seed)
     first, ann0 = folders[0][0], annotations[0]
     val = TokenBatches(code_cache(first, "val", args.rvq, cache)["codes"],
                        cond_cache(first, "val", conditioner, ann0, cache, unit=unit), levels=args.levels,
@@ -99,10 +114,11 @@ def validate(model, val: TokenBatches, base_only: bool, batches: int = 10, batch
     """Mean loss and accuracy on fixed validation batches (same crops and masks every time)."""
     model.eval()
     state = val.rng.bit_generator.state
-    g = torch.Generator().manual_seed(1234)
+    device = next(model.parameters()).device
+    g = torch.Generator(device=device).manual_seed(1234)
     loss = acc = 0.0
     for _ in range(batches):
-        b = val.sample(batch)
+        b = {k: v.to(device) for k, v in val.sample(batch).items()}
         codes = b["codes"][..., 0] if base_only else b["codes"]
         r = model.training_loss(codes, b["lengths"], b["cond"], b["present"], generator=g)
         loss += float(r["loss"])
@@ -112,6 +128,7 @@ def validate(model, val: TokenBatches, base_only: bool, batches: int = 10, batch
     return {"val_loss": loss / batches, "val_acc": acc / batches}
 
 
+@one_line_errors
 def train(kind: str, argv: list[str] | None = None) -> int:
     """Train the 'mask' or 'residual' transformer; returns an exit code."""
     from kinmo_core.models.masked_transformer import MaskTransformer, MaskTransformerConfig
@@ -119,11 +136,13 @@ def train(kind: str, argv: list[str] | None = None) -> int:
 
     doc = __doc__ if kind == "mask" else "Train the residual transformer (RVQ layers 1..Q-1) under text conditions."
     args = parser(doc.splitlines()[0]).parse_args(argv)
-    setup(args)
+    run = setup(args)
     out = Path(args.out)
     refuse_existing_model(out, args.overwrite)
-    train_b, val_b, codebook, nq, conditioner = prepare(args, kind)
-    sizes = {k: v for k, v in (("d_model", args.d_model), ("n_layers", args.layers)) if v is not None}
+    sizes = size_fields(SIZES, args.size, MaskTransformerConfig if kind == "mask" else ResidualTransformerConfig)
+    with run.main_first():  # rank 0 fills the code and condition caches, the others read them
+        train_b, val_b, codebook, nq, conditioner = prepare(args, kind, run)
+    sizes.update({k: v for k, v in (("d_model", args.d_model), ("n_layers", args.layers)) if v is not None})
     if kind == "mask":
         cfg = MaskTransformerConfig(codebook_size=codebook, cond_dim=conditioner.cond_dim, max_tokens=50, **sizes)
         model = MaskTransformer(cfg)
@@ -134,38 +153,45 @@ def train(kind: str, argv: list[str] | None = None) -> int:
     steps = args.steps or (20000 if kind == "mask" else 12000)
     batch_size = args.batch or 64
     peak = args.lr or 2e-4
+    # Some weights get no gradient in a step (null conditions when none is dropped, unused quantizer layers).
+    step_fn = run.wrap(model, "training_loss", find_unused_parameters=True)
     opt = torch.optim.AdamW(model.parameters(), lr=peak, betas=(0.9, 0.99), weight_decay=1e-5)
-    log = JsonlLog(out / "train_log.jsonl")
-    g = torch.Generator().manual_seed(args.seed)
+    g = run.generator(run.rank_seed(args.seed))
+    batches = RandomBatches(train_b, batch_size)
+    schedule = Schedule(opt, steps, peak, min(1000, steps // 10 + 1), args.max_minutes, desc=kind, run=run)
+    run.track(opt=opt, schedule=schedule, batches=batches, masking=g)
+    run.restore()
+    log = run.log(out / "train_log.jsonl")
     t0 = time.time()
     row: dict = {}
-    schedule = Schedule(opt, steps, peak, min(1000, steps // 10 + 1), args.max_minutes, desc=kind)
-    bar = schedule.bar
     for step in schedule:
-        b = train_b.sample(batch_size)
+        b = run.to(next(batches))
         codes = b["codes"][..., 0] if kind == "mask" else b["codes"]
-        with autocast(not args.no_bf16):
-            r = model.training_loss(codes, b["lengths"], b["cond"], b["present"], generator=g)
+        with run.autocast():
+            r = step_fn(codes, b["lengths"], b["cond"], b["present"], generator=g)
         opt.zero_grad(set_to_none=True)
         r["loss"].float().backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if step % 50 == 0 or step == steps - 1:
-            row = {"step": step, "loss": float(r["loss"].detach()), "acc": float(r["acc"]),
+        if step % args.log_every == 0 or step == steps - 1:
+            row = {"step": step, "loss": run.mean(float(r["loss"].detach())), "acc": run.mean(float(r["acc"])),
                    "lr": opt.param_groups[0]["lr"], "secs": time.time() - t0}
-            if (args.eval_every and step % args.eval_every == 0) or step == steps - 1:
+            if run.is_main and ((args.eval_every and step % args.eval_every == 0) or step == steps - 1):
                 row.update(validate(model, val_b, kind == "mask"))
             log.write(**row)
-            bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['acc']:.3f}")
-    final = validate(model, val_b, kind == "mask", batches=30)
-    model.eval()
-    meta = provenance(args, kind=kind, cond=conditioner.kind, levels=args.levels, rvq=str(args.rvq),
-                      annotations=args.annotations, htma=args.htma, steps=steps, steps_done=schedule.done,
-                      batch=batch_size, lr=peak, max_train_tokens=MAX_TRAIN_TOKENS,
-                      minutes=round((time.time() - t0) / 60, 2), **final)
-    save_pretrained(model, cfg, out, extra_meta=meta, overwrite=args.overwrite)
-    print(f"saved {out} (val loss {final['val_loss']:.4f}, val token accuracy {final['val_acc']:.3f})")
+            schedule.bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['acc']:.3f}")
+        run.step_end(schedule.done)
+    if run.is_main:
+        final = validate(model, val_b, kind == "mask", batches=30)
+        model.eval()
+        meta = provenance(args, kind=kind, size=args.size, cond=conditioner.kind, levels=args.levels,
+                          rvq=str(args.rvq), annotations=args.annotations, htma=args.htma, steps=steps,
+                          steps_done=schedule.done, batch=batch_size, lr=peak, max_train_tokens=MAX_TRAIN_TOKENS,
+                          minutes=round((time.time() - t0) / 60, 2), **run.describe(), **final)
+        save_pretrained(model.cpu(), cfg, out, extra_meta=meta, overwrite=args.overwrite)
+        print(f"saved {out} (val loss {final['val_loss']:.4f}, val token accuracy {final['val_acc']:.3f})")
     log.close()
+    run.finish()
     return 0
 
 

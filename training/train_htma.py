@@ -1,11 +1,15 @@
 """Train HTMA, the hierarchical text-motion alignment model (paper Sec. 3.3, TMR's losses at three levels).
 
     python -m training.train_htma --data data/corpus --out runs/htma [--levels 1|2|3] [--no-cross-attention]
+    torchrun --nproc_per_node 4 -m training.train_htma --data HumanML3D --out runs/htma --size full \\
+        --text-encoder models/distilbert-base-uncased --device cuda --checkpoint-every 1000
 
 Needs the dataset's annotations (`kinmo annotate DATA -o DATA/annotations.json`) for levels 2 and 3. Caption token
 features and description features are encoded once with the frozen text encoder and cached under $KINMO_CACHE
 (default ~/.cache/kinmo), shared by every run on the same texts. The ablation arms of the paper's Table 4 are
 `--levels 1` (global only: TMR), `--levels 2`, `--levels 3`, and `--levels 3 --no-cross-attention`.
+`--size full` uses TMR's published encoder sizes (6 layers, ff 1024, a 6-layer decoder on every frame); the paper's
+setup pairs it with a DistilBERT or RoBERTa text encoder from a local folder (`--text-encoder PATH`).
 Extra corpora (e.g. converted Bandai clips) join training with `--data A B`; the first folder's statistics are used.
 """
 
@@ -18,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
+from torch.utils.data import Dataset
 
 from kinmo_core.alignment import (
     TextFeatureCache,
@@ -32,12 +35,27 @@ from kinmo_core.data.dataset import MotionTextDataset, collate_motions
 from kinmo_core.errors import KinmoInputError
 from kinmo_core.models.htma import HTMA, HTMAConfig
 from kinmo_core.models.io import save_pretrained
-from training.common import JsonlLog, autocast, base_parser, infinite, lr_at, parse_data, provenance, setup
+from training.common import (
+    Schedule,
+    add_size_arg,
+    base_parser,
+    parse_data,
+    provenance,
+    setup,
+    size_fields,
+)
+from training.distributed import ShardedBatches
 
 DEFAULT_STEPS = 3000
 DEFAULT_BATCH = 32
 DEFAULT_LR = 2e-4
 DEFAULT_CROP = 96
+SIZES = {
+    "tiny": {"latent_dim": 32, "ff_dim": 64, "n_layers": 1, "n_heads": 2},  # tests and smoke runs
+    "default": {},
+    # TMR's published sizes (its decoder reconstructs every frame).
+    "full": {"latent_dim": 256, "ff_dim": 1024, "n_layers": 6, "n_heads": 4, "decoder_layers": 6, "recons_stride": 1},
+}
 
 
 def load_descriptions(root: str | Path, annotations: str | Path | None) -> dict[str, dict]:
@@ -122,15 +140,15 @@ def text_features(cache: TextFeatureCache, captions: list[str], descriptions: di
     return tokens, pooled
 
 
-def make_config(args) -> HTMAConfig:
-    """The model configuration of a run."""
+def make_config(args, text_dim: int | None = None) -> HTMAConfig:
+    """The model configuration of a run (text_dim: the text encoder's width, when not MiniLM's 384)."""
     from kinmo_core.text.encoders import _resolve
 
     name = HTMAConfig.text_encoder if args.text_encoder is None else _resolve(args.text_encoder).name
-    cfg = HTMAConfig(levels=args.levels, cross_attention=not args.no_cross_attention, text_encoder=name)
-    if args.tiny:  # for tests and smoke runs only
-        cfg = HTMAConfig(**{**cfg.to_dict(), "latent_dim": 32, "ff_dim": 64, "n_layers": 1, "n_heads": 2})
-    return cfg
+    cfg = HTMAConfig(levels=args.levels, cross_attention=not args.no_cross_attention, text_encoder=name,
+                     **({"text_dim": int(text_dim)} if text_dim else {}))
+    size = "tiny" if args.tiny else args.size
+    return HTMAConfig(**{**cfg.to_dict(), **size_fields(SIZES, size, HTMAConfig)})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,27 +165,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", default=None, help="text-feature cache folder (default $KINMO_CACHE or "
                                                      "~/.cache/kinmo)")
     p.add_argument("--eval-every", type=int, default=1000, help="steps between validation retrieval checks")
-    p.add_argument("--tiny", action="store_true", help="a tiny model (tests and smoke runs)")
+    add_size_arg(p, SIZES, help="model size: full is TMR's published encoders, tiny for tests")
+    p.add_argument("--tiny", action="store_true", help="same as --size tiny")
     args = p.parse_args(argv)
-    setup(args)
+    run = setup(args)
     out = Path(args.out)
     if (out / "config.json").exists() and not args.overwrite:
         raise SystemExit(f"error: {out} already holds a model (pass --overwrite to replace it)")
     if args.annotations and len(args.annotations) != len(args.data):
         raise SystemExit("error: give one --annotations file per --data folder")
     try:
-        return _train(args)
+        return _train(args, run)
     except KinmoInputError as exc:
         raise SystemExit(f"error: {exc}") from None
 
 
-def _train(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace, run) -> int:
     """The training run behind main()."""
     steps = args.steps or DEFAULT_STEPS
     batch_size = args.batch or DEFAULT_BATCH
     peak = args.lr or DEFAULT_LR
     out = Path(args.out)
-    cfg = make_config(args)
+    cache = TextFeatureCache(args.text_encoder, args.cache_dir, progress=run.is_main)
+    cfg = make_config(args, cache.encoder.dim if args.text_encoder is not None else None)
     folders = parse_data(args.data)
     first = folders[0][0]
     mean, std = np.load(first / "Mean.npy"), np.load(first / "Std.npy")
@@ -182,55 +202,75 @@ def _train(args: argparse.Namespace) -> int:
     ids, captions = all_items(base)
     train = AlignmentData(base, ids, descriptions)
     if train.dropped:
-        print(f"note: {train.dropped} training items have no annotations and are left out")
-    cache = TextFeatureCache(args.text_encoder, args.cache_dir)
-    tokens, pooled = text_features(cache, captions, descriptions, cfg.levels)
-    g = torch.Generator().manual_seed(args.seed)
-    loader = DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=len(train) >= batch_size,
-                        collate_fn=Collate(tokens, pooled, cfg.levels), generator=g)
+        run.print(f"note: {train.dropped} training items have no annotations and are left out")
+    with run.main_first():  # rank 0 encodes the texts into the shared cache, the others read it
+        tokens, pooled = text_features(cache, captions, descriptions, cfg.levels)
+    batches = ShardedBatches(train, batch_size, Collate(tokens, pooled, cfg.levels), run, seed=args.seed)
 
     model = HTMA(cfg)
+    # A level may leave some weights without gradient in a step (e.g. no group descriptions in a batch).
+    step_fn = run.wrap(model, "losses", find_unused_parameters=True)
     opt = torch.optim.AdamW(model.parameters(), lr=peak, betas=(0.9, 0.99), weight_decay=0.0)
-    log = JsonlLog(out / "train_log.jsonl")
-    batches = infinite(loader)
-    noise = torch.Generator().manual_seed(args.seed + 1)
+    noise = run.generator(run.rank_seed(args.seed + 1))
+    schedule = Schedule(opt, steps, peak, min(300, steps // 10 + 1), desc=f"htma L{cfg.levels}", run=run)
+    run.track(opt=opt, schedule=schedule, batches=batches, noise=noise)
+    run.restore()
+    log = run.log(out / "train_log.jsonl")
     t0 = time.time()
-    bar = tqdm(range(steps), desc=f"htma L{cfg.levels}", unit="step")
     val_metrics: dict[str, float] = {}
-    for step in bar:
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, peak, warmup=min(300, steps // 10 + 1))
-        batch = next(batches)
-        with autocast(not args.no_bf16):
-            losses = model.losses(batch, noise)
+    for step in schedule:
+        batch = run.to(next(batches))
+        with run.autocast():
+            losses = step_fn(batch, noise)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         last = step == steps - 1
-        if step % 50 == 0 or last:
-            row = {k.replace("/", "_"): float(v.detach()) for k, v in losses.items()}
+        if step % args.log_every == 0 or last:
+            row = {k.replace("/", "_"): run.mean(float(v.detach())) for k, v in losses.items()}
             row.update(step=step, lr=opt.param_groups[0]["lr"], secs=time.time() - t0)
-            if (args.eval_every and step % args.eval_every == 0 and step) or last:
+            if run.is_main and ((args.eval_every and step % args.eval_every == 0 and step) or last):
                 val_metrics = validate(model, cfg, mean, std, args, cache)
                 row.update(val_metrics)
             log.write(**row)
-            bar.set_postfix(loss=f"{row['loss']:.3f}", nce=f"{row['global_nce']:.2f}")
-    model.eval()
+            schedule.bar.set_postfix(loss=f"{row['loss']:.3f}", nce=f"{row['global_nce']:.2f}")
+        run.step_end(schedule.done)
+    if run.is_main:
+        _save(model.cpu().eval(), cfg, out, mean, std, args, val_metrics, time.time() - t0, len(train), run,
+              steps, schedule.done, batch_size, peak)
+    log.close()
+    run.finish()
+    return 0
+
+
+def _save(model: HTMA, cfg: HTMAConfig, out: Path, mean: np.ndarray, std: np.ndarray, args, val_metrics: dict,
+          secs: float, train_items: int, run, steps: int, done: int, batch_size: int, peak: float) -> None:
+    """Write statistics, then float16 weights with provenance (rank 0)."""
     from kinmo_core.fileio import write_atomic
 
-    # Statistics first: a folder with a config.json is a complete model.
+    # Statistics (and a non-default text encoder) first: a folder with a config.json is a complete model.
     for name, arr in (("Mean.npy", mean), ("Std.npy", std)):
         write_atomic(out / name, lambda f, a=arr: np.save(f, a.astype(np.float32)), overwrite=True)
+    if args.text_encoder is not None:
+        import shutil
+
+        from kinmo_core.alignment import BUNDLED_ENCODER_DIR
+
+        src = Path(args.text_encoder).expanduser()
+        dest = out / BUNDLED_ENCODER_DIR / cfg.text_encoder
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src, tmp)
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
     # Weights ship in float16 (half the size); loading casts them back to float32.
     save_pretrained(copy.deepcopy(model).half(), cfg, out, overwrite=args.overwrite, extra_meta=provenance(
         args, datasets=args.data, levels=cfg.levels, cross_attention=cfg.cross_attention, steps=steps,
-        batch=batch_size, lr=peak, crop=args.crop, train_items=len(train),
-        minutes=round((time.time() - t0) / 60, 2), **val_metrics))
-    log.close()
+        steps_done=done, batch=batch_size, lr=peak, crop=args.crop, train_items=train_items,
+        text_encoder=cfg.text_encoder, minutes=round(secs / 60, 2), **run.describe(), **val_metrics))
     shown = ", ".join(f"{k} {v:.1f}" for k, v in val_metrics.items() if k.endswith("R@1") or k.endswith("R@5"))
-    print(f"saved {out} ({(time.time() - t0) / 60:.1f} min; validation {shown})")
-    return 0
+    print(f"saved {out} ({secs / 60:.1f} min; validation {shown})")
 
 
 def validate(model: HTMA, cfg: HTMAConfig, mean: np.ndarray, std: np.ndarray, args, cache: TextFeatureCache
@@ -239,6 +279,9 @@ def validate(model: HTMA, cfg: HTMAConfig, mean: np.ndarray, std: np.ndarray, ar
     from kinmo_core.alignment import HTMAAligner
     from kinmo_core.eval.retrieval_eval import evaluate_dataset
 
+    device = next(model.parameters()).device
+    if device.type != "cpu":  # retrieval runs on the CPU: validate a copy there
+        model = copy.deepcopy(model).cpu()
     model.eval()
     try:
         aligner = HTMAAligner(model, mean, std, args.text_encoder, cache=cache)
@@ -249,7 +292,8 @@ def validate(model: HTMA, cfg: HTMAConfig, mean: np.ndarray, std: np.ndarray, ar
         print(f"note: no validation ({exc})")
         return {}
     finally:
-        model.train()
+        if device.type == "cpu":
+            model.train()
     return {f"val_{proto}_{k.replace('/', '_')}": v for proto, m in res["metrics"].items() for k, v in m.items()
             if "R@" in k or "MedR" in k}
 

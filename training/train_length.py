@@ -20,22 +20,26 @@ from kinmo_core.data.dataset import MotionTextDataset
 from kinmo_core.models.io import save_pretrained
 from kinmo_core.models.length_estimator import LengthEstimator, LengthEstimatorConfig
 from training.common import (
-    JsonlLog,
+    Schedule,
+    add_size_arg,
     base_parser,
     cache_folder,
     data_version,
-    lr_at,
+    one_line_errors,
     parse_data,
     provenance,
     refuse_existing_model,
     setup,
+    size_fields,
 )
 from training.generator_data import MAX_SOURCE_FRAMES, _save_npz
+
+SIZES = {"tiny": {"hidden": 16}, "default": {}, "full": {}}  # full: the estimator is small at any scale
 
 
 def caption_lengths(data: str | Path, split: str, unit: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
     """Return (caption embeddings (N, 384), lengths in tokens (N,)) of every caption of a split, cached."""
-    from kinmo_core.conditioning import get_minilm
+    from kinmo_core.text.minilm import get_minilm
 
     key = hashlib.sha256(f"{data_version(str(data))}{split}{unit}".encode()).hexdigest()[:12]
     path = cache / f"length-{split}-{key}.npz"
@@ -60,7 +64,8 @@ def caption_lengths(data: str | Path, split: str, unit: int, cache: Path) -> tup
 def evaluate(model: LengthEstimator, emb: torch.Tensor, tokens: torch.Tensor) -> dict[str, float]:
     """Validation cross-entropy, accuracy within 1 s (5 tokens) and mean absolute error of the mode, in seconds."""
     model.eval()
-    logits = model(emb)
+    device = next(model.parameters()).device
+    logits = model(emb.to(device)).float().cpu()
     target = (tokens - 1).clamp(0, model.cfg.max_tokens - 1)
     loss = float(torch.nn.functional.cross_entropy(logits, target))
     err = (logits.argmax(-1) - target).abs().float()
@@ -68,47 +73,60 @@ def evaluate(model: LengthEstimator, emb: torch.Tensor, tokens: torch.Tensor) ->
     return {"val_loss": loss, "val_within_1s": float((err <= 5).float().mean()), "val_mae_s": float(err.mean() / 5)}
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     """Train and save the length estimator; returns an exit code."""
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--unit", type=int, default=4, help="frames per token (the RVQ's frames_per_token)")
     p.add_argument("--cache", default=None, help="cache folder (default: OUT/../cache)")
+    add_size_arg(p, SIZES, help="model size (tiny for tests)")
     args = p.parse_args(argv)
-    setup(args)
+    run = setup(args)
     out = Path(args.out)
     refuse_existing_model(out, args.overwrite)
     cache = cache_folder(args)
-    cfg = LengthEstimatorConfig()
+    cfg = LengthEstimatorConfig(**size_fields(SIZES, args.size, LengthEstimatorConfig))
     folders = parse_data(args.data)
-    parts = [caption_lengths(folder, "train", args.unit, cache) for folder, _ in folders]
+    with run.main_first():  # rank 0 embeds the captions into the cache, the others read it
+        parts = [caption_lengths(folder, "train", args.unit, cache) for folder, _ in folders]
+        va_e, va_t = (torch.from_numpy(a) for a in caption_lengths(folders[0][0], "val", args.unit, cache))
     # A FOLDER:N folder counts N times, as in the other trainers.
     tr_e = torch.from_numpy(np.concatenate([p[0] for p, (_, rep) in zip(parts, folders, strict=True)
                                             for _ in range(rep)]))
     tr_t = torch.from_numpy(np.concatenate([p[1] for p, (_, rep) in zip(parts, folders, strict=True)
                                             for _ in range(rep)]))
-    va_e, va_t = (torch.from_numpy(a) for a in caption_lengths(folders[0][0], "val", args.unit, cache))
     model = LengthEstimator(cfg)
     steps, batch, peak = args.steps or 3000, args.batch or 128, args.lr or 1e-3
+    step_fn = run.wrap(model, "loss")
     opt = torch.optim.AdamW(model.parameters(), lr=peak, weight_decay=1e-4)
-    g = torch.Generator().manual_seed(args.seed)
-    log = JsonlLog(out / "train_log.jsonl")
+    g = run.generator(run.rank_seed(args.seed), on_device=False)  # draws CPU row indices: this rank's batches
+    schedule = Schedule(opt, steps, peak, min(200, steps // 10 + 1), desc="length", run=run)
+    run.track(opt=opt, schedule=schedule, batches=g)
+    run.restore()
+    log = run.log(out / "train_log.jsonl")
     t0 = time.time()
-    for step in tqdm(range(steps), desc="length", unit="step"):
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, peak, warmup=min(200, steps // 10 + 1))
+    for step in schedule:
         idx = torch.randint(0, len(tr_e), (batch,), generator=g)
-        loss = model.loss(tr_e[idx], tr_t[idx])
+        with run.autocast():
+            loss = step_fn(run.to(tr_e[idx]), run.to(tr_t[idx])).float()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if step % 100 == 0 or step == steps - 1:
-            log.write(step=step, loss=float(loss.detach()), secs=time.time() - t0, **evaluate(model, va_e, va_t))
-    final = evaluate(model, va_e, va_t)
-    model.eval()
-    save_pretrained(model, cfg, out, extra_meta=provenance(args, unit=args.unit, steps=steps, batch=batch, lr=peak,
-                                                           **final), overwrite=args.overwrite)
-    print(f"saved {out} (val within 1 s {final['val_within_1s']:.3f}, MAE {final['val_mae_s']:.2f} s)")
+        if step % args.log_every == 0 or step == steps - 1:
+            row = {"step": step, "loss": run.mean(float(loss.detach())), "secs": time.time() - t0}
+            if run.is_main:
+                row.update(evaluate(model, va_e, va_t))
+            log.write(**row)
+        run.step_end(schedule.done)
+    if run.is_main:
+        final = evaluate(model, va_e, va_t)
+        model.eval()
+        meta = provenance(args, unit=args.unit, size=args.size, steps=steps, steps_done=schedule.done, batch=batch,
+                          lr=peak, **run.describe(), **final)
+        save_pretrained(model.cpu(), cfg, out, extra_meta=meta, overwrite=args.overwrite)
+        print(f"saved {out} (val within 1 s {final['val_within_1s']:.3f}, MAE {final['val_mae_s']:.2f} s)")
     log.close()
+    run.finish()
     return 0
 
 

@@ -2,6 +2,8 @@
 
     python -m training.train_reasoner --data data/corpus --out runs/reasoner
     python -m training.train_reasoner --data data/corpus --out runs/my-llm --base-model PATH [--lora]
+    torchrun --nproc_per_node 8 -m training.train_reasoner --data HumanML3D --out runs/llama3-lora \\
+        --base-model models/Meta-Llama-3-8B-Instruct --lora --device cuda --checkpoint-every 200
     python -m training.train_reasoner --data data/corpus --evaluate runs/reasoner [--split test]
 
 Every caption of a training-split motion (mirrors included) is paired with the motion's 21 descriptions
@@ -34,7 +36,15 @@ from kinmo_core.data.corpus import GROUND_TRUTH_DIR
 from kinmo_core.errors import KinmoInputError
 from kinmo_core.motion.kinematic import GROUPS, MIRROR_GROUP
 from kinmo_core.reasoner import FIELDS, MARKER_NAME, VOCAB_NAME, format_prompt, format_target, mirror_descriptions
-from training.common import JsonlLog, Schedule, add_time_budget, autocast, base_parser, provenance, setup
+from training.common import (
+    Schedule,
+    add_size_arg,
+    add_time_budget,
+    base_parser,
+    provenance,
+    setup,
+    size_fields,
+)
 
 ANNOTATIONS_NAME = "annotations.json"
 
@@ -250,27 +260,31 @@ class LengthBuckets:
         return pick // self.n_fields, pick % self.n_fields
 
 
-def _batch_loss(model, targets: TargetTable, feats: CaptionFeatures, cap_of_pair: torch.Tensor, p: torch.Tensor,
-                f: torch.Tensor, bf16: bool) -> torch.Tensor:
+def _batch_loss(loss_fn, targets: TargetTable, feats: CaptionFeatures, cap_of_pair: torch.Tensor, p: torch.Tensor,
+                f: torch.Tensor, run) -> torch.Tensor:
     seq = targets.table[p, f, : int(targets.lengths[p, f].max())].long()
     text, mask = feats.batch(cap_of_pair[p])
-    with autocast(bf16):
-        return model.loss(seq, f, text, mask).float()
+    with run.autocast():
+        return loss_fn(*run.to((seq, f, text, mask))).float()
 
 
 @torch.no_grad()
-def _val_loss(model, targets, feats, cap_of_pair, bf16: bool, batches: int = 8, batch: int = 256) -> float:
+def _val_loss(model, targets, feats, cap_of_pair, run, batches: int = 8, batch: int = 256) -> float:
     model.eval()
     rng = torch.Generator().manual_seed(1234)
     total = 0.0
     for _ in range(batches):
         p, f = _sample(rng, len(targets.table), batch)
-        total += float(_batch_loss(model, targets, feats, cap_of_pair, p, f, bf16))
+        total += float(_batch_loss(model.loss, targets, feats, cap_of_pair, p, f, run))
     model.train()
     return total / batches
 
 
-def train_default(args) -> int:
+SIZES = {"tiny": {"d_model": 32, "layers": 1, "heads": 2}, "default": {}, "full": {}}
+"""--size presets of the default reasoner (full: a local LLaMA-3 with --base-model, the paper's setup)."""
+
+
+def train_default(args, run) -> int:
     """Train KinMo's default reasoner and save it (weights, config, vocab.json)."""
     from kinmo_core.fileio import write_atomic
     from kinmo_core.models.description_decoder import NUM_SPECIAL, ReasonerConfig, ReasonerModel
@@ -278,7 +292,10 @@ def train_default(args) -> int:
     from kinmo_core.text.encoders import get_token_encoder
 
     out = Path(args.out)
-    _check_out(out, args.overwrite)
+    if run.is_main:
+        _check_out(out, args.overwrite)
+    for key, value in size_fields(SIZES, args.size).items():
+        setattr(args, key, value)
     steps = args.steps or 1800
     batch = args.batch or 192
     peak = args.lr or 1e-3
@@ -293,7 +310,8 @@ def train_default(args) -> int:
     val_t = TargetTable(tokenizer, val_pairs, max_len, train_t.wordpiece_ids)
     # The cache lives outside the model folder, which is copied whole into the default assets.
     cache_dir = Path(args.cache_dir) if args.cache_dir else Path(tempfile.gettempdir()) / "kinmo-reasoner-cache"
-    feats = CaptionFeatures(encoder, [c for c, _ in train_pairs + val_pairs], cache_dir)
+    with run.main_first():  # rank 0 computes the caption features into the cache, the others read them
+        feats = CaptionFeatures(encoder, [c for c, _ in train_pairs + val_pairs], cache_dir)
     train_caps = torch.tensor([feats.index[c] for c, _ in train_pairs])
     val_caps = torch.tensor([feats.index[c] for c, _ in val_pairs])
     cfg = ReasonerConfig(vocab_size=len(train_t.wordpiece_ids) + NUM_SPECIAL, text_dim=encoder.dim,
@@ -301,44 +319,51 @@ def train_default(args) -> int:
                          dropout=0.1, max_len=max_len)
     model = ReasonerModel(cfg)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"{len(train_pairs)} training captions ({len(feats)} distinct with val; {1 - float(keep.float().mean()):.1%} "
+    left_out = 1 - float(keep.float().mean())
+    run.print(f"{len(train_pairs)} training captions ({len(feats)} distinct with val; {left_out:.1%} "
           "of fields left out where the caption leaves their action unspoken), "
           f"vocabulary {len(train_t.wordpiece_ids)} words, {n_params / 1e6:.2f} M parameters")
+    step_fn = run.wrap(model, "loss")
     opt = torch.optim.AdamW(model.parameters(), lr=peak, betas=(0.9, 0.98), weight_decay=0.01)
-    log = JsonlLog(out / "train_log.jsonl")
-    rng = torch.Generator().manual_seed(args.seed)
-    bf16 = not args.no_bf16
+    rng = torch.Generator().manual_seed(run.rank_seed(args.seed))  # this rank's batches (CPU indices)
     t0 = time.time()
     val = float("nan")
     buckets = LengthBuckets(train_t.lengths, tokens=batch * 32, keep=keep)
-    schedule = Schedule(opt, steps, peak, min(200, steps // 10 + 1), args.max_minutes, desc="reasoner")
-    bar = schedule.bar
+    schedule = Schedule(opt, steps, peak, min(200, steps // 10 + 1), args.max_minutes, desc="reasoner", run=run)
+    run.track(opt=opt, schedule=schedule, batches=rng)
+    run.restore()
+    log = run.log(out / "train_log.jsonl")
     for step in schedule:
         p, f = buckets.sample(rng)
-        loss = _batch_loss(model, train_t, feats, train_caps, p, f, bf16)
+        loss = _batch_loss(step_fn, train_t, feats, train_caps, p, f, run)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if step % 50 == 0 or step == steps - 1:
-            row = {"step": step, "loss": float(loss.detach()), "lr": opt.param_groups[0]["lr"],
+        if step % args.log_every == 0 or step == steps - 1:
+            row = {"step": step, "loss": run.mean(float(loss.detach())), "lr": opt.param_groups[0]["lr"],
                    "secs": time.time() - t0}
-            if step % 500 == 0 and step > 0:
-                val = _val_loss(model, val_t, feats, val_caps, bf16)
+            if run.is_main and step % 500 == 0 and step > 0:
+                val = _val_loss(model, val_t, feats, val_caps, run)
                 row["val_loss"] = val
             log.write(**row)
-            bar.set_postfix(loss=f"{row['loss']:.3f}", val=f"{val:.3f}")
-    val = _val_loss(model, val_t, feats, val_caps, bf16)
+            schedule.bar.set_postfix(loss=f"{row['loss']:.3f}", val=f"{val:.3f}")
+        run.step_end(schedule.done)
+    if not run.is_main:
+        run.finish()
+        return 0
+    val = _val_loss(model, val_t, feats, val_caps, run)
     log.write(step=schedule.done, val_loss=val, secs=time.time() - t0)
     log.close()
-    model.eval()
+    model.eval().cpu()
     vocab = {"tokenizer": str(encoder.model_path.name), "wordpiece_ids": train_t.wordpiece_ids}
     write_atomic(out / VOCAB_NAME, lambda fh: fh.write(json.dumps(vocab).encode()), overwrite=True)
     meta = provenance(args, steps=steps, steps_done=schedule.done, batch=batch, lr=peak, val_loss=val,
                       fields=list(FIELDS), text_encoder=args.text_encoder, train_captions=len(train_pairs),
                       minutes=(time.time() - t0) / 60)
-    save_pretrained(model, cfg, out, extra_meta=meta, overwrite=True)
+    save_pretrained(model, cfg, out, extra_meta={**meta, **run.describe()}, overwrite=True)
     print(f"saved {out} (val loss {val:.4f}, {(time.time() - t0) / 60:.1f} min)")
+    run.finish()
     return 0
 
 
@@ -353,7 +378,7 @@ def _check_out(out: Path, overwrite: bool) -> None:
 # ------------------------------------------------------------------------------------------------ user's causal LM
 
 
-def train_causal_lm(args) -> int:
+def train_causal_lm(args, run) -> int:
     """Fine-tune a local Hugging Face causal LM (optionally with LoRA) on prompt -> JSON descriptions."""
     from kinmo_core.fileio import write_atomic
     from kinmo_core.text.encoders import _force_offline
@@ -365,13 +390,17 @@ def train_causal_lm(args) -> int:
     if not (base / "config.json").is_file():
         raise KinmoInputError(f"--base-model {base}: not a Hugging Face model folder (no config.json)")
     out = Path(args.out)
-    _check_out(out, args.overwrite)
+    if run.is_main:
+        _check_out(out, args.overwrite)
     steps = args.steps or 1000
     batch = args.batch or 4
     peak = args.lr or (2e-4 if args.lora else 3e-5)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(str(base), local_files_only=True)
+        # LoRA on a GPU with bf16: the frozen base weights stay in bfloat16 (an 8B model in 16 GB, not 32); the
+        # adapters peft adds train in float32.
+        half = {"dtype": torch.bfloat16} if args.lora and run.bf16 and run.device.type == "cuda" else {}
+        model = AutoModelForCausalLM.from_pretrained(str(base), local_files_only=True, **half)
     except Exception as exc:
         raise KinmoInputError(f"cannot load a causal LM from {base}: {exc}") from None
     if tokenizer.pad_token is None:
@@ -397,41 +426,50 @@ def train_causal_lm(args) -> int:
         labels = ([-100] * len(prompt) + target)[:limit]
         examples.append((ids, labels))
     params = [p for p in model.parameters() if p.requires_grad]
-    print(f"{len(examples)} training captions; {sum(p.numel() for p in params) / 1e6:.2f} M trainable parameters")
+    run.print(f"{len(examples)} training captions; {sum(p.numel() for p in params) / 1e6:.2f} M trainable parameters")
+    step_fn = run.wrap(model)
     opt = torch.optim.AdamW(params, lr=peak, weight_decay=0.0)
-    rnd = random.Random(args.seed)
+    rnd = random.Random(run.rank_seed(args.seed))  # this rank's batches
     pad = tokenizer.pad_token_id
-    log = JsonlLog(out / "train_log.jsonl")
     model.train()
     t0 = time.time()
-    schedule = Schedule(opt, steps, peak, min(100, steps // 10 + 1), args.max_minutes,
-                        desc="reasoner-llm")
-    bar = schedule.bar
+    schedule = Schedule(opt, steps, peak, min(100, steps // 10 + 1), args.max_minutes, desc="reasoner-llm", run=run)
+    # With LoRA a checkpoint holds the adapters only; the frozen base model is read from --base-model again.
+    run.track(opt=opt, schedule=schedule, batches=rnd, trainable_only=bool(args.lora))
+    run.restore()
+    log = run.log(out / "train_log.jsonl")
     for step in schedule:
         chosen = [examples[rnd.randrange(len(examples))] for _ in range(batch)]
         width = max(len(ids) for ids, _ in chosen)
         ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in chosen])
         labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in chosen])
         attn = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in chosen])
-        with autocast(not args.no_bf16):
-            loss = model(input_ids=ids, attention_mask=attn, labels=labels).loss.float()
+        ids, attn, labels = run.to((ids, attn, labels))
+        with run.autocast():
+            loss = step_fn(input_ids=ids, attention_mask=attn, labels=labels).loss.float()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        if step % 10 == 0 or step == steps - 1:
-            log.write(step=step, loss=float(loss.detach()), lr=opt.param_groups[0]["lr"], secs=time.time() - t0)
-            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+        if step % args.log_every == 0 or step == steps - 1:
+            value = run.mean(float(loss.detach()))
+            log.write(step=step, loss=value, lr=opt.param_groups[0]["lr"], secs=time.time() - t0)
+            schedule.bar.set_postfix(loss=f"{value:.3f}")
+        run.step_end(schedule.done)
     log.close()
-    model.eval()
+    if not run.is_main:
+        run.finish()
+        return 0
+    model.eval().cpu()
     model.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
     marker = {"kind": "kinmo-reasoner-causal-lm", "format_version": 1, "lora": bool(args.lora),
               "base_model": str(base.resolve()), "fields": list(FIELDS), "max_new_tokens": args.max_new_tokens,
-              **provenance(args, steps=steps, batch=batch, lr=peak)}
+              **provenance(args, steps=steps, steps_done=schedule.done, batch=batch, lr=peak), **run.describe()}
     # The marker goes last: a folder with it is complete.
     write_atomic(out / MARKER_NAME, lambda fh: fh.write(json.dumps(marker, indent=2).encode()), overwrite=True)
     print(f"saved {out} ({(time.time() - t0) / 60:.1f} min)")
+    run.finish()
     return 0
 
 
@@ -475,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--d-model", type=int, default=192)
     p.add_argument("--layers", type=int, default=3)
     p.add_argument("--heads", type=int, default=4)
+    add_size_arg(p, SIZES, help="default reasoner size (tiny for tests; the paper's setup is --base-model LLaMA-3)")
     p.add_argument("--cache-dir", default=None,
                    help="where caption token features are cached (default: a kinmo-reasoner-cache temp folder)")
     add_time_budget(p)
@@ -488,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prompts", type=int, default=None, help="evaluate on the first N hand-written prompts only")
     p.add_argument("--report", default=None, help="write the evaluation report as JSON here")
     args = p.parse_args(argv)
-    setup(args)
+    run = setup(args)
     try:
         if args.evaluate:
             return evaluate(args)
@@ -496,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error("--out is required for training")
         if args.lora and not args.base_model:
             p.error("--lora needs --base-model")
-        return train_causal_lm(args) if args.base_model else train_default(args)
+        return train_causal_lm(args, run) if args.base_model else train_default(args, run)
     except KinmoInputError as exc:
         print(f"error: {exc}")
         return 2

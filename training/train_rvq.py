@@ -1,9 +1,11 @@
 """Train the residual VQ-VAE motion tokenizer.
 
-    python -m training.train_rvq --data data/corpus --out runs/rvq [--full]
+    python -m training.train_rvq --data data/corpus --out runs/rvq [--size default|full] [--device cuda]
+    torchrun --nproc_per_node 4 -m training.train_rvq --data HumanML3D --out runs/rvq --size full --device cuda
 
-The small default configuration trains on this 2-core CPU in about half an hour; `--full`
-uses MoMask's published sizes (6 quantizers of 512 codes) for a GPU.
+The default size trains on this 2-core CPU in about half an hour; `--size full` is MoMask's published tokenizer
+(6 quantizers of 512 codes, width 512) for a GPU. Under torchrun the EMA codebooks see the statistics of the
+global batch (every rank's codes), so N processes train as one process with N times the batch.
 """
 
 from __future__ import annotations
@@ -13,25 +15,50 @@ import time
 from pathlib import Path
 
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from kinmo_core.data.dataset import MotionTextDataset, collate_motions
 from kinmo_core.models.io import save_pretrained
 from kinmo_core.models.rvq import RVQVAE, RVQConfig, rvq_loss
 from training.common import (
-    JsonlLog,
-    autocast,
+    Schedule,
+    add_size_arg,
     base_parser,
-    infinite,
-    lr_at,
+    one_line_errors,
     parse_data,
     provenance,
+    refuse_existing_model,
     setup,
+    size_fields,
     training_set,
 )
+from training.distributed import ShardedBatches
 
 WINDOW = 64  # MoMask trains the tokenizer on 64-frame windows
+SIZES = {
+    "tiny": {"width": 32, "code_dim": 16, "depth": 1, "num_quantizers": 3, "codebook_size": 32},  # tests, smoke runs
+    "default": {},
+    "full": RVQConfig.full().to_dict(),
+}
+
+
+class RVQStep(nn.Module):
+    """One training forward pass (encoder and decoder under autocast, quantizer in float32), for DDP to wrap."""
+
+    def __init__(self, model: RVQVAE, run) -> None:
+        super().__init__()
+        self.model, self.run = model, run
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return (reconstruction float32, commitment loss, perplexity of layer 0)."""
+        with self.run.autocast():
+            enc = self.model.encoder(x.transpose(1, 2))
+        # Quantization and its EMA codebooks run in float32 so the statistics stay exact.
+        zq, _, commit, perplexity = self.model.quantizer(enc.float(), generator)
+        with self.run.autocast():
+            recon = self.model.decoder(zq).transpose(1, 2)
+        return recon.float(), commit, perplexity
 
 
 @torch.no_grad()
@@ -40,6 +67,7 @@ def evaluate(model: RVQVAE, data: MotionTextDataset, batches: int = 20, batch_si
     from kinmo_core.motion.features import features_to_joints
 
     model.eval()
+    device = next(model.parameters()).device
     loader = DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate_motions)
     feat_err, joint_err, n = 0.0, 0.0, 0
     for i, batch in enumerate(loader):
@@ -48,7 +76,7 @@ def evaluate(model: RVQVAE, data: MotionTextDataset, batches: int = 20, batch_si
         x = batch["motion"]
         t = x.shape[1] - x.shape[1] % model.cfg.frames_per_token
         x, mask = x[:, :t], batch["mask"][:, :t]
-        rec = model.decode(model.encode(x))
+        rec = model.decode(model.encode(x.to(device))).float().cpu()
         feat_err += float(((rec - x).abs().mean(-1) * mask).sum() / mask.sum())
         real = features_to_joints(data.denormalize(x))
         fake = features_to_joints(data.denormalize(rec))
@@ -58,61 +86,67 @@ def evaluate(model: RVQVAE, data: MotionTextDataset, batches: int = 20, batch_si
     return {"val_feature_l1": feat_err / max(n, 1), "val_mpjpe_m": joint_err / max(n, 1)}
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     """Train and save the tokenizer; returns an exit code."""
     p = base_parser(__doc__.splitlines()[1])
-    p.add_argument("--full", action="store_true", help="MoMask's full sizes (for a GPU)")
+    add_size_arg(p, SIZES, help="model size: full is MoMask's (6 x 512 codes, width 512), tiny for tests")
+    p.add_argument("--full", action="store_true", help="same as --size full")
+    p.add_argument("--eval-every", type=int, default=2000, help="validation every N steps (0: at the end only)")
+    p.add_argument("--window", type=int, default=WINDOW, help="training window in frames (MoMask: 64)")
     args = p.parse_args(argv)
-    setup(args)
-    cfg = RVQConfig.full() if args.full else RVQConfig()
+    run = setup(args)
+    size = "full" if args.full else args.size
+    cfg = RVQConfig(**{**RVQConfig().to_dict(), **size_fields(SIZES, size, RVQConfig)})
     steps = args.steps or 12000
     batch_size = args.batch or 64
     peak = args.lr or 2e-4
     out = Path(args.out)
-    train = training_set(args.data, "train", max_frames=WINDOW, min_frames=WINDOW, unit=cfg.frames_per_token,
-                         seed=args.seed)
+    refuse_existing_model(out, args.overwrite)
+    train = training_set(args.data, "train", max_frames=args.window, min_frames=args.window,
+                         unit=cfg.frames_per_token, seed=args.seed)
     first = parse_data(args.data)[0][0]
-    val = MotionTextDataset(first, "val", max_frames=196, min_frames=WINDOW, unit=cfg.frames_per_token,
+    val = MotionTextDataset(first, "val", max_frames=196, min_frames=args.window, unit=cfg.frames_per_token,
                             seed=args.seed)
-    g = torch.Generator().manual_seed(args.seed)
-    loader = DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=True, collate_fn=collate_motions,
-                        generator=g)
+    batches = ShardedBatches(train, batch_size, collate_motions, run, seed=args.seed)
     model = RVQVAE(cfg)
+    step_fn = run.wrap(RVQStep(model, run))
+    run.model = model  # checkpoints hold the tokenizer itself
     opt = torch.optim.AdamW(model.parameters(), lr=peak, betas=(0.9, 0.99), weight_decay=0.0)
-    log = JsonlLog(out / "train_log.jsonl")
-    batches = infinite(loader)
+    # The quantizer's generator is the same on every rank: quantizer dropout must pick the same layers everywhere.
+    g = run.generator(args.seed)
+    schedule = Schedule(opt, steps, peak, min(500, steps // 10 + 1), desc="rvq", run=run)
+    run.track(opt=opt, schedule=schedule, batches=batches, quantizer=g)
+    run.restore()
+    log = run.log(out / "train_log.jsonl")
     t0 = time.time()
-    bar = tqdm(range(steps), desc="rvq", unit="step")
-    for step in bar:
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, peak, warmup=500)
-        x = next(batches)["motion"]
-        with autocast(not args.no_bf16):
-            enc = model.encoder(x.transpose(1, 2))
-        # Quantization and its EMA codebooks run in float32 so the statistics stay exact.
-        zq, codes, commit, perplexity = model.quantizer(enc.float(), g)
-        with autocast(not args.no_bf16):
-            recon = model.decoder(zq).transpose(1, 2)
-        losses = rvq_loss({"recon": recon.float(), "commit": commit}, x, cfg)
+    for step in schedule:
+        x = run.to(next(batches)["motion"])
+        recon, commit, perplexity = step_fn(x, g)
+        losses = rvq_loss({"recon": recon, "commit": commit}, x, cfg)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if step % 50 == 0 or step == steps - 1:
-            row = {k: float(v.detach()) for k, v in losses.items()}
+        if step % args.log_every == 0 or step == steps - 1:
+            row = {k: run.mean(float(v.detach())) for k, v in losses.items()}
             row.update(step=step, perplexity=float(perplexity), lr=opt.param_groups[0]["lr"], secs=time.time() - t0)
-            if step % 2000 == 0 or step == steps - 1:
+            if run.is_main and ((args.eval_every and step % args.eval_every == 0) or step == steps - 1):
                 row.update(evaluate(model, val))
             log.write(**row)
-            bar.set_postfix(loss=f"{row['loss']:.4f}", ppl=f"{row['perplexity']:.0f}")
-    final = evaluate(model, val, batches=50)
-    model.eval()
-    save_pretrained(model, cfg, out, extra_meta=provenance(args, steps=steps, batch=batch_size, lr=peak, **final),
-                    overwrite=args.overwrite)
-    for name in ("Mean.npy", "Std.npy"):
-        shutil.copyfile(first / name, out / name)
-    print(f"saved {out} (val feature L1 {final['val_feature_l1']:.4f}, MPJPE {final['val_mpjpe_m'] * 100:.2f} cm)")
+            schedule.bar.set_postfix(loss=f"{row['loss']:.4f}", ppl=f"{row['perplexity']:.0f}")
+        run.step_end(schedule.done)
+    if run.is_main:
+        final = evaluate(model, val, batches=50)
+        model.eval()
+        meta = provenance(args, size=size, steps=steps, steps_done=schedule.done, batch=batch_size, lr=peak,
+                          **run.describe(), **final)
+        save_pretrained(model.cpu(), cfg, out, extra_meta=meta, overwrite=args.overwrite)
+        for name in ("Mean.npy", "Std.npy"):
+            shutil.copyfile(first / name, out / name)
+        print(f"saved {out} (val feature L1 {final['val_feature_l1']:.4f}, MPJPE {final['val_mpjpe_m'] * 100:.2f} cm)")
     log.close()
+    run.finish()
     return 0
 
 

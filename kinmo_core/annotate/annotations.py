@@ -87,11 +87,16 @@ def make_annotator(name: str, **options):
 
 
 def dataset_ids(folder: str | os.PathLike, split: str | None = None) -> list[str]:
-    """Return the motion ids of a HumanML3D-layout folder (all of new_joints/, or those of <split>.txt)."""
+    """Return the motion ids of a HumanML3D-layout folder (all of new_joints/, or those of <split>.txt).
+
+    A folder with new_joint_vecs/ but no new_joints/ (a trimmed HumanML3D copy) is read through the features.
+    """
     root = Path(folder)
     if not root.is_dir():
         raise KinmoInputError(f"dataset folder not found: {root}")
     joints_dir = root / "new_joints"
+    if not joints_dir.is_dir():
+        joints_dir = root / "new_joint_vecs"
     if not joints_dir.is_dir():
         raise KinmoInputError(f"not a dataset in the HumanML3D layout (no new_joints/ folder): {root}")
     if split is not None:
@@ -107,8 +112,16 @@ def dataset_ids(folder: str | os.PathLike, split: str | None = None) -> list[str
 
 
 def load_joints(folder: str | os.PathLike, motion_id: str) -> np.ndarray:
-    """Return new_joints/<id>.npy, or raise KinmoInputError naming the problem."""
+    """Return new_joints/<id>.npy (or joints recovered from new_joint_vecs/<id>.npy), else KinmoInputError."""
     path = Path(folder) / "new_joints" / f"{motion_id}.npy"
+    vecs = Path(folder) / "new_joint_vecs" / f"{motion_id}.npy"
+    if not path.is_file() and vecs.is_file() and not (Path(folder) / "new_joints").is_dir():
+        from kinmo_core.motion.features import features_to_joints
+
+        try:
+            return np.asarray(features_to_joints(np.load(vecs, allow_pickle=False).astype(np.float32)))
+        except (OSError, ValueError) as exc:
+            raise KinmoInputError(f"{motion_id}: unreadable features file ({exc})") from exc
     if not path.is_file():
         raise KinmoInputError(f"{motion_id}: missing {path.name}")
     try:

@@ -16,6 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+from kinmo_core.cli.printable import printable
+
 SUBCOMMANDS: tuple[str, ...] = ("sample", "agreement", "evaluate", "labels")
 
 USAGE = """kinmo annotate DATASET -o OUT.json [options]
@@ -31,7 +33,8 @@ def _dataset_parser() -> argparse.ArgumentParser:
         description="Annotate a dataset (HumanML3D layout) with "
         "six group-level and fifteen interaction-level descriptions per motion.",
     )
-    p.add_argument("dataset", type=Path, help="dataset folder with new_joints/*.npy (and texts/*.txt)")
+    p.add_argument("dataset", type=Path,
+                   help="dataset folder with new_joints/*.npy or new_joint_vecs/*.npy (and texts/*.txt)")
     p.add_argument("-o", "--output", type=Path, required=True, help="annotation JSON file (resumed if it exists)")
     p.add_argument("--annotator", choices=("rules", "openai", "hf"), default="rules")
     p.add_argument("--workers", type=int, default=1, help="motions annotated concurrently (default 1)")
@@ -123,11 +126,16 @@ def _labels_parser() -> argparse.ArgumentParser:
 
 def register(subparsers) -> None:
     """Add the `annotate` subcommand."""
+    # The forms parse their own arguments (run()), so --help shows the dataset form's options here.
+    dataset_help = _dataset_parser().format_help()
     p = subparsers.add_parser(
         "annotate",
         help="describe each body part and pair of parts of a dataset's motions",
         usage=USAGE,
         description=__doc__,
+        epilog="kinmo annotate DATASET " + dataset_help[dataset_help.index("options:"):].replace(
+            "  -h, --help            show this help message and exit\n", "")
+        + "\nThe other forms list their options with --help, e.g. `kinmo annotate sample --help`.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("argv", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -169,7 +177,7 @@ def _run_dataset(args: argparse.Namespace) -> int:
         f"{summary.keyframes_per_second:.2f} keyframes/s, {summary.seconds:.1f} s -> {summary.output}"
     )
     for mid, reason in list(summary.failures.items())[:20]:
-        print(f"failed {mid}: {reason}", file=sys.stderr)
+        print(printable(f"failed {mid}: {reason}"), file=sys.stderr)
     if len(summary.failures) > 20:
         print(f"... and {len(summary.failures) - 20} more (see 'failures' in {summary.output})", file=sys.stderr)
     return summary.exit_code

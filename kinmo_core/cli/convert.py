@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from kinmo_core.cli.printable import printable
+
 LAYOUTS = ("features", "joints")
 
 
@@ -44,5 +46,6 @@ def run(args: argparse.Namespace) -> int:
     if args.text is not None:
         motion.text = args.text
     save_motion(motion, out, as_=args.layout, overwrite=args.overwrite)
-    print(f"{out}: {motion.num_frames} frames ({motion.seconds:.2f} s at {motion.fps} fps) from {args.input}")
+    summary = f"{motion.num_frames} frames ({motion.seconds:.2f} s at {motion.fps} fps)"
+    print(printable(f"{out}: {summary} from {args.input}"))
     return 0

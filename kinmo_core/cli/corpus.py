@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from kinmo_core.cli.printable import printable
+
 EXIT_PARTIAL = 1
 """Exit code of an import where some files failed (the others were imported)."""
 
@@ -93,7 +95,7 @@ def run_import(args: argparse.Namespace) -> int:
     print(f"imported {summary['imported']} of {summary['files']} BVH files into {args.out} (+ mirrors; captions from "
           f"{summary['captions']}; train {sp['train']}, val {sp['val']}, test {sp['test']})")
     for f in summary["failed"]:
-        print(f"error: {f['path']}: {f['error']}", file=sys.stderr)
+        print(printable(f"error: {f['path']}: {f['error']}"), file=sys.stderr)
     if summary["failed"]:
         print(f"{len(summary['failed'])} file(s) failed; the others were imported", file=sys.stderr)
         return EXIT_PARTIAL

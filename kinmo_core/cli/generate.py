@@ -15,6 +15,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from kinmo_core.cli.printable import printable
+
 
 def register(subparsers) -> None:
     """Add the `generate` subcommand."""
@@ -77,8 +79,8 @@ def _read_descriptions(path: Path) -> dict:
     except UnicodeDecodeError:
         raise KinmoInputError(f"{path}: not a UTF-8 JSON file") from None
     d = normalize_descriptions(text, where=path)
-    if d is None:
-        raise KinmoInputError(f"{path}: no descriptions in the file")
+    if d is None or not any(v.strip() for section in d.values() for v in section.values()):
+        raise KinmoInputError(f"{path}: no descriptions in the file (every part is empty)")
     return d
 
 
@@ -93,16 +95,18 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from kinmo_core.errors import KinmoInputError
+    from kinmo_core.fileio import check_output_folder
+    from kinmo_core.limits import MAX_NUM
     from kinmo_core.pipeline import KinMoPipeline, clean_text, frames_for
 
     def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-        print(f"warning: {message}", file=sys.stderr)
+        print(f"warning: {printable(message)}", file=sys.stderr)
 
     warnings.showwarning = one_line_warning
     prompts = [clean_text(t) for t in _prompts(args)]
     n_frames = frames_for(args.seconds, args.frames)
-    if args.num < 1:
-        raise KinmoInputError(f"--num must be at least 1, got {args.num}")
+    if not 1 <= args.num <= MAX_NUM:
+        raise KinmoInputError(f"--num must be from 1 to {MAX_NUM}, got {args.num}")
     if args.batch < 1:
         raise KinmoInputError(f"--batch must be at least 1, got {args.batch}")
     given = _read_descriptions(args.descriptions) if args.descriptions is not None else None
@@ -111,14 +115,19 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.output
     if out.exists() and not out.is_dir():
         raise KinmoInputError(f"{out}: exists and is not a folder")
+    check_output_folder(out)
     jobs = [(p, k) for p in prompts for k in range(args.num)]
     folders = [out] if len(jobs) == 1 else [out / f"{i:03d}" for i in range(len(jobs))]
     names = ["motion.npz", "motion.bvh", "descriptions.json"] + (["preview.gif"] if args.preview else [])
     if not args.overwrite:
         clash = [str(f / n) for f in folders for n in names if (f / n).exists()]
-        if clash or (len(jobs) > 1 and (out / "index.json").exists()):
-            raise KinmoInputError(f"{(clash or [str(out / 'index.json')])[0]}: already exists; pass --overwrite "
-                                  "to replace it")
+        # A single motion into a folder of batch output (index.json, 000/...) would mix two runs' files.
+        if (out / "index.json").exists():
+            clash.append(str(out / "index.json"))
+        if len(jobs) == 1 and (out / "000").exists():
+            clash.append(str(out / "000"))
+        if clash:
+            raise KinmoInputError(f"{printable(clash[0])}: already exists; pass --overwrite to replace it")
     pipe = KinMoPipeline.from_pretrained(args.model, device=args.device)
     if args.one_pass:
         pipe.settings = dataclasses.replace(pipe.settings, coarse_to_fine=False)
@@ -158,5 +167,5 @@ def run(args: argparse.Namespace) -> int:
     if len(jobs) > 1:
         _write_json(out / "index.json", {"levels": levels, "motions": index}, args.overwrite)
     for item in index:
-        print(f"{out / item['folder']}: {item['frames']} frames, {item['text']!r}")
+        print(printable(f"{out / item['folder']}: {item['frames']} frames, {item['text']!r}"))
     return 0

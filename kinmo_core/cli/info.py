@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from kinmo_core.cli.printable import printable, printable_json
 
 
 def register(subparsers) -> None:
@@ -28,15 +29,15 @@ def run(args: argparse.Namespace) -> int:
     motion = load_motion(args.input, rig=args.rig)
     stats = motion_stats(motion)
     if args.json:
-        print(json.dumps({"file": str(args.input), **stats}, indent=2))
+        print(printable_json({"file": str(args.input), **stats}, indent=2, ensure_ascii=True))
         return 0
     feet = stats["foot_contact_share"]
     box = stats["bounding_box_m"]
     lines = [
-        f"file:          {args.input}",
-        f"source:        {stats['source']}",
+        f"file:          {printable(args.input)}",
+        f"source:        {printable(stats['source'])}",
         f"frames:        {stats['frames']} ({stats['seconds']:.2f} s at {stats['fps']} fps)",
-        f"text:          {stats['text'] or '(none)'}",
+        f"text:          {printable(stats['text']) or '(none)'}",
         f"descriptions:  {'yes' if stats['has_descriptions'] else 'no'}",
         f"bone lengths:  max deviation {stats['max_bone_length_error_m'] * 1000:.2f} mm from the target skeleton",
         f"foot contact:  left {feet['left']:.0%}, right {feet['right']:.0%}, both {feet['both']:.0%}, "
@@ -53,5 +54,6 @@ def run(args: argparse.Namespace) -> int:
     for g in GROUPS:
         e = stats["group_energy"][g]
         lines.append(f"  {GROUP_TITLES[g]:<10} {e:8.3f}  {'#' * round(30 * e / total):<30} {e / total:5.1%}")
-    print("\n".join(lines))
+    # The file's text and name are user data: no escape sequence may reach the terminal.
+    print(printable("\n".join(lines), keep_newlines=True))
     return 0

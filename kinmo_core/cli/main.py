@@ -10,11 +10,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 import traceback
+from typing import NoReturn
 
 from kinmo_core import __version__
+from kinmo_core.cli.printable import printable
 from kinmo_core.errors import KinmoInputError, KinmoModelError
+from kinmo_core.limits import check_seed
 
 COMMANDS: tuple[str, ...] = (
     "generate", "edit", "compose", "retrieve", "reason", "convert", "info", "render", "corpus", "annotate", "eval",
@@ -23,19 +27,22 @@ COMMANDS: tuple[str, ...] = (
 """Subcommand modules, in the order `kinmo --help` lists them."""
 
 EXIT_OK = 0
+EXIT_FAILURE = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # as a process killed by SIGPIPE: the reader (e.g. `| head`) stopped reading
 
-# Errors that mean the input or the environment is wrong, not KinMo: shown as one line, exit code 2.
+# Errors that mean the input is wrong (a file, a value, a model folder): one line, exit code 2.
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     KinmoInputError,
     KinmoModelError,
     FileNotFoundError,
     IsADirectoryError,
     NotADirectoryError,
-    PermissionError,
     FileExistsError,
 )
+# Everything else the operating system reports (permission, disk full, file too large, I/O error) is one line with
+# exit code 1, as is an unexpected error (a bug: --debug shows its traceback).
 
 
 def available_commands() -> list[str]:
@@ -43,9 +50,18 @@ def available_commands() -> list[str]:
     return [name for name in COMMANDS if importlib.util.find_spec(f"{__package__}.{name}") is not None]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (exit code 2), like every other KinMo error."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print `error: message (usage: ...)` as one line and exit with code 2."""
+        usage = " ".join(self.format_usage().split())
+        self.exit(EXIT_USER_ERROR, f"error: {printable(' '.join(message.split()))} ({usage})\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the `kinmo` argument parser with every available subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kinmo",
         description="KinMo: text to 3D human motion with per-body-part control. Motion files, previews and tools.",
     )
@@ -60,9 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
 def _one_line(error: BaseException) -> str:
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         text = f"{error.filename}: {error.strerror}"
+    elif isinstance(error, OSError) and error.strerror:
+        text = error.strerror
     else:
         text = str(error) or type(error).__name__
-    return " ".join(text.split())
+    # Messages quote file contents (joint names, text): nothing in them may drive the terminal.
+    return printable(" ".join(text.split()))
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe: point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,15 +104,36 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USER_ERROR
     try:
-        return int(args.func(args) or EXIT_OK)
+        if getattr(args, "seed", None) is not None:  # every subcommand's --seed, before any work
+            check_seed(args.seed, "--seed")
+        code = int(args.func(args) or EXIT_OK)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers, not at interpreter exit
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except EXPECTED_ERRORS as e:
-        if args.debug:
-            traceback.print_exc()
-        print(f"error: {_one_line(e)}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return _report(e, args.debug, EXIT_USER_ERROR)
+    except OSError as e:
+        return _report(e, args.debug, EXIT_FAILURE)
+    except MemoryError as e:
+        return _report(e, args.debug, EXIT_FAILURE, "out of memory")
+    except Exception as e:
+        return _report(e, args.debug, EXIT_FAILURE, f"internal error (a bug; --debug shows the traceback): "
+                                                    f"{type(e).__name__}: {_one_line(e)}")
+
+
+def _report(error: BaseException, debug: bool, code: int, text: str | None = None) -> int:
+    if debug:
+        traceback.print_exc()
+    try:
+        print(f"error: {text or _one_line(error)}", file=sys.stderr)
+    except (OSError, ValueError):
+        pass  # stderr is gone too: the exit code still tells
+    return code
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from kinmo_core.cli.printable import printable, printable_json
 
 
 def register(subparsers) -> None:
@@ -43,19 +44,19 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         results = reasoner.reason(args.captions, seed=args.seed, temperature=args.temperature)
     for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
+        print(f"warning: {printable(w.message)}", file=sys.stderr)
     if args.json:
         items = [{"text": t, **({"groups": r["groups"]} if args.groups_only else r)}
                  for t, r in zip(args.captions, results, strict=True)]
-        print(json.dumps(items, indent=2, ensure_ascii=False))
+        print(printable_json(items, indent=2))
         return 0
     blocks = []
     for text, r in zip(args.captions, results, strict=True):
-        lines = [f"caption: {text}"]
-        lines += [f"  {GROUP_TITLES[g] + ':':<11} {d}" for g, d in r["groups"].items()]
+        lines = [f"caption: {printable(text)}"]
+        lines += [f"  {GROUP_TITLES[g] + ':':<11} {printable(d)}" for g, d in r["groups"].items()]
         if not args.groups_only:
             lines.append("  interactions:")
-            lines += [f"    {p.replace('|', ' + ') + ':':<22} {d}" for p, d in r["interactions"].items()]
+            lines += [f"    {p.replace('|', ' + ') + ':':<22} {printable(d)}" for p, d in r["interactions"].items()]
         blocks.append("\n".join(lines))
     print("\n\n".join(blocks))
     return 0

@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from kinmo_core.cli.printable import printable, printable_json
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `retrieve` subcommand."""
@@ -46,14 +48,21 @@ def _read_descriptions(path: Path) -> dict:
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise KinmoInputError(f"cannot read descriptions from {path}: {exc}") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise KinmoInputError(f"cannot read descriptions from {path}: {type(exc).__name__}: {exc}") from None
     return check_descriptions(data, str(path))
 
 
 def run(args: argparse.Namespace) -> int:
     """Run a query; print the ranked results."""
+    import warnings
+
     from kinmo_core.errors import KinmoInputError
+
+    def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"warning: {printable(message)}", file=sys.stderr)
+
+    warnings.showwarning = one_line_warning
 
     if args.k < 1:
         raise KinmoInputError(f"--k must be at least 1, got {args.k}")
@@ -86,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"indexed {len(index)} {'motions' if text is not None else 'captions'}", file=sys.stderr)
     if args.json:
         rows = [{"rank": r + 1, "id": h.id, "text": h.text, "score": round(h.score, 4)} for r, h in enumerate(hits)]
-        print(json.dumps({"query": query, "results": rows}, indent=2))
+        print(printable_json({"query": query, "results": rows}, indent=2, ensure_ascii=True))
         return 0
     for r, h in enumerate(hits, 1):
-        print(f"{r:>3}  {h.score:6.3f}  {h.id}  {h.text}")
+        print(f"{r:>3}  {h.score:6.3f}  {printable(h.id)}  {printable(h.text)}")
     return 0

@@ -62,7 +62,9 @@ class MotionTextDataset(Dataset):
                 continue  # HumanML3D's split files list a few ids without data; its loader skips them too
             data = np.load(vec, mmap_mode="r")
             if data.ndim != 2 or data.shape[1] != feature_dim:
-                raise KinmoInputError(f"{vec}: expected (frames, {feature_dim}) features, got {data.shape}")
+                kit = " (KIT-ML's 251-d features of a 21-joint skeleton are not supported yet)" if data.ndim == 2 \
+                    and data.shape[1] == 251 else ""
+                raise KinmoInputError(f"{vec}: expected (frames, {feature_dim}) features, got {data.shape}{kit}")
             whole = []
             for rec in layout.read_texts(txt):
                 if rec["start"] == 0.0 and rec["end"] == 0.0:

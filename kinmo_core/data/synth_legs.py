@@ -24,6 +24,7 @@ from kinmo_core.data.synth_body import (
     rot_y,
     two_bone_ik,
 )
+from kinmo_core.motion.contacts import contact_mask, true_runs
 from kinmo_core.motion.skeleton import FPS
 
 GRAVITY = 9.81
@@ -91,22 +92,11 @@ def swing_progress(u: np.ndarray, frames: float) -> np.ndarray:
 def _swing_drift(n: int, dist: float, lift: float) -> float:
     # The foot-skate a swing would show under HumanML3D's contact rule: frames moving slower than the rule's
     # threshold count as contact, so a slow run of frames next to a stance phase reads as sliding.
-    from kinmo_core.motion.skeleton import FOOT_CONTACT_VELOCITY_THRESHOLD
-
     u = np.arange(-2, n + 3) / n
     x = dist * swing_progress(u, n)
     y = lift * np.sin(np.pi * np.clip(u, 0, 1))
-    disp = np.diff(x) ** 2 + np.diff(y) ** 2
-    contact = disp < FOOT_CONTACT_VELOCITY_THRESHOLD
-    worst = 0.0
-    start = None
-    for i, c in enumerate(np.append(contact, False)):
-        if c and start is None:
-            start = i
-        elif not c and start is not None:
-            worst = max(worst, float(np.max(np.abs(x[start:i] - x[start]))))
-            start = None
-    return worst
+    contact = contact_mask(np.stack((x, y, np.zeros_like(x)), axis=-1)[:, None])[:, 0]
+    return max((float(np.max(np.abs(x[a:b] - x[a]))) for a, b in true_runs(contact)), default=0.0)
 
 
 def swing_lift(n: int, dist: float, lift: float, tolerance: float = 0.012) -> float:

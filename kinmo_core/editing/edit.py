@@ -65,7 +65,7 @@ def check_frames(frames, num_frames: int) -> tuple[int, int]:
         raise KinmoInputError(f"frames {a}:{b} are empty")
     if b - a < MIN_RANGE_FRAMES:
         raise KinmoInputError(f"frames {a}:{b} cover {b - a} frames; a range needs at least {MIN_RANGE_FRAMES}")
-    from kinmo_core.limits import MAX_FRAMES
+    from kinmo_core.generation_limits import MAX_FRAMES
 
     if b - a > MAX_FRAMES:
         raise KinmoInputError(f"frames {a}:{b} cover {b - a} frames; one edit covers at most {MAX_FRAMES} "
@@ -125,7 +125,7 @@ def changed_groups(old: Mapping, new: Mapping) -> tuple[str, ...]:
 
 def _window(start: int, stop: int, total: int, context: int) -> tuple[int, int]:
     """The in-painting window: the range plus up to `context` frames each side, within 20 to 200 frames."""
-    from kinmo_core.limits import MAX_FRAMES, MIN_FRAMES
+    from kinmo_core.generation_limits import MAX_FRAMES, MIN_FRAMES
 
     lo, hi = max(0, start - context), min(total, stop + context)
     while hi - lo > MAX_FRAMES:  # trim context, from the longer side first
@@ -153,7 +153,7 @@ def edit_motion(pipe, motion, text: str, frames=None, parts=None, seed: int = 0,
     already known (they are otherwise written here and merged with the source's for the untouched parts).
     """
     from kinmo_core.editing.composite import motion_from_placed_joints
-    from kinmo_core.limits import clean_text
+    from kinmo_core.generation_limits import clean_text
     from kinmo_core.motion.file import normalize_descriptions
 
     if method not in METHODS:

@@ -52,7 +52,7 @@ def inpaint_features(pipe, features: np.ndarray, start: int, stop: int, text: st
     keep_tokens=False generates the whole window from the text alone (no in-painting), for comparison.
     one_pass: decode once under all text levels instead of coarse to fine (`decoding_settings`).
     """
-    from kinmo_core.limits import MAX_FRAMES, MIN_FRAMES
+    from kinmo_core.generation_limits import MAX_FRAMES, MIN_FRAMES
 
     n = len(features)
     if not MIN_FRAMES <= n <= MAX_FRAMES:

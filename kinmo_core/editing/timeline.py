@@ -95,7 +95,7 @@ def _number(v, what: str) -> float:
 
 
 def _text(v, what: str) -> str:
-    from kinmo_core.limits import clean_text
+    from kinmo_core.generation_limits import clean_text
 
     if not isinstance(v, str):
         raise KinmoInputError(f"{what} must be a string")
@@ -105,7 +105,7 @@ def _text(v, what: str) -> str:
 def parse_timeline(obj) -> tuple[list[Segment], list[Track]]:
     """Check a timeline (dict as in the module docstring) and return its segments (time order) and tracks."""
     from kinmo_core.editing.edit import MIN_RANGE_FRAMES, check_parts
-    from kinmo_core.limits import MAX_SECONDS, MIN_SECONDS
+    from kinmo_core.generation_limits import MAX_SECONDS, MIN_SECONDS
 
     if not isinstance(obj, Mapping):
         raise KinmoInputError('a timeline must be a JSON object {"segments": [...], "tracks": [...]}')

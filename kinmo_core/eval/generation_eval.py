@@ -98,8 +98,8 @@ class Embedder:
     """The frozen evaluator plus the MiniLM token features it reads."""
 
     def __init__(self, evaluator_dir: str | Path) -> None:
-        from kinmo_core.conditioning import get_minilm
         from kinmo_core.models.evaluator import TextMotionEvaluator
+        from kinmo_core.text.minilm import get_minilm
 
         self.model = TextMotionEvaluator.from_pretrained(evaluator_dir)
         self.text_encoder = get_minilm()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from kinmo_core.errors import KinmoInputError
-from kinmo_core.motion.contacts import true_runs
+from kinmo_core.motion.contacts import skate_steps, true_runs
 from kinmo_core.motion.skeleton import BONE_LENGTHS, FPS, JOINT_INDEX, NUM_JOINTS, bone_lengths
 
 FLOOR_HEIGHT: float = 0.0
@@ -48,15 +48,16 @@ def foot_skating(joints, height_threshold: float = SKATE_HEIGHT_THRESHOLD,
                  speed_threshold: float = SKATE_SPEED_THRESHOLD, fps: int = FPS) -> dict[str, float]:
     """Return the skating ratio and the mean horizontal slide per ground-contact phase (cm).
 
+    Skating as `kinmo_core.motion.contacts.skate_steps` defines it, contact meaning a toe below `height_threshold`.
     skate_ratio: share of frame steps where some toe is on the ground (below `height_threshold` at both ends of the
     step) and moves horizontally faster than `speed_threshold`. skate_distance_cm: over every contact phase (a maximal
     run of such grounded steps of one foot), the horizontal path length the foot slides, averaged over phases.
     """
     j = check_joints(joints, min_frames=2)
     feet = j[:, list(SKATE_FOOT_JOINTS)]
-    height = feet[..., 1] - FLOOR_HEIGHT
-    grounded = (height[1:] < height_threshold) & (height[:-1] < height_threshold)  # (T-1, 2)
-    step = np.linalg.norm(np.diff(feet[..., [0, 2]], axis=0), axis=-1)  # horizontal metres per frame, (T-1, 2)
+    on_ground = feet[..., 1] - FLOOR_HEIGHT < height_threshold  # (T, 2): contact here is touching the floor
+    grounded = on_ground[1:] & on_ground[:-1]  # (T-1, 2)
+    step = np.linalg.norm(skate_steps(feet, on_ground), axis=-1)  # horizontal metres per grounded frame step
     skating = grounded & (step * fps > speed_threshold)
     phases = [float(step[a:b, f].sum()) for f in range(2) for a, b in true_runs(grounded[:, f])]
     return {

@@ -172,7 +172,7 @@ class TextMotionEvaluator(nn.Module):
             loss = 0.5 * (F.cross_entropy(sim, target) + F.cross_entropy(sim.t(), target))
             return {"loss": loss, "nce": loss.detach()}
         # Guo's hinge: negatives pair each text with the motion `shift` places on (never 0, unlike his sampler).
-        shift = int(torch.randint(1, b, (1,), generator=generator))
+        shift = int(torch.randint(1, b, (1,), generator=generator, device=text.device))
         pos = F.pairwise_distance(text, motion)
         neg = F.pairwise_distance(text, motion.roll(-shift, dims=0))
         loss_pos = (pos ** 2).mean()

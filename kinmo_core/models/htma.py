@@ -207,8 +207,13 @@ class HTMA(nn.Module):
         m_mu, m_logvar = self.encode_motion(motion, mask)
         # Distribution parameters in float32 so KL and InfoNCE stay exact under bf16 autocast.
         t_mu, t_logvar, m_mu, m_logvar = (x.float() for x in (t_mu, t_logvar, m_mu, m_logvar))
-        t_z = t_mu + torch.randn(t_mu.shape, generator=generator) * (0.5 * t_logvar).exp() if self.training else t_mu
-        m_z = m_mu + torch.randn(m_mu.shape, generator=generator) * (0.5 * m_logvar).exp() if self.training else m_mu
+        def draw(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+            if not self.training:
+                return mu
+            return mu + torch.randn(mu.shape, generator=generator, device=mu.device) * (0.5 * logvar).exp()
+
+        t_z = draw(t_mu, t_logvar)
+        m_z = draw(m_mu, m_logvar)
         out: dict[str, torch.Tensor] = {}
         total = motion.new_zeros(())
         sim_text = batch.get("text_sim")  # (B, B) sentence-embedding similarity of the global captions

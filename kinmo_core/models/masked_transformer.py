@@ -33,9 +33,14 @@ class MaskTransformerConfig:
     cond_drop_prob: float = 0.1
     level_drop_prob: float = 0.3
 
+    ff_dim: int = 0  # feed-forward width; 0 means d_model * ff_mult (MoMask's full size uses 1024 at d=384)
+
     def to_dict(self) -> dict:
-        """Return the config as a JSON-ready dict."""
-        return asdict(self)
+        """Return the config as a JSON-ready dict (ff_dim only when set, so older configs keep their versions)."""
+        d = asdict(self)
+        if not d["ff_dim"]:
+            del d["ff_dim"]
+        return d
 
     @property
     def mask_id(self) -> int:
@@ -62,13 +67,13 @@ def gumbel_noise(shape: torch.Size, generator: torch.Generator | None, device: t
 class TokenTransformer(nn.Module):
     """Bidirectional transformer over [conditions; tokens] with learned positions (shared by both generators)."""
 
-    def __init__(self, vocab: int, d_model: int, n_layers: int, n_heads: int, ff_mult: int, dropout: float,
+    def __init__(self, vocab: int, d_model: int, n_layers: int, n_heads: int, ff_dim: int, dropout: float,
                  max_len: int) -> None:
         super().__init__()
         self.tok = nn.Embedding(vocab, d_model)
         self.pos = nn.Parameter(torch.zeros(1, max_len, d_model))
         nn.init.normal_(self.pos, std=0.02)
-        layer = nn.TransformerEncoderLayer(d_model, n_heads, d_model * ff_mult, dropout, activation="gelu",
+        layer = nn.TransformerEncoderLayer(d_model, n_heads, ff_dim, dropout, activation="gelu",
                                            batch_first=True, norm_first=True)
         self.blocks = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d_model)
@@ -88,7 +93,8 @@ class MaskTransformer(nn.Module):
     def __init__(self, cfg: MaskTransformerConfig | None = None) -> None:
         super().__init__()
         self.cfg = cfg = cfg or MaskTransformerConfig()
-        self.net = TokenTransformer(cfg.codebook_size + 2, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.ff_mult,
+        self.net = TokenTransformer(cfg.codebook_size + 2, cfg.d_model, cfg.n_layers, cfg.n_heads,
+                                    cfg.ff_dim or cfg.d_model * cfg.ff_mult,
                                     cfg.dropout, cfg.max_tokens + cfg.num_cond)
         self.cond_proj = nn.Linear(cfg.cond_dim, cfg.d_model)
         self.null_cond = nn.Parameter(torch.zeros(cfg.num_cond, cfg.d_model))

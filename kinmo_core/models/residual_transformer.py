@@ -27,9 +27,14 @@ class ResidualTransformerConfig:
     max_tokens: int = 64
     cond_drop_prob: float = 0.2
 
+    ff_dim: int = 0  # feed-forward width; 0 means d_model * ff_mult (MoMask's full size uses 1024 at d=384)
+
     def to_dict(self) -> dict:
-        """Return the config as a JSON-ready dict."""
-        return asdict(self)
+        """Return the config as a JSON-ready dict (ff_dim only when set, so older configs keep their versions)."""
+        d = asdict(self)
+        if not d["ff_dim"]:
+            del d["ff_dim"]
+        return d
 
 
 class ResidualTransformer(nn.Module):
@@ -38,7 +43,8 @@ class ResidualTransformer(nn.Module):
     def __init__(self, cfg: ResidualTransformerConfig | None = None) -> None:
         super().__init__()
         self.cfg = cfg = cfg or ResidualTransformerConfig()
-        self.net = TokenTransformer(cfg.codebook_size + 2, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.ff_mult,
+        self.net = TokenTransformer(cfg.codebook_size + 2, cfg.d_model, cfg.n_layers, cfg.n_heads,
+                                    cfg.ff_dim or cfg.d_model * cfg.ff_mult,
                                     cfg.dropout, cfg.max_tokens + cfg.num_cond + 1)
         self.code_emb = nn.Parameter(torch.randn(cfg.num_quantizers, cfg.codebook_size, cfg.d_model) * 0.02)
         self.layer_emb = nn.Embedding(cfg.num_quantizers, cfg.d_model)

@@ -112,6 +112,13 @@ class Decoder(nn.Module):
         return self.net(z)
 
 
+def _ddp_world() -> int:
+    """The number of training processes (1 outside torch.distributed)."""
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
 class EMAQuantizer(nn.Module):
     """One codebook, learned by exponential moving averages, with dead-code reset."""
 
@@ -129,6 +136,15 @@ class EMAQuantizer(nn.Module):
         self.ema_sum.copy_(x[idx])
         self.ema_count.fill_(1.0)
         self.initialised.fill_(True)
+        self._broadcast()
+
+    def _broadcast(self) -> None:
+        # Under DDP every rank keeps rank 0's codebook, so all ranks quantize alike.
+        if _ddp_world() > 1:
+            import torch.distributed as dist
+
+            for buf in (self.codebook, self.ema_sum, self.ema_count):
+                dist.broadcast(buf, 0)
 
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         """Return the nearest code index of each row of x (N, D)."""
@@ -144,6 +160,12 @@ class EMAQuantizer(nn.Module):
         onehot = F.one_hot(idx, self.size).type(x.dtype)
         count = onehot.sum(0)
         total = onehot.t() @ x
+        if _ddp_world() > 1:
+            import torch.distributed as dist
+
+            # The statistics of the global batch (all ranks), as one process with the whole batch would see them.
+            dist.all_reduce(count)
+            dist.all_reduce(total)
         self.ema_count.mul_(self.decay).add_(count, alpha=1 - self.decay)
         self.ema_sum.mul_(self.decay).add_(total, alpha=1 - self.decay)
         n = self.ema_count.sum()
@@ -156,6 +178,7 @@ class EMAQuantizer(nn.Module):
             self.codebook[dead] = x[pick]
             self.ema_sum[dead] = x[pick]
             self.ema_count[dead] = 1.0
+            self._broadcast()
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Quantize x (N, D); return (quantized, indices). Updates the codebook in training."""
@@ -187,8 +210,8 @@ class ResidualVQ(nn.Module):
         flat = rearrange(z, "b d t -> (b t) d")
         used = len(self.layers)
         if self.training and self.cfg.quantize_dropout_prob > 0:
-            if float(torch.rand((), generator=generator)) < self.cfg.quantize_dropout_prob:
-                used = int(torch.randint(1, len(self.layers) + 1, (), generator=generator))
+            if float(torch.rand((), generator=generator, device=z.device)) < self.cfg.quantize_dropout_prob:
+                used = int(torch.randint(1, len(self.layers) + 1, (), generator=generator, device=z.device))
         residual = flat
         total = torch.zeros_like(flat)
         codes = torch.full((flat.shape[0], len(self.layers)), -1, dtype=torch.long, device=z.device)

@@ -20,6 +20,15 @@ from scipy.spatial.transform import Rotation
 
 from kinmo_core.errors import KinmoInputError
 from kinmo_core.fileio import atomic_output
+from kinmo_core.limits import (
+    MAX_BVH_BYTES,
+    MAX_BVH_DEPTH,
+    MAX_BVH_FRAME_JOINTS,
+    MAX_BVH_JOINTS,
+    MAX_BVH_VALUE,
+    MAX_BVH_VALUES,
+    check_duration,
+)
 from kinmo_core.motion.skeleton import FPS, JOINT_NAMES, NUM_JOINTS, PARENTS, TARGET_OFFSETS
 
 UNITS: dict[str, float] = {"m": 1.0, "dm": 0.1, "cm": 0.01, "mm": 0.001, "in": 0.0254}
@@ -129,6 +138,9 @@ class _Tokens:
             raise KinmoInputError(f"{self.path}: expected a number near line {self.line}, got {tok!r}") from exc
         if not math.isfinite(value):
             raise KinmoInputError(f"{self.path}: non-finite value {tok!r} near line {self.line}")
+        if abs(value) > MAX_BVH_VALUE:
+            raise KinmoInputError(f"{self.path}: value {tok!r} near line {self.line} is out of range "
+                                  f"(at most {MAX_BVH_VALUE:g} in size)")
         return value
 
     def expect(self, word: str) -> None:
@@ -141,14 +153,21 @@ def _parse_hierarchy(tok: _Tokens):
     names: list[str] = []
     parents: list[int] = []
     offsets: list[list[float]] = []
-    channels: list[list[str]] = []
     end_sites: dict[int, list[float]] = {}
-
     # Channels must line up with joint indices; collect them by index instead of append order.
     order_channels: dict[int, list[str]] = {}
+    seen: set[str] = set()
 
-    def parse_joint_indexed(parent: int) -> None:
+    def open_joint(parent: int, depth: int) -> int:
         name = tok.next()
+        if name in seen:
+            raise KinmoInputError(f"{tok.path}: joint name {name!r} appears twice (near line {tok.line})")
+        if len(names) >= MAX_BVH_JOINTS:
+            raise KinmoInputError(f"{tok.path}: more than {MAX_BVH_JOINTS} joints; KinMo reads at most "
+                                  f"{MAX_BVH_JOINTS}")
+        if depth > MAX_BVH_DEPTH:
+            raise KinmoInputError(f"{tok.path}: joints nested more than {MAX_BVH_DEPTH} deep (near line {tok.line})")
+        seen.add(name)
         index = len(names)
         names.append(name)
         parents.append(parent)
@@ -156,7 +175,15 @@ def _parse_hierarchy(tok: _Tokens):
         tok.expect("OFFSET")
         offsets.append([tok.number() for _ in range(3)])
         order_channels[index] = []
-        while True:
+        return index
+
+    # An explicit stack instead of recursion: a hostile file may nest joints far deeper than Python's stack.
+    word = tok.next()
+    while word == "ROOT":
+        stack = [open_joint(-1, 1)]
+        while stack:
+            index = stack[-1]
+            name = names[index]
             word = tok.next()
             if word == "CHANNELS":
                 count = tok.number()
@@ -168,7 +195,7 @@ def _parse_hierarchy(tok: _Tokens):
                     raise KinmoInputError(f"{tok.path}: unknown channel {bad[0]!r} on joint {name!r}")
                 order_channels[index] = chans
             elif word == "JOINT":
-                parse_joint_indexed(index)
+                stack.append(open_joint(index, len(stack) + 1))
             elif word == "End":
                 tok.expect("Site")
                 tok.expect("{")
@@ -176,13 +203,9 @@ def _parse_hierarchy(tok: _Tokens):
                 end_sites[index] = [tok.number() for _ in range(3)]
                 tok.expect("}")
             elif word == "}":
-                break
+                stack.pop()
             else:
                 raise KinmoInputError(f"{tok.path}: unexpected {word!r} near line {tok.line} in joint {name!r}")
-
-    word = tok.next()
-    while word == "ROOT":
-        parse_joint_indexed(-1)
         word = tok.next()
     if not names:
         raise KinmoInputError(f"{tok.path}: no ROOT joint in the HIERARCHY section")
@@ -258,6 +281,10 @@ def read_bvh(path: str | os.PathLike, unit: str | float = "auto", up: str = "aut
     if not p.is_file():
         raise KinmoInputError(f"BVH file not found: {p}")
     try:
+        size = p.stat().st_size
+        if size > MAX_BVH_BYTES:
+            raise KinmoInputError(f"{p}: the file has {size / 2**20:.0f} MiB; KinMo reads BVH files of at most "
+                                  f"{MAX_BVH_BYTES // 2**20} MiB")
         text = p.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise KinmoInputError(f"cannot read {p}: {exc.strerror}") from exc
@@ -275,20 +302,37 @@ def read_bvh(path: str | os.PathLike, unit: str | float = "auto", up: str = "aut
 
     # The MOTION block: two header lines then whitespace-separated numbers.
     rest = text[motion_at + len("\nMOTION"):]
+    del text
     lines = rest.lstrip().split("\n", 2)
+    del rest
     if len(lines) < 2:
         raise KinmoInputError(f"{p}: the MOTION header is incomplete (truncated file?)")
     htok = _Tokens("\n".join(lines[:2]), str(p))
     frames, frame_time = _parse_motion_header(htok)
     body = lines[2] if len(lines) > 2 else ""
+    del lines
     n_channels = sum(len(c) for c in channels)
-    try:
-        values = np.array(body.split(), dtype=np.float64)
-    except ValueError as exc:
-        raise KinmoInputError(f"{p}: the MOTION data contain a non-numeric value") from exc
+    if n_channels == 0:
+        raise KinmoInputError(f"{p}: no joint has channels")
+    # Sizes from the header are checked before anything of that size is allocated.
+    check_duration(frames, 1.0 / frame_time, str(p))
+    if frames * n_channels > MAX_BVH_VALUES:
+        raise KinmoInputError(f"{p}: {frames} frames x {n_channels} channels is more than the "
+                              f"{MAX_BVH_VALUES:,} values KinMo reads")
+    if frames * len(names) > MAX_BVH_FRAME_JOINTS:
+        raise KinmoInputError(f"{p}: {frames} frames x {len(names)} joints is more than the "
+                              f"{MAX_BVH_FRAME_JOINTS:,} KinMo reads")
     expected = frames * n_channels
+    # fromstring holds only the numbers (no list of token strings); an unparsable token stops it with a warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        try:
+            values = np.fromstring(body, dtype=np.float64, sep=" ") if body.strip() else np.empty(0)
+        except (DeprecationWarning, ValueError) as exc:
+            raise KinmoInputError(f"{p}: the MOTION data contain a non-numeric value") from exc
+    del body
     if values.size < expected:
-        got = values.size / n_channels if n_channels else 0
+        got = values.size / n_channels
         raise KinmoInputError(
             f"{p}: truncated: {frames} frames of {n_channels} values declared, found {values.size} values "
             f"({got:.1f} frames)"
@@ -297,8 +341,9 @@ def read_bvh(path: str | os.PathLike, unit: str | float = "auto", up: str = "aut
         raise KinmoInputError(f"{p}: {values.size - expected} more values than {frames} frames x {n_channels} channels")
     if not np.isfinite(values).all():
         raise KinmoInputError(f"{p}: the MOTION data contain NaN or infinite values")
-    if n_channels == 0:
-        raise KinmoInputError(f"{p}: no joint has channels")
+    if np.abs(values).max() > MAX_BVH_VALUE:
+        raise KinmoInputError(f"{p}: the MOTION data contain a value of {np.abs(values).max():.3g}; "
+                              f"KinMo reads values up to {MAX_BVH_VALUE:g}")
     data = values.reshape(frames, n_channels)
 
     n = len(names)

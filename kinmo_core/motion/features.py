@@ -27,17 +27,15 @@ import torch.nn.functional as F
 
 from kinmo_core.errors import KinmoInputError
 from kinmo_core.motion import rotations as R
+from kinmo_core.motion.contacts import foot_contacts
 from kinmo_core.motion.skeleton import (
     BONE_LENGTHS,
     FACE_JOINTS,
-    FOOT_CONTACT_VELOCITY_THRESHOLD,
     KINEMATIC_CHAINS,
-    LEFT_FOOT_JOINTS,
     LEFT_RIGHT_SWAP,
     NUM_JOINTS,
     PARENTS,
     RAW_OFFSETS,
-    RIGHT_FOOT_JOINTS,
 )
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
@@ -263,10 +261,8 @@ def _joints_to_features(j: torch.Tensor, uniform: bool, compat: bool = False, ca
         j = _canonical_placement(j)
     glob = j
 
-    thr = FOOT_CONTACT_VELOCITY_THRESHOLD
-    step_sq = ((glob[:, 1:] - glob[:, :-1]) ** 2).sum(-1)
-    feet_l = (step_sq[..., list(LEFT_FOOT_JOINTS)] < thr).to(j.dtype)
-    feet_r = (step_sq[..., list(RIGHT_FOOT_JOINTS)] < thr).to(j.dtype)
+    contact = foot_contacts(glob).to(j.dtype)
+    feet_l, feet_r = contact[..., :2], contact[..., 2:]
 
     r_rot, local = _ik_quaternions(j, smooth=True)
     cont6d = R.quat_to_cont6d(local)

@@ -26,6 +26,7 @@ import numpy as np
 
 from kinmo_core.errors import KinmoInputError
 from kinmo_core.fileio import write_atomic
+from kinmo_core.limits import MAX_ARRAY_BYTES, MAX_MOTION_SECONDS, MAX_NPZ_MEMBERS, max_frames
 from kinmo_core.motion.bvh import read_bvh
 from kinmo_core.motion.features import FEATURE_DIM, FEATURE_SLICES, features_to_joints, joints_to_features
 from kinmo_core.motion.ik import estimate_offsets, positions_to_rotations
@@ -77,6 +78,8 @@ def normalize_descriptions(descriptions: Mapping | str | None, where: str | os.P
             descriptions = json.loads(descriptions)
         except json.JSONDecodeError as e:
             raise _fail(where, f"descriptions are not valid JSON ({e.msg})") from None
+        except (RecursionError, ValueError):  # nested too deeply, or an integer of thousands of digits
+            raise _fail(where, "descriptions are not valid JSON (nested too deeply or a number too long)") from None
     if not isinstance(descriptions, Mapping) or set(descriptions) - {"groups", "interactions"}:
         raise _fail(where, 'descriptions must be an object with the keys "groups" and "interactions"')
     out = {}
@@ -104,6 +107,94 @@ def _check_array(a: np.ndarray, name: str, shape: tuple, where) -> np.ndarray:
     if not np.isfinite(a).all():
         raise _fail(where, f"{name} contains NaN or infinite values")
     return a.astype(np.float32)
+
+
+_MAX_TEXT_CHARS = 100_000  # text and descriptions of a motion file
+_MAX_HEADER_BYTES = 10_000  # an .npy header (numpy's own limit for what it parses)
+
+# Shapes of the contract's arrays (None: the frame count), checked in the file headers before anything is read.
+_FILE_SHAPES: dict[str, tuple] = {
+    "format_version": (), "features": (None, FEATURE_DIM), "joints": (None, NUM_JOINTS, 3),
+    "rotations": (None, NUM_JOINTS, 4), "root_translation": (None, 3), "fps": (), "joint_names": (NUM_JOINTS,),
+    "parents": (NUM_JOINTS,), "offsets": (NUM_JOINTS, 3), "text": (), "descriptions": (),
+}  # fmt: skip
+
+
+def _read_header(f, name: str, shapes: list[tuple], where, mismatch: str = "", kinds: str = "fiuU") -> tuple:
+    """Read an .npy header from `f` and check dtype, shape and size before the data are read; return the shape."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(f)
+        if version not in ((1, 0), (2, 0), (3, 0)):
+            raise ValueError(f"unknown .npy version {version}")
+        # numpy reads as many header bytes as the file claims (up to 4 GiB in version 2) before it checks them.
+        width = 2 if version == (1, 0) else 4
+        length = int.from_bytes(f.read(width), "little")
+        if length > _MAX_HEADER_BYTES:
+            raise ValueError(f"the header claims {length} bytes (at most {_MAX_HEADER_BYTES})")
+        f.seek(0)
+        fmt.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = fmt.read_array_header_1_0(f)
+        else:
+            shape, _, dtype = fmt.read_array_header_2_0(f)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as e:
+        raise _fail(where, f"{name} is not a readable array ({' '.join(str(e).split())[:200]})") from None
+    if dtype.hasobject:
+        raise _fail(where, f"{name}: not a readable .npy array (it holds pickled Python objects, which KinMo never "
+                           "loads)")
+    if dtype.kind not in kinds:
+        raise _fail(where, f"{name} has dtype {dtype}; expected a numeric array")
+    if dtype.itemsize <= 0:  # e.g. '<U1000000000': the item size overflows
+        raise _fail(where, f"{name} has an invalid dtype ({dtype.str})")
+    if any(d < 0 for d in shape):
+        raise _fail(where, f"{name} has a negative dimension {tuple(shape)}")
+    fits = [want for want in shapes if len(want) == len(shape) and all(w is None or w == d
+                                                                         for w, d in zip(want, shape, strict=True))]
+    if not fits:
+        wants = " or ".join("(" + ", ".join("T" if w is None else str(w) for w in want) + ")" for want in shapes)
+        raise _fail(where, mismatch.format(shape=tuple(shape)) or f"{name} has shape {tuple(shape)}; expected {wants}")
+    if shape and fits[0][0] is None and shape[0] > max_frames(FPS):
+        raise _fail(where, f"{name} has {shape[0]} frames; KinMo reads at most {max_frames(FPS)} "
+                           f"({MAX_MOTION_SECONDS:g} s at {FPS} fps)")
+    if dtype.kind == "U" and dtype.itemsize // 4 > _MAX_TEXT_CHARS:
+        raise _fail(where, f"{name} holds {dtype.itemsize // 4} characters; at most {_MAX_TEXT_CHARS} are read")
+    if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > MAX_ARRAY_BYTES:
+        raise _fail(where, f"{name} would need more than {MAX_ARRAY_BYTES // 2**20} MiB")
+    return tuple(shape)
+
+
+def _read_body(f, name: str, where) -> np.ndarray:
+    """Read the array data after _read_header (rewinding to the start of the member or file)."""
+    f.seek(0)
+    try:
+        return np.lib.format.read_array(f, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise _fail(where, f"{name} cannot be read ({' '.join(str(e).split())[:200]})") from None
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Read the contract's arrays of a .npz, checking each member's header first; other members are never read."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = zf.namelist()
+            if len(members) > MAX_NPZ_MEMBERS:
+                raise _fail(path, f"not a KinMo motion file: {len(members)} arrays (at most {MAX_NPZ_MEMBERS})")
+            missing = [k for k in _REQUIRED_KEYS if f"{k}.npy" not in members]
+            if missing:
+                raise _fail(path, f"not a KinMo motion file: missing {', '.join(missing)}")
+            raw = {}
+            for key in _REQUIRED_KEYS:
+                with zf.open(f"{key}.npy") as f:
+                    _read_header(f, key, [_FILE_SHAPES[key]], path)
+                with zf.open(f"{key}.npy") as f:
+                    raw[key] = _read_body(f, key, path)
+            return raw
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, ValueError) as e:
+        if isinstance(e, KinmoInputError):
+            raise
+        raise _fail(path, f"not a readable KinMo motion file ({type(e).__name__}: {' '.join(str(e).split())[:200]})")\
+            from None
 
 
 def _check_frames(n: int, what: str, where) -> None:
@@ -225,14 +316,7 @@ class Motion:
         """Read and validate a .npz motion file (version, keys, shapes, dtypes, finite values, consistency)."""
         path = Path(path)
         _check_readable(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                raw = {k: data[k] for k in data.files}
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-            raise _fail(path, f"not a readable KinMo motion file ({type(e).__name__}: {e})") from None
-        missing = [k for k in _REQUIRED_KEYS if k not in raw]
-        if missing:
-            raise _fail(path, f"not a KinMo motion file: missing {', '.join(missing)}")
+        raw = _read_npz(path)
         version = raw["format_version"]
         if version.shape != () or version.dtype.kind not in "iu":
             raise _fail(path, "format_version must be an integer")
@@ -296,11 +380,13 @@ def _check_readable(path: Path) -> None:
 
 
 def _load_npy(path: Path) -> Motion:
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise _fail(path, f"not a readable .npy array ({e})") from None
-    if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
+    with open(path, "rb") as f:
+        # The header is checked first: a file may claim a shape far larger than itself.
+        _read_header(f, "the array", [(None, FEATURE_DIM), (None, NUM_JOINTS, 3)], path, kinds="fiu",
+                     mismatch=f"array of shape {{shape}} is neither HumanML3D features (T, {FEATURE_DIM}) "
+                              f"nor joints (T, {NUM_JOINTS}, 3)")
+        array = _read_body(f, "the array", path)
+    if array.dtype.kind not in "fiu":
         raise _fail(path, "expected a numeric .npy array")
     if array.ndim == 2 and array.shape[1] == FEATURE_DIM:
         return Motion.from_features(array, source="humanml3d-features", where=path)
@@ -311,6 +397,18 @@ def _load_npy(path: Path) -> Motion:
         f"array of shape {array.shape} is neither HumanML3D features (T, {FEATURE_DIM})"
         f" nor joints (T, {NUM_JOINTS}, 3)",
     )
+
+
+def load_features(path: str | os.PathLike) -> np.ndarray:
+    """Read HumanML3D features (T, 263) from a .npy (header checked first), finite and at least MIN_FRAMES long."""
+    path = Path(path)
+    _check_readable(path)
+    with open(path, "rb") as f:
+        _read_header(f, "features", [(None, FEATURE_DIM)], path, kinds="fiu")
+        array = _read_body(f, "features", path)
+    features = _check_array(array, "features", (None, FEATURE_DIM), path)
+    _check_frames(len(features), "the motion", path)
+    return features
 
 
 def _load_bvh(path: Path, rig: str | None = None) -> Motion:

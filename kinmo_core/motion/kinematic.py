@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from kinmo_core.motion.skeleton import JOINT_INDEX, PARENTS
+from .skeleton import JOINT_INDEX, PARENTS
 
 GROUPS: tuple[str, ...] = ("torso", "neck", "left_arm", "right_arm", "left_leg", "right_leg")
 """The six kinematic groups, in the paper's order."""

@@ -2,10 +2,10 @@
 
 Finding the joints, in this order:
 1. an explicit `mapping` {kinmo joint name: source joint name} (may be partial: the rest is found automatically);
-2. a name preset (`PRESETS`: bandai, cmu, motionbuilder, mixamo, smpl, smpl_blender) whose names all occur in
-   the rig, compared after normalisation (case, separators, namespaces such as 'mixamorig:', side tokens
-   L/R/Left/Right/_l/.L all become one form);
-3. synonyms of each joint's name (thigh/upleg/upperleg, shin/calf/lowerleg, clavicle/collar, ...);
+2. a name preset (`kinmo_core.motion.bonenames.PRESETS`: smpl, smpl_fbx, mixamo, motionbuilder, rigify, bandai,
+   cmu) whose names all occur in the rig, compared after normalisation (case, separators, namespaces such as
+   'mixamorig:', side tokens L/R/Left/Right/_l/.L all become one form: `bonenames.split_name`);
+3. synonyms of each joint's name (`bonenames.SYNONYMS`: thigh/upleg/upperleg, shin/calf/lowerleg, clavicle/collar);
 4. the hierarchy: the spine joints are the chain from the pelvis to the joint where the arms branch off
    (first, about 70 percent up, last); when names say nothing, the whole rig is read from its shape (the joint where
    three chains branch is the pelvis, the chain that branches again is the spine, the highest leaf is the head,
@@ -25,105 +25,30 @@ rejected with a KinmoInputError that names what is missing.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from kinmo_core.errors import KinmoInputError
+from kinmo_core.limits import check_duration
+from kinmo_core.motion.bonenames import (
+    PRESETS,
+    SYNONYMS,
+    match_by_names,
+    match_preset,
+    normalize_name,
+    resolve_preset,
+)
 from kinmo_core.motion.bvh import BvhData, read_bvh
 from kinmo_core.motion.ik import estimate_offsets, forward_kinematics, positions_to_rotations
+from kinmo_core.motion.quaternions import qslerp
 from kinmo_core.motion.skeleton import FPS, JOINT_INDEX, JOINT_NAMES, NUM_JOINTS, PARENTS, TARGET_OFFSETS
 
-_SIDED = ("hip", "knee", "ankle", "foot", "collar", "shoulder", "elbow", "wrist")
 REQUIRED: tuple[str, ...] = ("pelvis",) + tuple(
     f"{s}_{n}" for n in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist") for s in ("left", "right")
 )
 """KinMo joints a source rig must have (plus a neck or a head)."""
-
-
-def _sided(left: dict[str, str], mirror) -> dict[str, str]:
-    out = {f"left_{k}": v for k, v in left.items()}
-    out.update({f"right_{k}": mirror(v) for k, v in left.items()})
-    return out
-
-
-_MB_LIMBS = {"hip": "LeftUpLeg", "knee": "LeftLeg", "ankle": "LeftFoot", "foot": "LeftToeBase",
-             "collar": "LeftShoulder", "shoulder": "LeftArm", "elbow": "LeftForeArm", "wrist": "LeftHand"}
-
-PRESETS: dict[str, dict[str, str]] = {
-    "bandai": {
-        "pelvis": "Hips", "spine1": "Spine", "spine3": "Chest", "neck": "Neck", "head": "Head",
-        **_sided({"hip": "UpperLeg_L", "knee": "LowerLeg_L", "ankle": "Foot_L", "foot": "Toes_L",
-                  "collar": "Shoulder_L", "shoulder": "UpperArm_L", "elbow": "LowerArm_L", "wrist": "Hand_L"},
-                 lambda n: n[:-2] + "_R"),
-    },
-    "cmu": {
-        "pelvis": "Hips", "spine1": "Spine", "spine3": "Spine1", "neck": "Neck", "head": "Head",
-        **_sided(_MB_LIMBS, lambda n: "Right" + n[4:]),
-    },
-    "motionbuilder": {
-        "pelvis": "Hips", "spine1": "Spine", "spine2": "Spine1", "spine3": "Spine2", "neck": "Neck", "head": "Head",
-        **_sided(_MB_LIMBS, lambda n: "Right" + n[4:]),
-    },
-    "mixamo": {
-        k: "mixamorig:" + v
-        for k, v in {
-            "pelvis": "Hips", "spine1": "Spine", "spine2": "Spine1", "spine3": "Spine2", "neck": "Neck",
-            "head": "Head", **_sided(_MB_LIMBS, lambda n: "Right" + n[4:]),
-        }.items()
-    },
-    "smpl": {n: n for n in JOINT_NAMES},
-    "smpl_blender": {
-        n: "_".join(p.capitalize() if p not in ("left", "right") else p[0].upper() for p in n.split("_"))
-        for n in JOINT_NAMES
-    },
-}
-"""Name presets: KinMo joint name -> the rig's joint name (joints a preset leaves out are derived)."""
-
-_PREFIXES = ("mixamorig", "m_avg_", "f_avg_", "smpl_", "bip001", "bip01", "def-", "def_", "jnt_", "joint_", "bn_")
-_SIDE_WORDS = {"l": "left", "left": "left", "r": "right", "right": "right", "lft": "left", "rgt": "right"}
-
-SYNONYMS: dict[str, tuple[str, ...]] = {
-    "pelvis": ("hips", "pelvis", "hip", "root"),
-    "hip": ("upleg", "upperleg", "thigh", "legupper", "hip", "uleg"),
-    "knee": ("leg", "lowerleg", "loleg", "shin", "calf", "knee", "leglower"),
-    "ankle": ("foot", "ankle"),
-    "foot": ("toebase", "toe", "toes", "ball", "toe0"),
-    "shoulder": ("upperarm", "arm", "uparm", "shldr", "armupper", "shoulder"),
-    "collar": ("clavicle", "collar", "shoulder"),
-    "elbow": ("forearm", "lowerarm", "loarm", "elbow", "armlower"),
-    "wrist": ("hand", "wrist"),
-    "neck": ("neck", "neck1", "neck01"),
-    "head": ("head",),
-}
-"""Normalised names of each KinMo joint in common rigs, most specific first."""
-
-
-def normalize_name(name: str) -> tuple[str, str]:
-    """Return (side, core) of a joint name: side is 'left', 'right' or '', core the lower-case name without it."""
-    n = name.split(":")[-1].split("|")[-1].strip()
-    low = n.lower()
-    for pre in _PREFIXES:
-        if low.startswith(pre) and len(low) > len(pre):
-            n = n[len(pre):]
-            low = n.lower()
-    n = n.lstrip("_-. ")
-    # Split camelCase (LeftUpLeg -> Left Up Leg, lShldr -> l Shldr) and separators.
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", n)
-    tokens = [t for t in re.split(r"[\s_.\-]+", spaced.lower()) if t]
-    side = ""
-    rest: list[str] = []
-    for i, t in enumerate(tokens):
-        if not side and t in _SIDE_WORDS and (len(tokens) > 1):
-            side = _SIDE_WORDS[t]
-            continue
-        if not side and i == 0 and len(t) > 4 and t.startswith(("left", "right")):
-            side = "left" if t.startswith("left") else "right"
-            t = t[4:] if side == "left" else t[5:]
-        rest.append(t)
-    core = "".join(rest)
-    return side, core
 
 
 @dataclass
@@ -135,13 +60,6 @@ class RigMapping:
     derived: list[str] = field(default_factory=list)
 
 
-def _by_norm(names: list[str]) -> dict[tuple[str, str], int]:
-    out: dict[tuple[str, str], int] = {}
-    for i, n in enumerate(names):
-        out.setdefault(normalize_name(n), i)
-    return out
-
-
 def _ancestors(parents: np.ndarray, j: int) -> list[int]:
     out = []
     while j >= 0:
@@ -150,77 +68,27 @@ def _ancestors(parents: np.ndarray, j: int) -> list[int]:
     return out
 
 
-def _find_preset(names: list[str]) -> tuple[str, dict[str, int]] | None:
-    exact = {n: i for i, n in enumerate(names)}
-    norm = _by_norm(names)
+def _usable(parents: np.ndarray, rest: np.ndarray) -> Callable[[str, int], bool]:
+    """A joint of zero length (on its parent) carries no direction: only required joints may be one."""
+    return lambda joint, i: joint in REQUIRED or parents[i] < 0 or np.linalg.norm(rest[i] - rest[parents[i]]) >= 1e-3
+
+
+def _find_preset(names: list[str], usable: Callable[[str, int], bool]) -> tuple[str, dict[str, int]] | None:
     best: tuple[tuple[int, int], str, dict[str, int]] | None = None
-    for pname, preset in PRESETS.items():
-        found: dict[str, int] = {}
-        n_exact = 0
-        for k, v in preset.items():
-            if v in exact:
-                found[k] = exact[v]
-                n_exact += 1
-            elif normalize_name(v) in norm:
-                found[k] = norm[normalize_name(v)]
+    for pname in PRESETS:
+        found, n_exact, lacking = match_preset(pname, names, usable, normalized=True)
         # Among presets that fit completely, the one naming the most joints wins, then the most exact names.
         score = (len(found), n_exact)
-        if len(found) == len(preset) and (best is None or score > best[0]):
+        if not lacking and (best is None or score > best[0]):
             best = (score, pname, found)
     return None if best is None else (best[1], best[2])
 
 
 def _names_mapping(names: list[str], parents: np.ndarray) -> dict[str, int]:
-    """Map what the joint names allow, by synonyms, keeping the hierarchy consistent."""
-    norm = [normalize_name(n) for n in names]
-    found: dict[str, int] = {}
-
-    def pick(side: str, role: str, below: int | None = None, taken: set[int] | None = None) -> int | None:
-        for syn in SYNONYMS[role]:
-            for i, (s, core) in enumerate(norm):
-                if s != side or core != syn or (taken and i in taken):
-                    continue
-                if below is not None and below not in _ancestors(parents, i)[1:]:
-                    continue
-                return i
-        return None
-
-    pelvis = pick("", "pelvis")  # 'hips'/'pelvis' win over a 'root' placeholder: synonyms are tried in order
-    if pelvis is not None:
-        found["pelvis"] = pelvis
-    for side in ("left", "right"):
-        taken: set[int] = set(found.values())
-        chain_parent = found.get("pelvis")
-        for role in ("hip", "knee", "ankle", "foot"):
-            j = pick(side, role, chain_parent, taken)
-            if j is None:
-                if role == "foot":
-                    break
-                continue
-            found[f"{side}_{role}"] = j
-            taken.add(j)
-            chain_parent = j
-        j_sh = pick(side, "shoulder", found.get("pelvis"), taken)
-        if j_sh is not None:
-            found[f"{side}_shoulder"] = j_sh
-            taken.add(j_sh)
-            anc = set(_ancestors(parents, j_sh)[1:])
-            collar = next((i for i in (pick(side, "collar", None, taken),) if i is not None and i in anc), None)
-            if collar is not None:
-                found[f"{side}_collar"] = collar
-                taken.add(collar)
-            j_el = pick(side, "elbow", j_sh, taken)
-            if j_el is not None:
-                found[f"{side}_elbow"] = j_el
-                taken.add(j_el)
-                j_wr = pick(side, "wrist", j_el, taken)
-                if j_wr is not None:
-                    found[f"{side}_wrist"] = j_wr
-    for role in ("neck", "head"):
-        j = pick("", role, found.get("pelvis"))
-        if j is not None:
-            found[role] = j
-    return found
+    """Map what the joint names allow, by synonyms, keeping the hierarchy consistent (the spine comes from
+    `_fill_spine`: BVH spines are chosen by the hierarchy)."""
+    found = match_by_names(names, [int(p) for p in parents])
+    return {k: v for k, v in found.items() if not k.startswith("spine")}
 
 
 def _topology_mapping(parents: np.ndarray, rest: np.ndarray) -> dict[str, int]:
@@ -304,15 +172,15 @@ def resolve_mapping(bvh: BvhData, mapping: dict[str, str] | str | None = None) -
     explicit: dict[str, int] = {}
     source: list[str] = []
     if isinstance(mapping, str):
-        if mapping not in PRESETS:
-            raise KinmoInputError(f"unknown rig preset {mapping!r}; known: {', '.join(PRESETS)}")
-        preset = PRESETS[mapping]
-        norm = _by_norm(names)
-        missing = [v for v in preset.values() if v not in names and normalize_name(v) not in norm]
-        if missing:
+        try:
+            preset_id = resolve_preset(mapping)
+        except KeyError:
+            raise KinmoInputError(f"unknown rig preset {mapping!r}; known: {', '.join(PRESETS)}") from None
+        explicit, _, lacking = match_preset(preset_id, names, _usable(bvh.parents, rest), normalized=True)
+        if lacking:
+            missing = [PRESETS[preset_id][k][0] for k in lacking]
             raise KinmoInputError(f"rig preset {mapping!r} does not fit: joints not found: {', '.join(missing[:6])}")
-        explicit = {k: names.index(v) if v in names else norm[normalize_name(v)] for k, v in preset.items()}
-        source.append(f"preset:{mapping}")
+        source.append(f"preset:{preset_id}")
     elif mapping:
         for k, v in mapping.items():
             if k not in JOINT_INDEX:
@@ -323,7 +191,7 @@ def resolve_mapping(bvh: BvhData, mapping: dict[str, str] | str | None = None) -
         source.append("explicit")
     found: dict[str, int] = {}
     if not isinstance(mapping, str):
-        preset_hit = _find_preset(names)
+        preset_hit = _find_preset(names, _usable(bvh.parents, rest))
         if preset_hit is not None:
             found = dict(preset_hit[1])
             source.append(f"preset:{preset_hit[0]}")
@@ -422,23 +290,13 @@ def map_positions(bvh: BvhData, rig: RigMapping) -> np.ndarray:
     return np.stack([pos[n] for n in JOINT_NAMES], axis=1)
 
 
-def _slerp(q0: np.ndarray, q1: np.ndarray, a: np.ndarray) -> np.ndarray:
-    dot = (q0 * q1).sum(-1, keepdims=True)
-    q1 = np.where(dot < 0, -q1, q1)
-    dot = np.abs(dot).clip(max=1.0)
-    theta = np.arccos(dot)
-    s = np.sin(theta)
-    small = s < 1e-6
-    w0 = np.where(small, 1 - a, np.sin((1 - a) * theta) / np.where(small, 1, s))
-    w1 = np.where(small, a, np.sin(a * theta) / np.where(small, 1, s))
-    out = w0 * q0 + w1 * q1
-    return out / np.linalg.norm(out, axis=-1, keepdims=True)
-
-
 def resample_times(num_frames: int, fps_in: float, fps_out: float) -> np.ndarray:
     """Return source frame positions (fractional) of the output frames; the duration is kept to within a frame."""
     if num_frames < 1:
         raise KinmoInputError("cannot resample a motion with no frames")
+    if not (np.isfinite(fps_in) and np.isfinite(fps_out) and fps_in > 0 and fps_out > 0):
+        raise KinmoInputError(f"cannot resample from {fps_in:g} to {fps_out:g} fps")
+    check_duration(num_frames, fps_in)  # before the output (up to fps_out / fps_in times longer) is allocated
     n_out = int(np.floor((num_frames - 1) * fps_out / fps_in + 1e-9)) + 1
     return np.arange(n_out) * (fps_in / fps_out)
 
@@ -458,7 +316,7 @@ def resample_rotations(rotations: np.ndarray, fps_in: float, fps_out: float) -> 
     i0 = np.clip(np.floor(t).astype(int), 0, max(len(rotations) - 2, 0))
     i1 = np.minimum(i0 + 1, len(rotations) - 1)
     a = (t - i0)[:, None, None]
-    return _slerp(rotations[i0], rotations[i1], a)
+    return qslerp(rotations[i0], rotations[i1], a[..., 0])
 
 
 @dataclass

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,28 +82,51 @@ def split_ids(root: Path, split: str | None) -> list[str]:
     return [m for m in ids if m in available]
 
 
+def _reason(exc: Exception, root: Path) -> str:
+    """The error message without the file path it starts with (the motion id is named instead)."""
+    text = str(exc)
+    head, sep, tail = text.partition(": ")
+    return tail if sep and head.startswith(str(root)) else text
+
+
 def load_motion_set(dataset: str | os.PathLike, split: str | None = None) -> MotionSet:
     """Read the motions of a HumanML3D-layout folder (one split or all) or a folder of motion files."""
     from tqdm import tqdm
 
+    from kinmo_core.motion.file import load_features, load_motion
+
     root = dataset_root(dataset)
     ids, feats, texts = [], [], []
+    skipped: list[str] = []
+    # One unreadable motion (NaN, wrong shape, bad file) is skipped and named, as `kinmo annotate` does.
     if is_humanml_folder(root):
         for mid in split_ids(root, split):
+            try:
+                f = load_features(root / "new_joint_vecs" / f"{mid}.npy")
+            except KinmoInputError as exc:
+                skipped.append(mid)
+                warnings.warn(f"skipped motion {mid}: {_reason(exc, root)}", stacklevel=2)
+                continue
             ids.append(mid)
-            feats.append(np.load(root / "new_joint_vecs" / f"{mid}.npy").astype(np.float32))
+            feats.append(f)
             caps = _captions(root, mid)
             texts.append(caps[0] if caps else "")
     else:
-        from kinmo_core.motion.file import load_motion
-
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in MOTION_FILE_EXTENSIONS and p.is_file()
                        and INDEX_DIR not in p.parts)
         for p in tqdm(files, desc="reading motions", unit="file", disable=len(files) < 50):
-            m = load_motion(p)
-            ids.append(str(p.relative_to(root)))
+            mid = str(p.relative_to(root))
+            try:
+                m = load_motion(p)
+            except KinmoInputError as exc:
+                skipped.append(mid)
+                warnings.warn(f"skipped motion {mid}: {_reason(exc, root)}", stacklevel=2)
+                continue
+            ids.append(mid)
             feats.append(np.asarray(m.features, dtype=np.float32))
             texts.append(m.text)
+    if not ids and skipped:
+        raise KinmoInputError(f"{root}: no readable motions ({len(skipped)} skipped, e.g. {skipped[0]})")
     if not ids:
         raise KinmoInputError(f"{root}: no motions found (expected new_joint_vecs/*.npy or .npz/.bvh/.npy files)")
     return MotionSet(root, ids, feats, texts)
