@@ -14,6 +14,10 @@ import warnings
 from pathlib import Path
 
 
+MAX_EDIT_VARIANTS: int = 64
+"""Most variants one `kinmo edit` makes (they are generated in one batch)."""
+
+
 def register(subparsers) -> None:
     """Add the `edit` subcommand."""
     p = subparsers.add_parser(
@@ -33,7 +37,7 @@ def register(subparsers) -> None:
                    help="comma-separated body parts to re-prompt (torso, neck, left_arm, right_arm, left_leg, "
                    "right_leg), or 'auto': the parts whose descriptions the new text changes (default: whole body)")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same edit)")
-    p.add_argument("--num", type=int, default=1, help="number of variants")
+    p.add_argument("--num", type=int, default=1, help=f"number of variants (1 to {MAX_EDIT_VARIANTS})")
     p.add_argument("--rig", default=None, help="BVH rig mapping (default: detected)")
     p.add_argument("--model", type=Path, default=None, help="pipeline folder (default: the model in the package)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or mps")
@@ -87,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {message}", file=sys.stderr)
 
     warnings.showwarning = one_line_warning
-    if args.num < 1:
-        raise KinmoInputError(f"--num must be at least 1, got {args.num}")
+    if not 1 <= args.num <= MAX_EDIT_VARIANTS:
+        raise KinmoInputError(f"--num must be from 1 to {MAX_EDIT_VARIANTS}, got {args.num}")
     text = clean_text(args.text)
     parts = check_parts(args.parts)
     motion = load_motion(args.input, rig=args.rig)
