@@ -13,7 +13,6 @@ import sys
 import warnings
 from pathlib import Path
 
-
 MAX_EDIT_VARIANTS: int = 64
 """Most variants one `kinmo edit` makes (they are generated in one batch)."""
 
