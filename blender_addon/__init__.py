@@ -15,7 +15,7 @@ bl_info = {
     "category": "Animation",
 }
 
-_MODULES = ("props", "operators", "ui")
+_MODULES = ("props", "operators", "ui", "edit_ops")
 
 
 def _modules():

@@ -110,7 +110,8 @@ def bake(
     """Write the retargeted keys into a new action (one slot, one layer, one keyframe strip, one channelbag) in bulk.
 
     assign: "ACTIVE" makes it the armature's active action, "NLA" adds it as a new NLA track, "AUTO" picks ACTIVE
-    when the armature has no action and NLA otherwise, so an existing action and its keys are never replaced.
+    when the armature has no action and NLA otherwise, so an existing action and its keys are never replaced;
+    "NONE" assigns it nowhere (the caller does: action_versions.begin_review).
     Returns (action, how it was assigned).
     """
     action = bpy.data.actions.new(action_name)
@@ -153,7 +154,7 @@ def bake(
         anim.action = action
         if slot is not None:
             anim.action_slot = slot
-    else:
+    elif how == "NLA":
         track = anim.nla_tracks.new()
         track.name = action.name
         nla_strip = track.strips.new(action.name, int(frame_start), action)

@@ -12,10 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import bpy
-from bpy.props import StringProperty
+import numpy as np
+from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 
+from . import action_versions as av
 from . import backend
 from . import bake as bk
+from . import edit_math as em
 from .props import LEVELS, clear_descriptions, edited_descriptions, preferences, store_descriptions
 from .retarget.bone_map import auto_bone_map, preset_map, validate_bone_map
 from .retarget.rig import RigSpec
@@ -132,29 +135,57 @@ def bone_map_for(obj) -> tuple[RigSpec, dict[str, str], str]:
     return spec, bone_map, found
 
 
-def retarget_onto(context, obj, motion: SourceMotion, label: str) -> tuple[bpy.types.Action, str]:
-    """Retarget a motion onto an armature and bake it; return (new action, report line). Raises KinmoUserError first."""
+def retarget_onto(context, obj, motion: SourceMotion, label: str, basis=None,
+                  placed=None) -> tuple[bpy.types.Action, str]:
+    """Retarget a motion onto an armature and bake it; return (new action, report line). Raises KinmoUserError first.
+
+    basis: KinMo axes -> armature (default: the rig's facing); placed: a scene_control.SceneFrame for motions placed
+    in the scene (the pelvis starts where the motion's first frame has it, not at the rig's rest position, and
+    pinned hands and feet reach their targets).
+    """
     settings = context.scene.kinmo
     spec, bone_map, found = bone_map_for(obj)
     render = context.scene.render
     fps = render.fps / render.fps_base
-    basis = facing_basis(spec, bone_map, bk.object_rotation(obj))
+    if basis is None:
+        basis = facing_basis(spec, bone_map, bk.object_rotation(obj))
     result = retarget(motion, spec, bone_map, basis, fps=fps, foot_cleanup=settings.foot_cleanup)
+    if placed is not None:
+        em.shift_root(result, spec, motion)
+        inverse = np.linalg.inv(np.array([tuple(r) for r in obj.matrix_world], np.float64))
+
+        def to_armature(p):
+            return placed.to_world(p) @ inverse[:3, :3].T + inverse[:3, 3]
+
+        for joint, frames in placed.pinned.items():
+            em.reach(result, spec, bone_map, joint, frames, fps, to_armature)
     name = f"KinMo {label}"[:60]
-    action, how = bk.bake(obj, result, name, context.scene.frame_start, settings.assign)
+    review = settings.assign == "AUTO"
+    action, how = bk.bake(obj, result, name, context.scene.frame_start, "NONE" if review else settings.assign)
     if found != "saved":
         bk.store_bone_map(obj, bone_map)
     skate = result.foot_skate
     action["kinmo_foot_skate_m_per_s"] = skate["mean"]
     action["kinmo_source_foot_skate_m_per_s"] = skate["source_mean"]
     action["kinmo_mapped_bones"] = len(bone_map)
-    where = "as its active action" if how == "ACTIVE" else f"as NLA track '{action.name}'"
+    av.store_source(action, motion, context.scene.frame_start, basis)
+    if review:
+        av.begin_review(obj, context.scene, [action], label=label)
+        where = "playing as a new version (Accept or Reject in the Edit Motion panel)"
+    else:
+        where = "as its active action" if how == "ACTIVE" else f"as NLA track '{action.name}'"
     line = (
         f"KinMo: '{label}' on '{obj.name}' {where}: {result.frames} frames at {fps:g} fps, {len(bone_map)}/22 joints "
         f"mapped ({found}), foot skate {100 * skate['mean']:.1f} cm/s (source {100 * skate['source_mean']:.1f})"
     )
     settings.status = line
     return action, line
+
+
+def report_error(op, context, message: str) -> None:
+    """Report an operator's error and show it on the status line, so the line never keeps an older success."""
+    context.scene.kinmo.status = message if message.startswith("KinMo") else f"KinMo: {message}"
+    op.report({"ERROR"}, message)
 
 
 class _Undoable:
@@ -175,10 +206,11 @@ class _Undoable:
                 bpy.data.armatures.remove(data)
 
 
-def place_motion(context, motion: SourceMotion, label: str, obj=None) -> tuple[object, bpy.types.Action, str]:
+def place_motion(context, motion: SourceMotion, label: str, obj=None, basis=None,
+                 placed=None) -> tuple[object, bpy.types.Action, str]:
     """Bake a motion onto obj (None: a new SMPL-22 armature) as a new action; on any failure remove what was made.
 
-    Returns (armature object, new action, report line).
+    Returns (armature object, new action, report line). basis, placed: as in `retarget_onto`.
     """
     undo = _Undoable()
     try:
@@ -187,7 +219,10 @@ def place_motion(context, motion: SourceMotion, label: str, obj=None) -> tuple[o
                 raise KinmoUserError("switch to Object Mode first (a new SMPL-22 armature is added)")
             obj = bk.build_smpl_armature(context, offsets=motion.offsets)
             undo.objects.append(obj)
-        action, line = retarget_onto(context, obj, motion, label)
+            unit = context.scene.unit_settings.scale_length
+            if unit > 0 and abs(unit - 1.0) > 1e-9:  # a human in the scene's units (e.g. 170 units when cm)
+                obj.scale = (1.0 / unit,) * 3
+        action, line = retarget_onto(context, obj, motion, label, basis, placed)
     except BaseException:
         undo.rollback()
         raise
@@ -342,7 +377,7 @@ class KINMO_OT_import_motion(_WorkerTask, bpy.types.Operator):
                 return self.run_task(context, "load_motion", {"path": path})
             motion, npz_path = read_motion(context, self.filepath)
         except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+            report_error(self, context, str(e))
             return {"CANCELLED"}
         return self._apply(context, motion, npz_path)
 
@@ -351,7 +386,7 @@ class KINMO_OT_import_motion(_WorkerTask, bpy.types.Operator):
         try:
             motion, npz_path = conversion_result(reply)
         except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+            report_error(self, context, str(e))
             return {"CANCELLED"}
         return self._apply(context, motion, npz_path)
 
@@ -360,7 +395,7 @@ class KINMO_OT_import_motion(_WorkerTask, bpy.types.Operator):
             label = motion.text or Path(self.filepath).stem
             _, _, line = place_motion(context, motion, label, target_armature(context))
         except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+            report_error(self, context, str(e))
             return {"CANCELLED"}
         context.scene.kinmo.motion_path = npz_path
         self.report({"INFO"}, line)
@@ -375,22 +410,43 @@ class KINMO_OT_generate(_WorkerTask, bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
     busy_text = "generating"
 
+    prompt: StringProperty(name="Prompt", description="What the motion should show (unset: the panel's prompt)")
+    seconds: FloatProperty(name="Length", min=1.0, max=10.0, default=4.0, description="Seconds (unset: the panel's)")
+    seed: IntProperty(name="Seed", min=0, default=0, description="Same seed, same motion (unset: the panel's)")
+    path_object: StringProperty(name="Path", description="Curve or Grease Pencil object the pelvis walks along "
+                                "(unset: the panel's Path; empty: none)")  # fmt: skip
+    fit_to_scene: BoolProperty(name="Fit to scene range", default=False,
+                               description="Walk the path in the scene's frame range (else at the prompt's speed)")
+    use_targets: BoolProperty(name="Use target empties", default=True,
+                              description="Pin body parts to the empties assigned to them")
+    targets: StringProperty(name="Targets", description="Comma-separated empties to use (unset: every empty "
+                            "assigned to a body part)")  # fmt: skip
+
     def execute(self, context):
         """Check everything, then ask the worker; the motion is baked when it arrives."""
+        from . import scene_control as sc
+
         settings = context.scene.kinmo
+
+        def value(name: str, default):
+            return getattr(self, name) if self.properties.is_property_set(name) else default
+
         try:
-            params = generate_request(settings.prompt, settings.seconds, settings.seed, LEVELS[settings.levels],
+            params = generate_request(value("prompt", settings.prompt), value("seconds", settings.seconds),
+                                      value("seed", settings.seed), LEVELS[settings.levels],
                                       edited_descriptions(settings), model_setting(context))  # fmt: skip
             obj = target_armature(context)
             if obj is not None:
                 bone_map_for(obj)  # a rig that cannot take the motion fails now, not after generating
             elif context.mode != "OBJECT":
                 raise KinmoUserError("switch to Object Mode first (a new SMPL-22 armature is added)")
+            self._frame = sc.add_control(context, obj, params, self, value)
             self._target = obj.name if obj is not None else ""
             self._params = params
             return self.run_task(context, "generate", params)
-        except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+        except (KinmoUserError, sc.ControlError) as e:
+            settings.status = f"KinMo: {e}"
+            self.report({"ERROR"}, settings.status)
             return {"CANCELLED"}
 
     def task_done(self, context, reply: dict) -> set:
@@ -402,9 +458,11 @@ class KINMO_OT_generate(_WorkerTask, bpy.types.Operator):
                 if not bk.is_armature(obj):
                     raise KinmoUserError(f"the target armature '{self._target}' is gone; nothing was changed")
             motion, npz_path = generated_motion(reply)
-            _, action, line = place_motion(context, motion, reply.get("text") or self._params["text"], obj)
+            motion, basis = placed_motion(motion, reply, self._frame)
+            _, action, line = place_motion(context, motion, reply.get("text") or self._params["text"], obj, basis,
+                                           self._frame)  # fmt: skip
         except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+            report_error(self, context, str(e))
             return {"CANCELLED"}
         tag_generated(action, self._params, reply)
         context.scene.kinmo.motion_path = npz_path
@@ -412,11 +470,21 @@ class KINMO_OT_generate(_WorkerTask, bpy.types.Operator):
         return {"FINISHED"}
 
 
+def placed_motion(motion: SourceMotion, reply: dict, frame) -> tuple[SourceMotion, object]:
+    """A controlled motion moved back onto the scene's curve and empties, and the basis to bake it with."""
+    if frame is None:
+        return motion, None
+    control = reply.get("control")
+    if not control:
+        raise KinmoUserError("this KinMo worker ignores paths and targets (no 'control' in its reply); update KinMo")
+    return em.unplace_control(motion, control[0].get("placement")), frame.basis
+
+
 def tag_generated(action, params: dict, reply: dict) -> None:
     """Record on the new action how it was generated (prompt, seed, length, levels, model, descriptions used)."""
     action["kinmo_prompt"] = reply.get("text") or params["text"]
     action["kinmo_seed"] = params["seed"]
-    action["kinmo_seconds"] = params["seconds"]
+    action["kinmo_seconds"] = params.get("seconds") or reply.get("frames", 0) / reply.get("fps", 20)
     action["kinmo_levels"] = params["levels"]
     action["kinmo_model"] = params.get("model", "")
     used = reply.get("descriptions") or {}
@@ -440,14 +508,14 @@ class KINMO_OT_expand(_WorkerTask, bpy.types.Operator):
             self._prompt = settings.prompt
             return self.run_task(context, "expand", params)
         except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+            report_error(self, context, str(e))
             return {"CANCELLED"}
 
     def task_done(self, context, reply: dict) -> set:
         """Store the six group and fifteen interaction descriptions in the scene."""
         descriptions = reply.get("descriptions")
         if not isinstance(descriptions, dict) or not isinstance(descriptions.get("groups"), dict):
-            self.report({"ERROR"}, "KinMo worker: the expand reply holds no descriptions")
+            report_error(self, context, "KinMo worker: the expand reply holds no descriptions")
             return {"CANCELLED"}
         settings = context.scene.kinmo
         store_descriptions(settings, descriptions, self._prompt)
@@ -489,7 +557,7 @@ class KINMO_OT_retarget(bpy.types.Operator):
             label = motion.text or Path(self.filepath or context.scene.kinmo.motion_path).stem
             _, _, line = place_motion(context, motion, label, obj)
         except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+            report_error(self, context, str(e))
             return {"CANCELLED"}
         self.report({"INFO"}, line)
         return {"FINISHED"}
@@ -527,7 +595,7 @@ class KINMO_OT_detect_bone_map(bpy.types.Operator):
         """Detect and save the map on the armature."""
         obj = selected_armature(context)
         if obj is None:
-            self.report({"ERROR"}, "select an armature to map")
+            report_error(self, context, "select an armature to map")
             return {"CANCELLED"}
         spec = bk.rig_spec(obj)
         preset = context.scene.kinmo.preset
@@ -536,7 +604,8 @@ class KINMO_OT_detect_bone_map(bpy.types.Operator):
         else:
             bone_map, found = validate_bone_map(spec, preset_map(preset, spec.names)), preset
         if not bone_map:
-            self.report({"ERROR"}, f"no bone of '{obj.name}' matches {'any preset' if preset == 'AUTO' else preset}")
+            report_error(self, context, f"no bone of '{obj.name}' matches "
+                         f"{'any preset' if preset == 'AUTO' else preset}")
             return {"CANCELLED"}
         bk.store_bone_map(obj, bone_map)
         self.report({"INFO"}, f"KinMo: {len(bone_map)}/22 joints mapped on '{obj.name}' ({found})")

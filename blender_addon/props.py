@@ -22,7 +22,7 @@ LEVEL_ITEMS = [
     ("INTERACTIONS", "+ Interactions", "Also on the fifteen body-part interactions (the full hierarchy)"),
 ]
 ASSIGN_ITEMS = [
-    ("AUTO", "Auto", "Active action when the armature has none, otherwise a new NLA track (nothing is replaced)"),
+    ("AUTO", "Auto", "Play it at once as a version to Accept or Reject; the action it replaces is kept unchanged"),
     ("ACTIVE", "Active action", "Make the new action the armature's active action (the old one stays in the file)"),
     ("NLA", "NLA track", "Add the new action as a new NLA track"),
 ]

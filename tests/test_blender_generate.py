@@ -177,11 +177,11 @@ def test_generate_onto_a_mixamo_rig_keeps_its_action_and_keys(scene):
     scene.kinmo.prompt = "a person kicks"
     scene.kinmo.levels = "GLOBAL"
     assert bpy.ops.kinmo.generate() == {"FINISHED"}
-    assert rig.animation_data.action is users and channel_keys(users) == keys
+    new = rig.animation_data.action  # plays at once; the user's action is kept (fake user) and untouched
+    assert new.name == "KinMo a person kicks" and rig.animation_data.action_slot == new.slots[0]
+    assert channel_keys(users) == keys and users.use_fake_user
     assert "KinMo SMPL-22" not in bpy.data.objects
-    strip = rig.animation_data.nla_tracks[-1].strips[0]
-    assert strip.action.name == "KinMo a person kicks" and strip.action_slot == strip.action.slots[0]
-    paths = {fc.data_path for fc in strip.action.layers[0].strips[0].channelbag(strip.action.slots[0]).fcurves}
+    paths = {fc.data_path for fc in new.layers[0].strips[0].channelbag(new.slots[0]).fcurves}
     assert 'pose.bones["mixamorig:LeftArm"].rotation_quaternion' in paths
     assert len(rig.kinmo_bone_map) == 22
 
