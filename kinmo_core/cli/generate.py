@@ -43,6 +43,9 @@ def register(subparsers) -> None:
     p.add_argument("--preview", action="store_true", help="also write a stick-figure preview.gif")
     p.add_argument("--one-pass", action="store_true",
                    help="decode once under all levels instead of coarse to fine (about 25%% faster; see BENCHMARKS)")
+    p.add_argument("--loop", action="store_true",
+                   help="seamless loop: the last frame runs into the first (in-place actions return to the start, "
+                   "locomotion advances by a constant offset per cycle)")
     p.add_argument("--batch", type=int, default=32, help="motions generated at once")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=run)
@@ -148,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         texts = [p for p, _ in chunk]
         seed = args.seed + start
         motions = pipe.generate(texts, frames=n_frames, seed=seed, levels=levels,
-                                descriptions=[descs.get(p) for p in texts])
+                                descriptions=[descs.get(p) for p in texts], loop=args.loop)
         for i, m in enumerate(motions):
             folder = folders[start + i]
             folder.mkdir(parents=True, exist_ok=True)

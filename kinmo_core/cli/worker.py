@@ -355,6 +355,7 @@ GENERATE_PARAMS: dict[str, Param] = {
     "descriptions": Param((dict, type(None)), default=None, check=_descriptions),
     "out": Param((str, type(None)), default=None, max_len=4096),
     "bvh": Param(bool, default=True),
+    "loop": Param(bool, default=False),
 }  # fmt: skip
 """The params of `generate` (methods that extend generation can start from these)."""
 
@@ -366,7 +367,7 @@ def _generate(params: dict, ctx: Context) -> dict:
     params: text (required); seconds or frames (default: estimated); seed (0); num (1 to 64); levels (the model's);
     descriptions (an object as in descriptions.json, e.g. edited after `expand`); model (pipeline folder); out (a
     folder inside an allowed folder to write motion_<k>.npz / .bvh into, must not hold them yet; default: a new
-    temporary folder); bvh (true).
+    temporary folder); bvh (true); loop (false: a seamless loop).
     """
     from kinmo_core.pipeline import frames_for
 
@@ -382,7 +383,7 @@ def _generate(params: dict, ctx: Context) -> dict:
     pipe = _pipeline(params)
     ctx.progress(0.2, "generating")
     motions = pipe(params["text"], seconds=params["seconds"], frames=params["frames"], seed=params["seed"],
-                   levels=params["levels"], descriptions=params["descriptions"], num=num)
+                   levels=params["levels"], descriptions=params["descriptions"], num=num, loop=params["loop"])
     motions = motions if isinstance(motions, list) else [motions]
     paths, bvhs = [], []
     for k, m in enumerate(motions):
@@ -438,6 +439,102 @@ def _check_prompts(params: dict, ctx: Context) -> dict:
             scores[i] = round(float(s), 4)
     return {"problems": problems, "warnings": notes, "scores": scores,
             "threshold": scope.threshold if scope is not None else None}
+
+
+def _parts(value):
+    from kinmo_core.editing.edit import check_parts
+
+    return check_parts(value)
+
+
+EDIT_PARAMS: dict[str, Param] = {
+    "path": Param(str, max_len=4096), "text": _TEXT, "seed": _SEED, "model": _MODEL, "device": _DEVICE,
+    "rig": Param((str, type(None)), default=None, max_len=200),
+    "frames": Param((list, type(None)), default=None, max_len=2),
+    "parts": Param((list, str, type(None)), default=None, max_len=200, check=_parts),
+    "num": Param(int, default=1, lo=1, hi=16),
+    "out": Param((str, type(None)), default=None, max_len=4096),
+    "bvh": Param(bool, default=True),
+}  # fmt: skip
+
+
+@method("edit", params=EDIT_PARAMS)
+def _edit(params: dict, ctx: Context) -> dict:
+    """Re-prompt a frame range or body parts of a motion file; reply with the written paths and what was edited.
+
+    params: path (motion .npz/.bvh/.npy, required); text (required); frames ([start, stop], half-open 20 fps frame
+    indices; default all); parts (list of group keys, "auto", or absent for the whole body); seed (0); num (1 to
+    16); rig (BVH rig); model; out (a folder inside an allowed folder for edit_<k>.npz / .bvh, must not hold them
+    yet; default: a new temporary folder); bvh (true).
+    """
+    from kinmo_core.editing.edit import edit_motion
+    from kinmo_core.motion.file import load_motion
+
+    frames = params["frames"]
+    if frames is not None and (len(frames) != 2 or not all(isinstance(f, int) and not isinstance(f, bool)
+                                                            for f in frames)):
+        raise KinmoInputError("'frames' must be [start, stop], two integers")
+    num = params["num"]
+    names = [f"edit_{k:03d}.{ext}" for k in range(num) for ext in (("npz", "bvh") if params["bvh"] else ("npz",))]
+    if params["out"]:
+        folder = ctx.output_folder(params["out"], "out", names)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="kinmo-edit-"))
+    ctx.progress(0.0, f"reading {Path(params['path']).name}")
+    motion = load_motion(params["path"], rig=params["rig"])
+    ctx.progress(0.1, "loading the model")
+    pipe = _pipeline(params)
+    ctx.progress(0.3, "editing")
+    res = edit_motion(pipe, motion, params["text"], frames=tuple(frames) if frames else None, parts=params["parts"],
+                      seed=params["seed"], num=num)
+    paths, bvhs = [], []
+    for m in res.motions:
+        ctx.progress(0.9, "writing files")
+        paths.append(str(m.save(folder / f"edit_{len(paths):03d}.npz", overwrite=False)))
+        if params["bvh"]:
+            bvhs.append(str(m.to_bvh(folder / f"edit_{len(bvhs):03d}.bvh", overwrite=False)))
+    return {"paths": paths, "bvh_paths": bvhs, "frames": list(res.frames), "parts": list(res.parts),
+            "num_frames": res.motions[0].num_frames, "fps": res.motions[0].fps, "descriptions": res.descriptions}
+
+
+COMPOSE_PARAMS: dict[str, Param] = {
+    "timeline": Param((dict, type(None)), default=None), "path": Param((str, type(None)), default=None, max_len=4096),
+    "seed": _SEED, "model": _MODEL, "device": _DEVICE,
+    "out": Param((str, type(None)), default=None, max_len=4096),
+    "bvh": Param(bool, default=True),
+}  # fmt: skip
+
+
+@method("compose", params=COMPOSE_PARAMS)
+def _compose(params: dict, ctx: Context) -> dict:
+    """Generate a timeline (segments and part tracks, see `kinmo compose`) into one motion; reply with the paths.
+
+    params: timeline (an object {"segments": [...], "tracks": [...]}) or path (a timeline .json); seed (0); model;
+    out (a folder inside an allowed folder for timeline.npz / .bvh, must not hold them yet; default: a new temporary
+    folder); bvh (true).
+    """
+    from kinmo_core.editing.timeline import compose, load_timeline, parse_timeline
+
+    if params["timeline"] is not None:
+        parsed = parse_timeline(params["timeline"])
+    elif params["path"] is not None:
+        parsed = load_timeline(params["path"])
+    else:
+        raise KinmoInputError("compose needs a 'timeline' object or a 'path' to a timeline .json")
+    names = ["timeline.npz"] + (["timeline.bvh"] if params["bvh"] else [])
+    if params["out"]:
+        folder = ctx.output_folder(params["out"], "out", names)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="kinmo-compose-"))
+    ctx.progress(0.0, "loading the model")
+    pipe = _pipeline(params)
+    ctx.progress(0.2, "composing")
+    res = compose(pipe, parsed, seed=params["seed"])
+    ctx.progress(0.9, "writing files")
+    path = str(res.motion.save(folder / "timeline.npz", overwrite=False))
+    bvh = str(res.motion.to_bvh(folder / "timeline.bvh", overwrite=False)) if params["bvh"] else None
+    return {"path": path, "bvh_path": bvh, "frames": res.motion.num_frames, "fps": res.motion.fps,
+            "segments": len(res.segments), "tracks": len(res.tracks)}
 
 
 def _error(kind: str, message: str) -> dict:
