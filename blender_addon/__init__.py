@@ -15,7 +15,7 @@ bl_info = {
     "category": "Animation",
 }
 
-_MODULES = ("props", "operators", "ui")
+_MODULES = ("props", "operators", "ui", "edit_ops")
 
 
 def _modules():
@@ -25,15 +25,33 @@ def _modules():
 
 
 def register() -> None:
-    """Register the add-on's classes and properties."""
+    """Register the add-on's classes and properties; start loading the model if the preference says so."""
+    import bpy
+
     for module in _modules():
         module.register()
+    # The preferences exist only once enabling is done: look at them from a timer (they never fire in background
+    # mode, where scripts call warmup.maybe_start themselves).
+    bpy.app.timers.register(_warm_up_on_enable, first_interval=0.1)
+
+
+def _warm_up_on_enable() -> None:
+    import bpy
+
+    from . import warmup
+
+    warmup.maybe_start(bpy.context, "ENABLE")
 
 
 def unregister() -> None:
     """Unregister everything and stop the worker."""
-    from . import backend
+    import bpy
 
+    from . import backend, warmup
+
+    if bpy.app.timers.is_registered(_warm_up_on_enable):
+        bpy.app.timers.unregister(_warm_up_on_enable)
     for module in reversed(_modules()):
         module.unregister()
     backend.shutdown()
+    warmup.reset()

@@ -26,9 +26,18 @@ START_TIMEOUT_S = 60.0
 class WorkerError(RuntimeError):
     """A request that failed: `kind` is the worker's error type or one of start, died, timeout, environment."""
 
-    def __init__(self, message: str, kind: str = "internal") -> None:
-        super().__init__(" ".join(str(message).split()))
+    def __init__(self, message: str, kind: str = "internal", python: str = "") -> None:
+        text = " ".join(str(message).split())
+        # Anything but a complaint about the request itself names the interpreter, so a wrong setting shows.
+        if python and kind not in _REQUEST_KINDS and python not in text:
+            text += f" (KinMo Python: {python})"
+        super().__init__(text)
         self.kind = kind
+        self.python = python
+
+
+_REQUEST_KINDS = ("input", "cancelled")
+"""Error kinds about the request, not the worker: their messages do not name the interpreter."""
 
 
 class Job:
@@ -68,8 +77,8 @@ def python_from_setting(setting: str) -> str:
     return str(path)
 
 
-def detect_python() -> str | None:
-    """Find a Python with kinmo: $KINMO_PYTHON, the checkout's .venv beside this add-on, or `kinmo` on PATH."""
+def python_candidates() -> list[str]:
+    """Interpreters worth trying, in order: $KINMO_PYTHON, a .venv beside this add-on's checkout, `kinmo` on PATH."""
     candidates = []
     if os.environ.get("KINMO_PYTHON"):
         candidates.append(os.environ["KINMO_PYTHON"])
@@ -79,10 +88,34 @@ def detect_python() -> str | None:
     kinmo = shutil.which("kinmo")
     if kinmo:
         candidates += [str(Path(kinmo).parent / "python"), str(Path(kinmo).parent / "python.exe")]
-    for c in candidates:
-        if Path(c).is_file():
-            return c
-    return None
+    return list(dict.fromkeys(c for c in candidates if Path(c).is_file()))
+
+
+_HAS_KINMO: dict[str, bool] = {}
+
+
+def has_kinmo(python: str, timeout: float = 30.0) -> bool:
+    """True when `python` can import kinmo_core (checked once per interpreter, in a short child process)."""
+    if python not in _HAS_KINMO:
+        probe = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('kinmo_core') else 3)"
+        try:
+            done = subprocess.run([python, "-c", probe], capture_output=True, timeout=timeout)
+            _HAS_KINMO[python] = done.returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            _HAS_KINMO[python] = False
+    return _HAS_KINMO[python]
+
+
+def detect_python() -> str | None:
+    """The first of `python_candidates()` that has KinMo (a bare environment, e.g. `make addon`'s .venv, is skipped)."""
+    return next((c for c in python_candidates() if has_kinmo(c)), None)
+
+
+def no_python_message() -> str:
+    """Why detection found nothing: the interpreters it tried."""
+    tried = python_candidates()
+    where = f" (tried {', '.join(tried)}: none can import kinmo_core)" if tried else ""
+    return f"no Python with KinMo found{where}; set the KinMo Python (or environment folder) in the add-on preferences"
 
 
 def worker_command(python: str, allow_dirs: list[str] | None = None) -> list[str]:
@@ -100,6 +133,7 @@ class WorkerClient:
 
     def __init__(self, command: list[str], env: dict | None = None, start_timeout: float = START_TIMEOUT_S) -> None:
         self.command = list(command)
+        self.python = self.command[0] if self.command else ""
         self.env = env
         self.start_timeout = start_timeout
         self.info: dict = {}
@@ -109,6 +143,7 @@ class WorkerClient:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._ready = threading.Event()
+        self._start_lock = threading.Lock()  # a background warm-up and an operator may start it at the same time
         self._stderr: collections.deque[str] = collections.deque(maxlen=40)
 
     # ------------------------------------------------------------------------------------------------ lifecycle
@@ -118,6 +153,10 @@ class WorkerClient:
 
     def start(self) -> None:
         """Start the worker (if it is not running) and wait until it reports ready."""
+        with self._start_lock:
+            self._start()
+
+    def _start(self) -> None:
         if self.alive():
             return
         if self._proc is not None:
@@ -135,7 +174,8 @@ class WorkerClient:
         except OSError as e:
             self._proc = None
             reason = e.strerror or e
-            raise WorkerError(f"cannot start the KinMo worker ({self.command[0]}): {reason}", "start") from None
+            raise WorkerError(f"cannot start the KinMo worker ({self.command[0]}): {reason}", "start",
+                              self.python) from None
         proc = self._proc
         threading.Thread(target=self._read_stdout, args=(proc,), daemon=True, name="kinmo-client-out").start()
         threading.Thread(target=self._read_stderr, args=(proc,), daemon=True, name="kinmo-client-err").start()
@@ -145,7 +185,7 @@ class WorkerClient:
                 break
         if not self._ready.is_set() or not self.alive():
             self.stop()
-            raise WorkerError(f"the KinMo worker did not start: {self._stderr_tail()}", kind="start")
+            raise WorkerError(f"the KinMo worker did not start: {self._stderr_tail()}", "start", self.python)
 
     def stop(self) -> None:
         """Stop the worker: ask politely, then kill it. Pending requests fail with kind 'died'."""
@@ -179,7 +219,7 @@ class WorkerClient:
         except (OSError, ValueError):
             with self._lock:
                 self._jobs.pop(job.id, None)
-            raise WorkerError(f"the KinMo worker stopped: {self._stderr_tail()}", kind="died") from None
+            raise WorkerError(f"the KinMo worker stopped: {self._stderr_tail()}", "died", self.python) from None
         return job
 
     def request(self, method: str, params: dict | None = None, timeout: float | None = None, on_progress=None) -> dict:
@@ -190,7 +230,8 @@ class WorkerClient:
             if not job.wait(2.0):
                 # A worker that ignores a cancel is stuck: kill it; the next request starts a fresh one.
                 self.stop()
-                raise WorkerError(f"the KinMo worker took longer than {timeout:g} s for {method}", kind="timeout")
+                raise WorkerError(f"the KinMo worker took longer than {timeout:g} s for {method}", "timeout",
+                                  self.python)
         return job.get()
 
     def cancel(self, job_id: int | None = None) -> int:
@@ -244,7 +285,7 @@ class WorkerClient:
                 continue
             if "error" in msg:
                 err = msg["error"] or {}
-                job.error = WorkerError(err.get("message", "error"), kind=err.get("type", "internal"))
+                job.error = WorkerError(err.get("message", "error"), err.get("type", "internal"), self.python)
             else:
                 job.result = msg.get("result") or {}
             with self._lock:
@@ -278,7 +319,7 @@ class WorkerClient:
             jobs = list(self._jobs.values())
             self._jobs.clear()
         for job in jobs:
-            job.error = WorkerError(message, kind)
+            job.error = WorkerError(message, kind, self.python)
             job.done.set()
 
 
@@ -290,10 +331,7 @@ def get_client(python_setting: str = "") -> WorkerClient:
     global _CLIENT
     python = python_from_setting(python_setting) if python_setting.strip() else detect_python()
     if python is None:
-        raise WorkerError(
-            "no Python with KinMo found; set the KinMo Python (or environment folder) in the add-on preferences",
-            kind="environment",
-        )
+        raise WorkerError(no_python_message(), kind="environment")
     command = worker_command(python)
     if _CLIENT is None or _CLIENT.command != command:
         if _CLIENT is not None:

@@ -25,7 +25,17 @@ def rig_spec(obj) -> RigSpec:
     parents = [b.parent.name if b.parent else None for b in bones]
     heads = np.array([tuple(b.head_local) for b in bones], dtype=np.float64).reshape(-1, 3)
     mats = np.array([[tuple(r) for r in b.matrix_local.to_3x3().normalized()] for b in bones]).reshape(-1, 3, 3)
-    return RigSpec.from_unordered(names, parents, heads, Q.matrix_to_quat(mats))
+    spec = RigSpec.from_unordered(names, parents, heads, Q.matrix_to_quat(mats))
+    for pb in obj.pose.bones:  # helper bones that copy another bone (Rigify's ORG bones copy its controls)
+        for c in pb.constraints:
+            if (c.type in _FOLLOW_CONSTRAINTS and c.enabled and c.influence >= 1.0 and getattr(c, "target", None) == obj
+                    and c.subtarget in spec.index):  # fmt: skip
+                spec.follows[spec.index[pb.name]] = spec.index[c.subtarget]
+                break
+    return spec
+
+
+_FOLLOW_CONSTRAINTS = ("COPY_TRANSFORMS", "CHILD_OF")
 
 
 def object_rotation(obj) -> np.ndarray:
@@ -110,7 +120,8 @@ def bake(
     """Write the retargeted keys into a new action (one slot, one layer, one keyframe strip, one channelbag) in bulk.
 
     assign: "ACTIVE" makes it the armature's active action, "NLA" adds it as a new NLA track, "AUTO" picks ACTIVE
-    when the armature has no action and NLA otherwise, so an existing action and its keys are never replaced.
+    when the armature has no action and NLA otherwise, so an existing action and its keys are never replaced;
+    "NONE" assigns it nowhere (the caller does: action_versions.begin_review).
     Returns (action, how it was assigned).
     """
     action = bpy.data.actions.new(action_name)
@@ -153,10 +164,27 @@ def bake(
         anim.action = action
         if slot is not None:
             anim.action_slot = slot
-    else:
+    elif how == "NLA":
         track = anim.nla_tracks.new()
         track.name = action.name
         nla_strip = track.strips.new(action.name, int(frame_start), action)
         if slot is not None:
             nla_strip.action_slot = slot
     return action, how
+
+
+def shift_action(action, offset: float) -> None:
+    """Move every key of an action (all layers, strips and channelbags) by `offset` frames."""
+    if hasattr(action, "layers"):
+        bags = [bag for layer in action.layers for strip in layer.strips for bag in strip.channelbags]
+        curves = [fc for bag in bags for fc in bag.fcurves]
+    else:  # Blender 4.2/4.3
+        curves = list(action.fcurves)
+    for fc in curves:
+        n = len(fc.keyframe_points)
+        for attr in ("co", "handle_left", "handle_right"):
+            co = np.empty(2 * n, dtype=np.float64)
+            fc.keyframe_points.foreach_get(attr, co)
+            co[0::2] += offset
+            fc.keyframe_points.foreach_set(attr, co)
+        fc.update()

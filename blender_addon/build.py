@@ -21,6 +21,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 EXCLUDE = ("__pycache__", "*.pyc", "*.zip", "build.py", ".*")
+ZIP_MODE = 0o644
+"""The zip and the files in it are readable by everyone (mkstemp alone would leave the zip private to its owner)."""
 CORE_SOURCE = HERE.parent / "kinmo_core" / "motion"
 CORE_DIR = "_core"
 CORE_INIT = b'"""Copies of kinmo_core/motion/ modules (numpy only), put here by blender_addon/build.py."""\n'
@@ -72,7 +74,9 @@ def build(output_dir: Path, source: Path = HERE, overwrite: bool = False) -> Pat
                 # A fixed timestamp keeps the zip identical from one build to the next.
                 info = zipfile.ZipInfo(f"{manifest['id']}/{rel}", (2024, 1, 1, 0, 0, 0))
                 info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = (0o100000 | ZIP_MODE) << 16  # a regular file, rw-r--r-- when unpacked
                 zf.writestr(info, data)
+        os.chmod(tmp, ZIP_MODE)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

@@ -6,16 +6,21 @@ Worker requests (generate, expand, converting a .bvh/.npy) run as modal operator
 bar, status line, Esc cancels, Blender stays responsive) and synchronously in background mode, where timers never fire.
 """
 
+import dataclasses
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import bpy
-from bpy.props import StringProperty
+import numpy as np
+from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 
-from . import backend
+from . import action_versions as av
+from . import backend, rig_checks
 from . import bake as bk
+from . import edit_math as em
 from .props import LEVELS, clear_descriptions, edited_descriptions, preferences, store_descriptions
 from .retarget.bone_map import auto_bone_map, preset_map, validate_bone_map
 from .retarget.rig import RigSpec
@@ -113,10 +118,11 @@ def target_armature(context):
     return context.scene.kinmo.target_armature or selected_armature(context)
 
 
-def bone_map_for(obj) -> tuple[RigSpec, dict[str, str], str]:
+def bone_map_for(obj, driven: dict[str, str] | None = None) -> tuple[RigSpec, dict[str, str], str]:
     """The armature's rig spec and joint -> bone map (saved, else detected) and where it came from; no change made.
 
-    Raises KinmoUserError when the armature is in Edit Mode or no bone maps to a SMPL-22 joint.
+    Detection prefers bones keys can move (not in `driven`, e.g. a generated Rigify rig's controls over its DEF
+    bones). Raises KinmoUserError when the armature is in Edit Mode or no bone maps to a SMPL-22 joint.
     """
     if obj.mode == "EDIT":
         raise KinmoUserError(f"leave Edit Mode on '{obj.name}' first (its bones are being edited)")
@@ -124,7 +130,9 @@ def bone_map_for(obj) -> tuple[RigSpec, dict[str, str], str]:
     bone_map = validate_bone_map(spec, bk.stored_bone_map(obj))
     found = "saved"
     if not bone_map:
-        bone_map, found = auto_bone_map(spec)
+        if driven is None:
+            driven = rig_checks.driven_bones(obj, spec.names)
+        bone_map, found = auto_bone_map(spec, frozenset(driven))
     if not bone_map:
         raise KinmoUserError(
             f"no bone of '{obj.name}' maps to a SMPL-22 joint; pick a preset or fill its bone map in the KinMo tab"
@@ -132,29 +140,91 @@ def bone_map_for(obj) -> tuple[RigSpec, dict[str, str], str]:
     return spec, bone_map, found
 
 
-def retarget_onto(context, obj, motion: SourceMotion, label: str) -> tuple[bpy.types.Action, str]:
-    """Retarget a motion onto an armature and bake it; return (new action, report line). Raises KinmoUserError first."""
+def add_warnings(action, warnings: list[str]) -> None:
+    """Keep report warnings on the action (a custom property, "; "-joined) so they outlive the report."""
+    old = [w for w in str(action.get("kinmo_warnings", "")).split("; ") if w]
+    action["kinmo_warnings"] = "; ".join(old + [w for w in warnings if w and w not in old])
+
+
+def report_level(action) -> set[str]:
+    """WARNING when the action carries warnings, else INFO: a result with problems is never reported as success."""
+    return {"WARNING"} if action.get("kinmo_warnings") else {"INFO"}
+
+
+def _uses_fk_controls(bone_map: dict[str, str]) -> bool:
+    return any("fk" in re.split(r"[^a-z0-9]+", bone.lower()) for bone in bone_map.values())
+
+
+def retarget_onto(context, obj, motion: SourceMotion, label: str, basis=None,
+                  placed=None) -> tuple[bpy.types.Action, str]:
+    """Retarget a motion onto an armature and bake it; return (new action, report line). Raises KinmoUserError first.
+
+    basis: KinMo axes -> armature (default: the rig's facing); placed: a scene_control.SceneFrame for motions placed
+    in the scene (the pelvis starts where the motion's first frame has it, not at the rig's rest position, and
+    pinned hands and feet reach their targets).
+
+    Problems that leave the result unlike the motion (pelvis or a limb unmapped, mapped bones driven by constraints
+    or drivers) go into the line as a WARNING and onto the action (`report_level`). Keys on FK controls come with
+    the rig's IK/FK switches set to FK; on rigs whose controls hang from constraint-driven helpers the pose
+    channels are measured through Blender (`rig_checks.visual_channels`).
+    """
     settings = context.scene.kinmo
-    spec, bone_map, found = bone_map_for(obj)
+    driven = rig_checks.driven_bones(obj, [b.name for b in obj.data.bones])
+    spec, bone_map, found = bone_map_for(obj, driven)
     render = context.scene.render
     fps = render.fps / render.fps_base
-    basis = facing_basis(spec, bone_map, bk.object_rotation(obj))
+    if basis is None:
+        basis = facing_basis(spec, bone_map, bk.object_rotation(obj))
     result = retarget(motion, spec, bone_map, basis, fps=fps, foot_cleanup=settings.foot_cleanup)
+    if placed is not None:
+        em.shift_root(result, spec, motion)
+        inverse = np.linalg.inv(np.array([tuple(r) for r in obj.matrix_world], np.float64))
+
+        def to_armature(p):
+            return placed.to_world(p) @ inverse[:3, :3].T + inverse[:3, 3]
+
+        for joint, frames in placed.pinned.items():
+            em.reach(result, spec, bone_map, joint, frames, fps, to_armature)
+    switched = rig_checks.set_fk_switches(obj) if _uses_fk_controls(bone_map) else 0
+    if rig_checks.has_driven_ancestors(obj, bone_map.values()):
+        rotations, root_loc = rig_checks.visual_channels(obj, spec, bone_map, result, context.view_layer)
+        result = dataclasses.replace(result, rotations=rotations, root_locations=root_loc)
     name = f"KinMo {label}"[:60]
-    action, how = bk.bake(obj, result, name, context.scene.frame_start, settings.assign)
+    scene = context.scene
+    review = settings.assign == "AUTO"
+    action, how = bk.bake(obj, result, name, scene.frame_start, "NONE" if review else settings.assign)
     if found != "saved":
         bk.store_bone_map(obj, bone_map)
+    if settings.set_frame_range:
+        scene.frame_end = scene.frame_start + result.frames - 1
     skate = result.foot_skate
     action["kinmo_foot_skate_m_per_s"] = skate["mean"]
     action["kinmo_source_foot_skate_m_per_s"] = skate["source_mean"]
     action["kinmo_mapped_bones"] = len(bone_map)
-    where = "as its active action" if how == "ACTIVE" else f"as NLA track '{action.name}'"
+    warnings = rig_checks.mapping_warnings(bone_map, driven)
+    add_warnings(action, warnings)
+    av.store_source(action, motion, scene.frame_start, basis)
+    if review:
+        av.begin_review(obj, scene, [action], label=label)
+        where = "playing as a new version (Accept or Reject in the Edit Motion panel)"
+    else:
+        where = "as its active action" if how == "ACTIVE" else f"as NLA track '{action.name}'"
     line = (
         f"KinMo: '{label}' on '{obj.name}' {where}: {result.frames} frames at {fps:g} fps, {len(bone_map)}/22 joints "
         f"mapped ({found}), foot skate {100 * skate['mean']:.1f} cm/s (source {100 * skate['source_mean']:.1f})"
     )
+    if switched:
+        line += f"; {switched} IK/FK switch(es) and follow slider(s) set to FK"
+    if warnings:
+        line = f"KinMo WARNING: {'; '.join(warnings)}. {line.removeprefix('KinMo: ')}"
     settings.status = line
     return action, line
+
+
+def report_error(op, context, message: str) -> None:
+    """Report an operator's error and show it on the status line, so the line never keeps an older success."""
+    context.scene.kinmo.status = message if message.startswith("KinMo") else f"KinMo: {message}"
+    op.report({"ERROR"}, message)
 
 
 class _Undoable:
@@ -175,10 +245,11 @@ class _Undoable:
                 bpy.data.armatures.remove(data)
 
 
-def place_motion(context, motion: SourceMotion, label: str, obj=None) -> tuple[object, bpy.types.Action, str]:
+def place_motion(context, motion: SourceMotion, label: str, obj=None, basis=None,
+                 placed=None) -> tuple[object, bpy.types.Action, str]:
     """Bake a motion onto obj (None: a new SMPL-22 armature) as a new action; on any failure remove what was made.
 
-    Returns (armature object, new action, report line).
+    Returns (armature object, new action, report line). basis, placed: as in `retarget_onto`.
     """
     undo = _Undoable()
     try:
@@ -187,7 +258,10 @@ def place_motion(context, motion: SourceMotion, label: str, obj=None) -> tuple[o
                 raise KinmoUserError("switch to Object Mode first (a new SMPL-22 armature is added)")
             obj = bk.build_smpl_armature(context, offsets=motion.offsets)
             undo.objects.append(obj)
-        action, line = retarget_onto(context, obj, motion, label)
+            unit = context.scene.unit_settings.scale_length
+            if unit > 0 and abs(unit - 1.0) > 1e-9:  # a human in the scene's units (e.g. 170 units when cm)
+                obj.scale = (1.0 / unit,) * 3
+        action, line = retarget_onto(context, obj, motion, label, basis, placed)
     except BaseException:
         undo.rollback()
         raise
@@ -342,7 +416,7 @@ class KINMO_OT_import_motion(_WorkerTask, bpy.types.Operator):
                 return self.run_task(context, "load_motion", {"path": path})
             motion, npz_path = read_motion(context, self.filepath)
         except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+            report_error(self, context, str(e))
             return {"CANCELLED"}
         return self._apply(context, motion, npz_path)
 
@@ -351,19 +425,19 @@ class KINMO_OT_import_motion(_WorkerTask, bpy.types.Operator):
         try:
             motion, npz_path = conversion_result(reply)
         except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+            report_error(self, context, str(e))
             return {"CANCELLED"}
         return self._apply(context, motion, npz_path)
 
     def _apply(self, context, motion: SourceMotion, npz_path: str):
         try:
             label = motion.text or Path(self.filepath).stem
-            _, _, line = place_motion(context, motion, label, target_armature(context))
+            _, action, line = place_motion(context, motion, label, target_armature(context))
         except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+            report_error(self, context, str(e))
             return {"CANCELLED"}
         context.scene.kinmo.motion_path = npz_path
-        self.report({"INFO"}, line)
+        self.report(report_level(action), line)
         return {"FINISHED"}
 
 
@@ -375,22 +449,43 @@ class KINMO_OT_generate(_WorkerTask, bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
     busy_text = "generating"
 
+    prompt: StringProperty(name="Prompt", description="What the motion should show (unset: the panel's prompt)")
+    seconds: FloatProperty(name="Length", min=1.0, max=10.0, default=4.0, description="Seconds (unset: the panel's)")
+    seed: IntProperty(name="Seed", min=0, default=0, description="Same seed, same motion (unset: the panel's)")
+    path_object: StringProperty(name="Path", description="Curve or Grease Pencil object the pelvis walks along "
+                                "(unset: the panel's Path; empty: none)")  # fmt: skip
+    fit_to_scene: BoolProperty(name="Fit to scene range", default=False,
+                               description="Walk the path in the scene's frame range (else at the prompt's speed)")
+    use_targets: BoolProperty(name="Use target empties", default=True,
+                              description="Pin body parts to the empties assigned to them")
+    targets: StringProperty(name="Targets", description="Comma-separated empties to use (unset: every empty "
+                            "assigned to a body part)")  # fmt: skip
+
     def execute(self, context):
         """Check everything, then ask the worker; the motion is baked when it arrives."""
+        from . import scene_control as sc
+
         settings = context.scene.kinmo
+
+        def value(name: str, default):
+            return getattr(self, name) if self.properties.is_property_set(name) else default
+
         try:
-            params = generate_request(settings.prompt, settings.seconds, settings.seed, LEVELS[settings.levels],
+            params = generate_request(value("prompt", settings.prompt), value("seconds", settings.seconds),
+                                      value("seed", settings.seed), LEVELS[settings.levels],
                                       edited_descriptions(settings), model_setting(context))  # fmt: skip
             obj = target_armature(context)
             if obj is not None:
                 bone_map_for(obj)  # a rig that cannot take the motion fails now, not after generating
             elif context.mode != "OBJECT":
                 raise KinmoUserError("switch to Object Mode first (a new SMPL-22 armature is added)")
+            self._frame = sc.add_control(context, obj, params, self, value)
             self._target = obj.name if obj is not None else ""
             self._params = params
             return self.run_task(context, "generate", params)
-        except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+        except (KinmoUserError, sc.ControlError) as e:
+            settings.status = f"KinMo: {e}"
+            self.report({"ERROR"}, settings.status)
             return {"CANCELLED"}
 
     def task_done(self, context, reply: dict) -> set:
@@ -402,21 +497,38 @@ class KINMO_OT_generate(_WorkerTask, bpy.types.Operator):
                 if not bk.is_armature(obj):
                     raise KinmoUserError(f"the target armature '{self._target}' is gone; nothing was changed")
             motion, npz_path = generated_motion(reply)
-            _, action, line = place_motion(context, motion, reply.get("text") or self._params["text"], obj)
+            motion, basis = placed_motion(motion, reply, self._frame)
+            _, action, line = place_motion(context, motion, reply.get("text") or self._params["text"], obj, basis,
+                                           self._frame)  # fmt: skip
         except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+            report_error(self, context, str(e))
             return {"CANCELLED"}
         tag_generated(action, self._params, reply)
         context.scene.kinmo.motion_path = npz_path
-        self.report({"INFO"}, line)
+        warnings = [str(w) for w in reply.get("warnings") or [] if w]
+        if warnings:  # generated anyway: the motion is there, but the user should not trust it blindly
+            add_warnings(action, warnings)
+            line = f"{line}. Warning: {'; '.join(warnings)}"
+            context.scene.kinmo.status = line
+        self.report(report_level(action), line)
         return {"FINISHED"}
+
+
+def placed_motion(motion: SourceMotion, reply: dict, frame) -> tuple[SourceMotion, object]:
+    """A controlled motion moved back onto the scene's curve and empties, and the basis to bake it with."""
+    if frame is None:
+        return motion, None
+    control = reply.get("control")
+    if not control:
+        raise KinmoUserError("this KinMo worker ignores paths and targets (no 'control' in its reply); update KinMo")
+    return em.unplace_control(motion, control[0].get("placement")), frame.basis
 
 
 def tag_generated(action, params: dict, reply: dict) -> None:
     """Record on the new action how it was generated (prompt, seed, length, levels, model, descriptions used)."""
     action["kinmo_prompt"] = reply.get("text") or params["text"]
     action["kinmo_seed"] = params["seed"]
-    action["kinmo_seconds"] = params["seconds"]
+    action["kinmo_seconds"] = params.get("seconds") or reply.get("frames", 0) / reply.get("fps", 20)
     action["kinmo_levels"] = params["levels"]
     action["kinmo_model"] = params.get("model", "")
     used = reply.get("descriptions") or {}
@@ -440,14 +552,14 @@ class KINMO_OT_expand(_WorkerTask, bpy.types.Operator):
             self._prompt = settings.prompt
             return self.run_task(context, "expand", params)
         except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+            report_error(self, context, str(e))
             return {"CANCELLED"}
 
     def task_done(self, context, reply: dict) -> set:
         """Store the six group and fifteen interaction descriptions in the scene."""
         descriptions = reply.get("descriptions")
         if not isinstance(descriptions, dict) or not isinstance(descriptions.get("groups"), dict):
-            self.report({"ERROR"}, "KinMo worker: the expand reply holds no descriptions")
+            report_error(self, context, "KinMo worker: the expand reply holds no descriptions")
             return {"CANCELLED"}
         settings = context.scene.kinmo
         store_descriptions(settings, descriptions, self._prompt)
@@ -487,11 +599,11 @@ class KINMO_OT_retarget(bpy.types.Operator):
                 raise KinmoUserError("select an armature to retarget onto")
             motion, _ = read_motion(context, self.filepath or context.scene.kinmo.motion_path)
             label = motion.text or Path(self.filepath or context.scene.kinmo.motion_path).stem
-            _, _, line = place_motion(context, motion, label, obj)
+            _, action, line = place_motion(context, motion, label, obj)
         except KinmoUserError as e:
-            self.report({"ERROR"}, str(e))
+            report_error(self, context, str(e))
             return {"CANCELLED"}
-        self.report({"INFO"}, line)
+        self.report(report_level(action), line)
         return {"FINISHED"}
 
 
@@ -527,7 +639,7 @@ class KINMO_OT_detect_bone_map(bpy.types.Operator):
         """Detect and save the map on the armature."""
         obj = selected_armature(context)
         if obj is None:
-            self.report({"ERROR"}, "select an armature to map")
+            report_error(self, context, "select an armature to map")
             return {"CANCELLED"}
         spec = bk.rig_spec(obj)
         preset = context.scene.kinmo.preset
@@ -536,7 +648,8 @@ class KINMO_OT_detect_bone_map(bpy.types.Operator):
         else:
             bone_map, found = validate_bone_map(spec, preset_map(preset, spec.names)), preset
         if not bone_map:
-            self.report({"ERROR"}, f"no bone of '{obj.name}' matches {'any preset' if preset == 'AUTO' else preset}")
+            report_error(self, context, f"no bone of '{obj.name}' matches "
+                         f"{'any preset' if preset == 'AUTO' else preset}")
             return {"CANCELLED"}
         bk.store_bone_map(obj, bone_map)
         self.report({"INFO"}, f"KinMo: {len(bone_map)}/22 joints mapped on '{obj.name}' ({found})")
@@ -589,7 +702,7 @@ class KINMO_OT_detect_python(bpy.types.Operator):
         found = backend.detect_python()
         prefs = preferences(context)
         if found is None or prefs is None:
-            self.report({"ERROR"}, "no Python with KinMo found; set its path (or its environment folder) by hand")
+            self.report({"ERROR"}, backend.no_python_message())
             return {"CANCELLED"}
         prefs.python_path = found
         self.report({"INFO"}, f"KinMo Python: {found}")

@@ -22,7 +22,7 @@ LEVEL_ITEMS = [
     ("INTERACTIONS", "+ Interactions", "Also on the fifteen body-part interactions (the full hierarchy)"),
 ]
 ASSIGN_ITEMS = [
-    ("AUTO", "Auto", "Active action when the armature has none, otherwise a new NLA track (nothing is replaced)"),
+    ("AUTO", "Auto", "Play it at once as a version to Accept or Reject; the action it replaces is kept unchanged"),
     ("ACTIVE", "Active action", "Make the new action the armature's active action (the old one stays in the file)"),
     ("NLA", "NLA track", "Add the new action as a new NLA track"),
 ]
@@ -67,6 +67,8 @@ class KinmoSettings(bpy.types.PropertyGroup):
                                description="Keep feet from sliding while they touch the ground (two-bone IK on the "
                                "legs; changes leg directions slightly)")  # fmt: skip
     assign: EnumProperty(name="Assign", items=ASSIGN_ITEMS, default="AUTO")
+    set_frame_range: BoolProperty(name="Set frame range", default=True,
+                                  description="Set the scene's frame range to each new motion")  # fmt: skip
     preset: EnumProperty(name="Preset", items=PRESET_ITEMS, default="AUTO")
     status: StringProperty(name="Status", default="")
     descriptions: CollectionProperty(type=KinmoDescriptionItem, name="Descriptions",
@@ -95,6 +97,17 @@ class KinmoPreferences(bpy.types.AddonPreferences):
         description="Pipeline folder used for generation (empty: the default model of the KinMo installation)",
     )
     request_timeout: FloatProperty(name="Request timeout (s)", default=600.0, min=5.0)
+    preload: EnumProperty(
+        name="Load model",
+        description="When to start the KinMo worker and load the model in the background, so the first Generate "
+        "does not wait for it",
+        items=(
+            ("ENABLE", "When the add-on is enabled", "Start loading as soon as Blender enables KinMo"),
+            ("PANEL", "When the KinMo panel is shown", "Start loading the first time the KinMo tab is drawn"),
+            ("NEVER", "On the first request", "Load only when Generate or Expand is first used"),
+        ),
+        default="PANEL",
+    )
 
     def draw(self, context) -> None:
         """Draw the preferences."""
@@ -104,6 +117,7 @@ class KinmoPreferences(bpy.types.AddonPreferences):
         row.operator("kinmo.detect_python", icon="VIEWZOOM")
         row.operator("kinmo.check_worker", icon="CHECKMARK")
         col.prop(self, "model_path")
+        col.prop(self, "preload")
         col.prop(self, "request_timeout")
 
 

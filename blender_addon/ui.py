@@ -2,7 +2,7 @@
 
 import bpy
 
-from . import backend
+from . import backend, warmup
 from . import bake as bk
 from .core import kinematic as S
 from .operators import running_job, selected_armature
@@ -43,7 +43,12 @@ class KINMO_PT_generate(_SidebarPanel, bpy.types.Panel):
         """Draw the settings, the six group descriptions, Generate and the progress of a running request."""
         settings = context.scene.kinmo
         job = running_job(("kinmo.generate", "kinmo.expand"))
+        warm = warmup.maybe_start(context, "PANEL") or warmup.STATE
         col = self.layout.column()
+        if warm.busy or warm.state == "failed":
+            row = col.row()
+            row.alert = warm.state == "failed"
+            row.label(text=warm.label(), icon="ERROR" if warm.state == "failed" else "TIME")
         col.prop(settings, "prompt")
         col.prop(settings, "seconds")
         col.prop(settings, "seed")
@@ -118,6 +123,7 @@ class KINMO_PT_import(_SidebarPanel, bpy.types.Panel):
         col.operator("kinmo.retarget", icon="CON_ARMATURE")
         col.prop(settings, "foot_cleanup")
         col.prop(settings, "assign")
+        col.prop(settings, "set_frame_range")
         if settings.status:
             col.label(text=settings.status)
         client = backend.current_client()

@@ -30,16 +30,18 @@ import numpy as np
 import torch
 
 from kinmo_core.errors import KinmoInputError, KinmoModelError
+from kinmo_core.generation_limits import (  # noqa: F401  (re-exported: part of this module's interface)
+    MAX_FRAMES,
+    MAX_SECONDS,
+    MAX_TEXT_WORDS,
+    MIN_FRAMES,
+    MIN_SECONDS,
+    clean_text,
+)
 from kinmo_core.motion.skeleton import FPS
 
 PIPELINE_FILE: str = "pipeline.json"
 PIPELINE_FORMAT_VERSION: int = 1
-MIN_SECONDS: float = 1.0
-MAX_SECONDS: float = 10.0
-MIN_FRAMES: int = int(MIN_SECONDS * FPS)
-MAX_FRAMES: int = int(MAX_SECONDS * FPS)
-MAX_TEXT_WORDS: int = 60
-"""Longer prompts are cut to this many words (with a warning); HumanML3D captions average about 12."""
 DEFAULT_PATH: Path = Path(__file__).resolve().parent / "assets" / "default"
 
 
@@ -102,17 +104,11 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
-def clean_text(text: str) -> str:
-    """Return text stripped and cut to MAX_TEXT_WORDS words (warning when cut); KinmoInputError if empty."""
-    if not isinstance(text, str):
-        raise KinmoInputError(f"the prompt must be a string, got {type(text).__name__}")
-    words = text.split()
-    if not words:
-        raise KinmoInputError("the prompt is empty; describe a motion, e.g. 'a person waves with the left hand'")
-    if len(words) > MAX_TEXT_WORDS:
-        warnings.warn(f"the prompt has {len(words)} words; only the first {MAX_TEXT_WORDS} are used", stacklevel=3)
-        words = words[:MAX_TEXT_WORDS]
-    return " ".join(words)
+def minilm_encode(texts: Sequence[str]) -> np.ndarray:
+    """Unit MiniLM sentence embeddings (the shared fp32 encoder), as the prompt scope was built with."""
+    from kinmo_core.conditioning import get_minilm
+
+    return get_minilm().encode(list(texts))
 
 
 def frames_for(seconds: float | None = None, frames: int | None = None) -> int | None:
@@ -206,6 +202,8 @@ class KinMoPipeline:
                 m.to(self.device).eval()
         self.mean = torch.from_numpy(parts.mean).to(self.device)
         self.std = torch.from_numpy(parts.std).to(self.device)
+        self.scope = None
+        """The training captions' `PromptScope` (set by from_pretrained when the folder has one)."""
 
     # ------------------------------------------------------------------------------------------------ loading
     @classmethod
@@ -258,7 +256,11 @@ class KinMoPipeline:
             reasoner=_load_reasoner(folder / "reasoner") if load_reasoner else None,
             manifest=manifest,
         )
-        return cls(parts, GenerationSettings.from_dict(manifest.get("settings", {})), dev)
+        pipe = cls(parts, GenerationSettings.from_dict(manifest.get("settings", {})), dev)
+        from kinmo_core.text.scope import PromptScope
+
+        pipe.scope = PromptScope.load(folder, encode=minilm_encode)
+        return pipe
 
     def save_pretrained(self, folder: str | os.PathLike, overwrite: bool = False, reasoner_from: str | None = None,
                         extra: dict | None = None, push_to_hub: bool = False, repo_id: str | None = None,
@@ -299,6 +301,12 @@ class KinMoPipeline:
             hub.push_pipeline(out, repo_id, token=token, private=private)
         return out
 
+    def prompt_warnings(self, texts: Sequence[str]) -> list[str]:
+        """Per text, a one-line warning when it is far from every training caption ("" otherwise, or no scope)."""
+        if self.scope is None:
+            return [""] * len(texts)
+        return self.scope.warnings([clean_text(t) for t in texts])
+
     @property
     def has_reasoner(self) -> bool:
         """True when the pipeline can write descriptions itself."""
@@ -328,9 +336,16 @@ class KinMoPipeline:
     @torch.no_grad()
     def generate_features(self, texts: Sequence[str], frames: Sequence[int | None] | int | None = None,
                           seed: int = 0, levels: int | None = None,
-                          descriptions: Sequence[Mapping | None] | None = None) -> tuple[list[np.ndarray], list]:
-        """Generate a batch: returns (features (T_i, 263) per text, descriptions used per text)."""
-        codes, frames, descriptions = self.generate_codes(texts, frames, seed, levels, descriptions)
+                          descriptions: Sequence[Mapping | None] | None = None, init_codes: torch.Tensor | None = None,
+                          keep: torch.Tensor | None = None,
+                          settings: GenerationSettings | None = None) -> tuple[list[np.ndarray], list]:
+        """Generate a batch: returns (features (T_i, 263) per text, descriptions used per text).
+
+        init_codes (B, T', Q) and keep (B, T') bool: in-paint, keeping those token positions (kinmo_core.editing).
+        settings: decoding settings for this call instead of the pipeline's.
+        """
+        codes, frames, descriptions = self.generate_codes(texts, frames, seed, levels, descriptions, init_codes, keep,
+                                                          settings)
         feats = self.parts.rvq.decode(codes) * self.std + self.mean
         out = [feats[i, :f].float().cpu().numpy() for i, f in enumerate(frames)]
         return out, descriptions
@@ -338,9 +353,11 @@ class KinMoPipeline:
     @torch.no_grad()
     def generate_codes(self, texts: Sequence[str], frames: Sequence[int | None] | int | None = None,
                        seed: int = 0, levels: int | None = None,
-                       descriptions: Sequence[Mapping | None] | None = None) -> tuple[torch.Tensor, list[int], list]:
+                       descriptions: Sequence[Mapping | None] | None = None, init_codes: torch.Tensor | None = None,
+                       keep: torch.Tensor | None = None,
+                       settings: GenerationSettings | None = None) -> tuple[torch.Tensor, list[int], list]:
         """Generate a batch of RVQ codes: returns (codes (B, T', Q), frames per text, descriptions per text)."""
-        s = self.settings
+        s = self.settings if settings is None else settings
         levels = s.levels if levels is None else int(levels)
         if levels not in (1, 2, 3):
             raise KinmoInputError(f"levels must be 1, 2 or 3, got {levels}")
@@ -377,9 +394,11 @@ class KinMoPipeline:
         mt, rt = self.parts.mask_transformer, self.parts.residual_transformer
         first = 1 if s.coarse_to_fine else levels
         level_on = torch.arange(3, device=self.device)[None] < first
+        given = {} if keep is None else {"keep": keep.to(self.device)}
+        base = None if keep is None else init_codes[..., 0].to(self.device)
         ids, _ = mt.generate(cond, present & level_on, lengths, steps=s.steps, guidance=s.guidance,
                              temperature=s.temperature, topk_ratio=s.topk_ratio, generator=g,
-                             with_confidence=False)
+                             with_confidence=False, init_ids=base, **given)
         for level in range(first + 1, levels + 1):
             level_on = torch.arange(3, device=self.device)[None] < level
             # Items whose finer descriptions are missing keep their tokens: nothing new to refine them with.
@@ -389,17 +408,19 @@ class KinMoPipeline:
             refined, _ = mt.generate(cond, present & level_on, lengths, steps=s.refine_steps, guidance=s.guidance,
                                      temperature=s.temperature, topk_ratio=s.topk_ratio, init_ids=ids,
                                      remask_ratio=s.refine_remask, generator=g,
-                                     with_confidence=False)
+                                     with_confidence=False, **given)
             ids = torch.where(use[:, None], refined, ids)
         final = present & (torch.arange(3, device=self.device)[None] < levels)
+        if keep is not None:
+            given["init_codes"] = init_codes.to(self.device)
         codes = rt.generate(ids, lengths, cond, final, guidance=s.residual_guidance, temperature=s.temperature,
-                            generator=g)
+                            generator=g, **given)
         return codes, frames, descriptions
 
     def generate(self, texts: Sequence[str], seconds: float | None = None, frames: int | None = None, seed: int = 0,
                  levels: int | None = None, descriptions: Sequence[Mapping | None] | None = None,
-                 constraints=None, control_method: str | None = None) -> list:
-        """Generate one Motion per text (a batch), all of the same length when one is given.
+                 loop: bool = False, constraints=None, control_method: str | None = None) -> list:
+        """Generate one Motion per text (a batch), all of the same length when one is given; loop: seamless loops.
 
         constraints: spatial control (a control file's object, a list of constraints; see kinmo_core.control).
         """
@@ -409,18 +430,26 @@ class KinMoPipeline:
         if descriptions is not None:
             descriptions = [normalize_descriptions(d) for d in descriptions]
         if constraints is not None:
+            if loop:
+                raise KinmoInputError("a loop cannot be combined with spatial constraints")
             from kinmo_core.control.generate import generate_controlled
 
             return generate_controlled(self, texts, constraints, frames=n, seed=seed, levels=levels,
                                        descriptions=descriptions, method=control_method)[0]
         feats, used = self.generate_features(texts, n, seed=seed, levels=levels, descriptions=descriptions)
-        return [Motion.from_features(f, text=clean_text(t), descriptions=d, source="kinmo-generate")
-                for f, t, d in zip(feats, texts, used, strict=True)]
+        motions = [Motion.from_features(f, text=clean_text(t), descriptions=d, source="kinmo-generate")
+                   for f, t, d in zip(feats, texts, used, strict=True)]
+        if loop:
+            from kinmo_core.editing.loop import loop_motion
+
+            motions = [loop_motion(self, m, seed=seed + i, levels=levels) for i, m in enumerate(motions)]
+        return motions
 
     def __call__(self, text: str, seconds: float | None = None, frames: int | None = None, seed: int = 0,
                  levels: int | None = None, descriptions: Mapping | str | None = None, num: int = 1,
-                 constraints=None, control_method: str | None = None):
-        """Generate a Motion from text (a list of `num` Motions when num > 1), optionally under constraints."""
+                 loop: bool = False, constraints=None, control_method: str | None = None):
+        """Generate a Motion from text (a list of `num` Motions when num > 1); loop: seamless loops; constraints:
+        spatial control (see kinmo_core.control)."""
         from kinmo_core.motion.file import normalize_descriptions
 
         if isinstance(num, bool) or not isinstance(num, int) or num < 1:
@@ -429,8 +458,32 @@ class KinMoPipeline:
         if d is None and (self.settings.levels if levels is None else levels) > 1 and self.has_reasoner:
             d = self.expand([text], seed=seed)[0]  # one set of descriptions shared by all `num` samples
         motions = self.generate([text] * num, seconds=seconds, frames=frames, seed=seed, levels=levels,
-                                descriptions=[d] * num, constraints=constraints, control_method=control_method)
+                                descriptions=[d] * num, loop=loop, constraints=constraints,
+                                control_method=control_method)
         return motions[0] if num == 1 else motions
+
+    def edit(self, motion, text: str, frames: tuple[int, int] | None = None, parts=None, seed: int = 0,
+             num: int = 1, levels: int | None = None, descriptions: Mapping | None = None, **kw):
+        """Re-prompt frames [start, stop) (20 fps, half-open; None: all) of motion, whole body or `parts` (or "auto").
+
+        Returns the edited Motion (a list of `num` when num > 1); see kinmo_core.editing.edit.
+        """
+        from kinmo_core.editing.edit import edit_motion
+
+        res = edit_motion(self, motion, text, frames=frames, parts=parts, seed=seed, num=num, levels=levels,
+                          descriptions=descriptions, **kw)
+        return res.motions[0] if num == 1 else res.motions
+
+    def compose(self, timeline: Mapping, seed: int = 0, levels: int | None = None):
+        """Generate a timeline {"segments": [...], "tracks": [...]} (seconds) into one Motion, longer than 10 s.
+
+        See kinmo_core.editing.timeline; the ComposeResult (motion, seams, descriptions) is in `motion.compose_info`.
+        """
+        from kinmo_core.editing.timeline import compose
+
+        res = compose(self, timeline, seed=seed, levels=levels)
+        res.motion.compose_info = res
+        return res.motion
 
 
 def random_pipeline(size: str = "default", seed: int = 0, cond: str = "sentence", mean: np.ndarray | None = None,

@@ -50,6 +50,7 @@ _GROUP_JOINT_LISTS: dict[str, list[int]] = {g: [j for j in range(NUM_JOINTS) if 
 _GRID_STEP = 0.5  # metres between ground grid lines
 _HALF_WIDTH = 1.1  # metres shown either side of the root in the following views
 _TRAJ_COLOR = "#2ca02c"
+_HIGHLIGHT_COLOR = "#fff1d6"
 
 # The three orthographic views as (title, horizontal axis, horizontal sign, vertical axis, vertical sign).
 # Front looks from +Z (the body's left, +X, appears on the right); side looks from the body's right (-X) so
@@ -82,8 +83,9 @@ class _ThreeViews:
     size = (9.6, 3.6)
     dpi = 80  # 768 x 288 pixels: both multiples of 16, as the MP4 encoder wants
 
-    def __init__(self, joints: np.ndarray, title: str | None):
+    def __init__(self, joints: np.ndarray, title: str | None, highlight: tuple[int, int] | None = None):
         self.joints = joints
+        self.highlight = highlight
         self.floor = float(joints[..., 1].min())
         top = float(joints[..., 1].max())
         self.fig, axes = plt.subplots(1, 3, figsize=self.size, dpi=self.dpi)
@@ -137,7 +139,7 @@ class _ThreeViews:
                 c = hs * pose[0, h]
                 self.axes[i].set_xlim(c - _HALF_WIDTH, c + _HALF_WIDTH)
         head = f"{self.title}  " if self.title else ""
-        self.suptitle.set_text(f"{head}frame {t + 1}/{len(self.joints)}  {t / FPS:5.2f} s")
+        _mark(self, t, f"{head}frame {t + 1}/{len(self.joints)}  {t / FPS:5.2f} s")
 
 
 class _Orbit:
@@ -146,7 +148,8 @@ class _Orbit:
     size = (4.8, 4.8)
     dpi = 100  # 480 x 480 pixels
 
-    def __init__(self, joints: np.ndarray, title: str | None):
+    def __init__(self, joints: np.ndarray, title: str | None, highlight: tuple[int, int] | None = None):
+        self.highlight = highlight
         # World (x, y, z) with Y up maps to matplotlib's Z-up axes as (x, -z, y): a rotation, so nothing is mirrored.
         self.joints = joints
         self.p = np.stack([joints[..., 0], -joints[..., 2], joints[..., 1]], axis=-1)
@@ -187,7 +190,16 @@ class _Orbit:
         # The camera starts in front of the body (azimuth -90 looks along +y, i.e. from world +Z) and turns once.
         self.ax.view_init(elev=15, azim=-90 + 360.0 * t / max(len(self.p), 1))
         head = f"{self.title}  " if self.title else ""
-        self.suptitle.set_text(f"{head}frame {t + 1}/{len(self.p)}  {t / FPS:5.2f} s")
+        _mark(self, t, f"{head}frame {t + 1}/{len(self.p)}  {t / FPS:5.2f} s")
+
+
+def _mark(scene, t: int, text: str) -> None:
+    # Frames inside the highlighted (edited) range get a tinted background and a marked title.
+    h = scene.highlight
+    inside = h is not None and h[0] <= t < h[1]
+    scene.fig.set_facecolor(_HIGHLIGHT_COLOR if inside else "white")
+    scene.suptitle.set_text(f"{text}  [edited {h[0]}:{h[1]}]" if inside else text)
+    scene.suptitle.set_color("#b00000" if inside else "black")
 
 
 def _frames(scene, indices: np.ndarray, progress: bool) -> Iterator[np.ndarray]:
@@ -207,8 +219,12 @@ def render_motion(
     step: int = 1,
     overwrite: bool = False,
     progress: bool = True,
+    highlight: tuple[int, int] | None = None,
 ) -> Path:
-    """Render an animated stick figure of joints (T, 22, 3) to a .gif or .mp4 file, written atomically."""
+    """Render an animated stick figure of joints (T, 22, 3) to a .gif or .mp4 file, written atomically.
+
+    highlight (start, stop): frames shown on a tinted background with the range in the title (edited frames).
+    """
     out_path = Path(out_path)
     if out_path.suffix.lower() not in VIDEO_EXTENSIONS:
         raise KinmoInputError(f"{out_path}: unknown preview extension {out_path.suffix!r}; use .gif or .mp4")
@@ -222,7 +238,7 @@ def render_motion(
     indices = np.arange(0, len(joints), step)
     out_fps = fps / step
     with atomic_output(out_path, overwrite=overwrite) as tmp:
-        scene = _ThreeViews(joints, title) if views == "three" else _Orbit(joints, title)
+        scene = _ThreeViews(joints, title, highlight) if views == "three" else _Orbit(joints, title, highlight)
         try:
             if out_path.suffix.lower() == ".gif":
                 _write_gif(tmp, _frames(scene, indices, progress), out_fps)

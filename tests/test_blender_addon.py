@@ -211,13 +211,15 @@ def test_existing_action_and_keys_are_left_alone(scene, motion_path):
     users = obj.animation_data.action
     before = [tuple(k.co) for fc in users.layers[0].strips[0].channelbags[0].fcurves for k in fc.keyframe_points]
     assert bpy.ops.kinmo.import_motion(filepath=str(motion_path)) == {"FINISHED"}
-    assert obj.animation_data.action is users
+    new = obj.animation_data.action  # the new motion plays at once, as a version under review
+    assert new is not users and new.name.startswith("KinMo a person walks forward")
+    assert obj.animation_data.action_slot == new.slots[0] and users.use_fake_user
     after = [tuple(k.co) for fc in users.layers[0].strips[0].channelbags[0].fcurves for k in fc.keyframe_points]
     assert after == before
+    scene.kinmo.assign = "NLA"  # the NLA choice still adds a track
+    assert bpy.ops.kinmo.import_motion(filepath=str(motion_path)) == {"FINISHED"}
     track = obj.animation_data.nla_tracks[-1]
-    new = track.strips[0].action
-    assert new is not users and new.name.startswith("KinMo a person walks forward")
-    assert track.strips[0].action_slot == new.slots[0]
+    assert track.strips[0].action is not new and track.strips[0].action_slot == track.strips[0].action.slots[0]
 
 
 def test_operators_are_undoable():

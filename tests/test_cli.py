@@ -197,7 +197,7 @@ def test_output_exists_without_overwrite(capsys, npz, tmp_path):
     assert Motion.load(out).num_frames == 40
 
 
-@pytest.mark.parametrize("name", ["motion.fbx", "motion", "motion.txt"])
+@pytest.mark.parametrize("name", ["motion.obj", "motion", "motion.txt"])
 def test_unknown_extension(capsys, npz, tmp_path, name):
     code, _, err = kinmo(capsys, "convert", npz, "-o", tmp_path / name)
     assert_user_error(code, err, "unknown extension")

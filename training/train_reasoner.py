@@ -478,6 +478,7 @@ def train_causal_lm(args, run) -> int:
 
 def evaluate(args) -> int:
     """Score a trained reasoner on a corpus split and on the hand-written prompts; print and optionally save."""
+    from kinmo_core.eval.reasoner_heldout import HELDOUT_CATEGORIES, REASONER_HELDOUT_PROMPTS
     from kinmo_core.eval.reasoner_prompts import (
         REASONER_PROMPTS,
         evaluate_corpus,
@@ -488,10 +489,15 @@ def evaluate(args) -> int:
     from training.common import parse_data
 
     reasoner = MotionReasoner.from_pretrained(args.evaluate)
-    report = {"model": str(args.evaluate),
-              "corpus": evaluate_corpus(reasoner, parse_data(args.data)[0][0], args.annotations, args.split,
-                                        limit=args.limit),
-              "prompts": evaluate_prompts(reasoner, REASONER_PROMPTS[: args.prompts])}
+    report: dict = {"model": str(args.evaluate)}
+    if not args.no_corpus:
+        report["corpus"] = evaluate_corpus(reasoner, parse_data(args.data)[0][0], args.annotations, args.split,
+                                           limit=args.limit)
+    if args.prompt_set in ("hand", "both"):
+        report["prompts"] = evaluate_prompts(reasoner, REASONER_PROMPTS[: args.prompts])
+    if args.prompt_set in ("heldout", "both"):  # evaluation only: these prompts never reach training
+        report["heldout"] = evaluate_prompts(reasoner, REASONER_HELDOUT_PROMPTS[: args.prompts],
+                                             categories=HELDOUT_CATEGORIES)
     print(format_reasoner_report(report))
     if args.report:
         from kinmo_core.fileio import write_atomic
@@ -525,6 +531,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="test", help="split to evaluate on (default test)")
     p.add_argument("--limit", type=int, default=None, help="evaluate on at most this many motions")
     p.add_argument("--prompts", type=int, default=None, help="evaluate on the first N hand-written prompts only")
+    p.add_argument("--prompt-set", choices=("hand", "heldout", "both"), default="hand",
+                   help="prompts to evaluate on: the 100 hand-written ones (default), the 200 held-out ones of "
+                        "issue 21, or both")
+    p.add_argument("--no-corpus", action="store_true", help="with --evaluate: skip the corpus split")
     p.add_argument("--report", default=None, help="write the evaluation report as JSON here")
     args = p.parse_args(argv)
     run = setup(args)

@@ -19,23 +19,19 @@ def preset_map(preset: str, bone_names: list[str]) -> dict[str, str]:
     return {joint: bone_names[i] for joint, i in found.items()}
 
 
-def auto_bone_map(rig: RigSpec) -> tuple[dict[str, str], str]:
-    """Detect a joint -> bone map: the best-covering preset, else name keywords checked against the hierarchy.
+def auto_bone_map(rig: RigSpec, driven: frozenset[str] | set[str] = frozenset()) -> tuple[dict[str, str], str]:
+    """Detect a joint -> bone map: every preset and the name keywords checked against the hierarchy; the map with
+    the most keyable joints wins (bones in `driven`, moved by constraints or drivers, count for nothing: a generated
+    Rigify rig is keyed on its controls, not its DEF bones), then the most joints; presets before names on ties.
 
     Returns (map, how) where how names the preset or 'names'. A map is only kept where every mapped bone lies below
     the bone of its nearest mapped SMPL ancestor, so a wrongly named bone cannot break the chain.
     """
-    best, best_name = {}, ""
-    for preset in PRESET_TITLES:
-        m = validate_bone_map(rig, preset_map(preset, rig.names))
-        if len(m) > len(best):
-            best, best_name = m, preset
-    if len(best) >= 14:
-        return best, best_name
-    guess = validate_bone_map(rig, _keyword_map(rig))
-    if len(guess) > len(best):
-        return guess, "names"
-    return best, best_name
+    candidates = [(preset, validate_bone_map(rig, preset_map(preset, rig.names))) for preset in PRESET_TITLES]
+    candidates.append(("names", validate_bone_map(rig, _keyword_map(rig))))
+    # max() keeps the first of equals: the presets' order, then names.
+    how, best = max(candidates, key=lambda c: (sum(b not in driven for b in c[1].values()), len(c[1])))
+    return best, how
 
 
 def _keyword_map(rig: RigSpec) -> dict[str, str]:

@@ -29,6 +29,9 @@ class RigSpec(bonenames.Hierarchy):
 
     rest_heads: np.ndarray
     rest_rotations: np.ndarray
+    follows: dict[int, int] = field(default_factory=dict)
+    """Bones that copy another bone's transform by a constraint (index -> index): for `is_ancestor`, a bone below
+    one of them hangs from what it copies (a Rigify FK arm below ORG-shoulder, which copies the shoulder control)."""
     index: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -62,6 +65,20 @@ class RigSpec(bonenames.Hierarchy):
         heads = np.asarray(rest_heads, dtype=np.float64)[order]
         rots = np.asarray(rest_rotations, dtype=np.float64)[order]
         return cls([names[i] for i in order], parents, heads, rots)
+
+    def is_ancestor(self, a: int, b: int) -> bool:
+        """True when a is a strict ancestor of b through bone parents or the bones they copy (`follows`)."""
+        seen: set[int] = set()
+        stack = [b]
+        while stack:
+            x = stack.pop()
+            for y in (self.parents[x], self.follows.get(x, -1)):
+                if y == a:
+                    return True
+                if y >= 0 and y not in seen:
+                    seen.add(y)
+                    stack.append(y)
+        return False
 
     def children(self, i: int) -> list[int]:
         """Return the indices of the bones whose parent is bone i."""

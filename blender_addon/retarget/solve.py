@@ -205,7 +205,7 @@ def _clean_feet(
             continue
         bh, bk, ba = (rig.index[n] for n in names)
         heads = pose_heads(rig, glob, locations)
-        hip, knee, ankle = heads[:, bh], heads[:, bk], heads[:, ba]
+        ankle = heads[:, ba]
         in_contact = contacts[:, col] | contacts[:, col + 1]
         weight = _contact_weights(in_contact)
         if not weight.any():
@@ -228,29 +228,37 @@ def _clean_feet(
                         offset[f] = weight[f] * offset[edge]
         offset -= np.outer(offset @ up, up)  # only horizontal sliding is corrected
         goal = ankle + offset
-        frames = np.nonzero(weight > 0)[0]
-        h, k, a, g = hip[frames], knee[frames], ankle[frames], goal[frames]
-        l1 = np.linalg.norm(k - h, axis=-1)
-        l2 = np.linalg.norm(a - k, axis=-1)
-        dist = np.clip(np.linalg.norm(g - h, axis=-1), np.abs(l1 - l2) + 1e-6, (l1 + l2) * (1 - 1e-6))
-        axis = np.cross(k - h, a - k)
-        straight = np.linalg.norm(axis, axis=-1) < 1e-6 * np.maximum(l1 * l2, 1e-12)
-        axis[straight] = lateral
-        axis = Q.unit(axis)
-        cos_now = np.sum(Q.unit(h - k) * Q.unit(a - k), axis=-1)
-        cos_new = (l1**2 + l2**2 - dist**2) / np.maximum(2 * l1 * l2, 1e-12)
-        bend = np.arccos(np.clip(cos_now, -1, 1)) - np.arccos(np.clip(cos_new, -1, 1))
-        r_knee = Q.quat_from_axis_angle(axis, bend)
-        a_new = k + Q.qrot(r_knee, a - k)
-        r_hip = Q.qbetween(a_new - h, g - h)
-        ankle_glob = glob[frames, ba].copy()
-        glob[frames, bh] = Q.qmul(r_hip, glob[frames, bh])
-        glob[frames, bk] = Q.qmul(Q.qmul(r_hip, r_knee), glob[frames, bk])
-        # Rebuild everything below the hip from the new hip and knee, keeping the ankle's world orientation.
-        local = local_from_global(rig, glob[frames])
-        fixed = {bh: glob[frames, bh], bk: glob[frames, bk], ba: ankle_glob}
-        glob[frames] = _rebuild(rig, local, fixed)
+        two_bone_ik(rig, glob, (bh, bk, ba), heads, goal, np.nonzero(weight > 0)[0], lateral)
     return glob
+
+
+def two_bone_ik(rig: RigSpec, glob: np.ndarray, chain: tuple[int, int, int], heads: np.ndarray, goal: np.ndarray,
+                frames: np.ndarray, lateral: np.ndarray) -> None:
+    """Turn the upper and lower bones of chain (upper, lower, end bone indices) so the end's head reaches `goal`
+    (T, 3) at `frames`, bending in the limb's own plane (`lateral` where it is straight); the end bone keeps its
+    world orientation and bones below are rebuilt. heads: (T, B, 3) armature-space heads of glob. Edits glob."""
+    bh, bk, ba = chain
+    h, k, a, g = heads[frames, bh], heads[frames, bk], heads[frames, ba], goal[frames]
+    l1 = np.linalg.norm(k - h, axis=-1)
+    l2 = np.linalg.norm(a - k, axis=-1)
+    dist = np.clip(np.linalg.norm(g - h, axis=-1), np.abs(l1 - l2) + 1e-6, (l1 + l2) * (1 - 1e-6))
+    axis = np.cross(k - h, a - k)
+    straight = np.linalg.norm(axis, axis=-1) < 1e-6 * np.maximum(l1 * l2, 1e-12)
+    axis[straight] = lateral
+    axis = Q.unit(axis)
+    cos_now = np.sum(Q.unit(h - k) * Q.unit(a - k), axis=-1)
+    cos_new = (l1**2 + l2**2 - dist**2) / np.maximum(2 * l1 * l2, 1e-12)
+    bend = np.arccos(np.clip(cos_now, -1, 1)) - np.arccos(np.clip(cos_new, -1, 1))
+    r_knee = Q.quat_from_axis_angle(axis, bend)
+    a_new = k + Q.qrot(r_knee, a - k)
+    r_hip = Q.qbetween(a_new - h, g - h)
+    end_glob = glob[frames, ba].copy()
+    glob[frames, bh] = Q.qmul(r_hip, glob[frames, bh])
+    glob[frames, bk] = Q.qmul(Q.qmul(r_hip, r_knee), glob[frames, bk])
+    # Rebuild everything below the upper bone from the new upper and lower ones, keeping the end's orientation.
+    local = local_from_global(rig, glob[frames])
+    fixed = {bh: glob[frames, bh], bk: glob[frames, bk], ba: end_glob}
+    glob[frames] = _rebuild(rig, local, fixed)
 
 
 def _rebuild(rig: RigSpec, local: np.ndarray, fixed: dict[int, np.ndarray]) -> np.ndarray:

@@ -49,6 +49,9 @@ def register(subparsers) -> None:
                    help="control file (JSON): paths, joint trajectories, targets, pins, keyframes (see README)")
     p.add_argument("--control-method", default=None, choices=("guidance+ik", "ik", "guidance"),
                    help="how constraints are met (default ik; see BENCHMARKS.md); control.json reports the residuals")
+    p.add_argument("--loop", action="store_true",
+                   help="seamless loop: the last frame runs into the first (in-place actions return to the start, "
+                   "locomotion advances by a constant offset per cycle)")
     p.add_argument("--batch", type=int, default=32, help="motions generated at once")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=run)
@@ -122,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
     jobs = [(p, k) for p in prompts for k in range(args.num)]
     folders = [out] if len(jobs) == 1 else [out / f"{i:03d}" for i in range(len(jobs))]
     constraints = None
+    if args.control is not None and args.loop:
+        raise KinmoInputError("--loop cannot be combined with --control")
     if args.control is not None:
         from kinmo_core.control import load_control
 
@@ -141,11 +146,15 @@ def run(args: argparse.Namespace) -> int:
     if args.one_pass:
         pipe.settings = dataclasses.replace(pipe.settings, coarse_to_fine=False)
     levels = args.levels if args.levels is not None else pipe.settings.levels
+    unique = list(dict.fromkeys(prompts))
+    # Out-of-scope prompts are still generated; the warning says not to expect much.
+    for warning in pipe.prompt_warnings(unique):
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     # One set of descriptions per prompt, shared by its --num samples (and written next to each of them).
     if given is not None:
         descs = {prompts[0]: given}
     elif levels > 1 and pipe.has_reasoner:
-        unique = list(dict.fromkeys(prompts))
         descs = dict(zip(unique, pipe.expand(unique, seed=args.seed), strict=True))
     else:
         descs = {}
@@ -157,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         seed = args.seed + start
         if constraints is None:
             motions = pipe.generate(texts, frames=n_frames, seed=seed, levels=levels,
-                                    descriptions=[descs.get(p) for p in texts])
+                                    descriptions=[descs.get(p) for p in texts], loop=args.loop)
             reports = [None] * len(motions)
         else:
             from kinmo_core.control.generate import generate_controlled

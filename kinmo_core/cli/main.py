@@ -21,7 +21,8 @@ from kinmo_core.errors import KinmoInputError, KinmoModelError
 from kinmo_core.limits import check_seed
 
 COMMANDS: tuple[str, ...] = (
-    "generate", "retrieve", "reason", "convert", "info", "render", "corpus", "annotate", "eval", "worker",
+    "generate", "edit", "compose", "retrieve", "reason", "convert", "info", "render", "corpus", "annotate", "eval",
+    "worker",
 )
 """Subcommand modules, in the order `kinmo --help` lists them."""
 

@@ -312,6 +312,28 @@ def _pipeline(params: dict):
     return _PIPELINES[key]
 
 
+@method("load_model", params={"model": _MODEL, "device": _DEVICE})
+def _load_model(params: dict, ctx: Context) -> dict:
+    """Load the pipeline (and its text encoder) ahead of the first request, so the first Generate does not wait.
+
+    params: model (pipeline folder, default: the packaged model); device ("cpu"). Reply: {"loaded": true,
+    "seconds": time spent here, "cached": true when it was already loaded}.
+    """
+    import time
+
+    t0 = time.perf_counter()
+    cached = f"{params['model'] or ''}|{params['device']}" in _PIPELINES
+    ctx.progress(0.05, "loading the model")
+    pipe = _pipeline(params)
+    ctx.progress(0.7, "loading the text encoder")
+    # One short generation runs every part once (text encoder, reasoner, transformers, decoder), so their lazy
+    # set-up is paid now and not by the user's first Generate.
+    if not cached:
+        pipe.generate(["a person walks forward"], frames=20, seed=0)
+    ctx.progress(1.0, "model ready")
+    return {"loaded": True, "cached": cached, "seconds": round(time.perf_counter() - t0, 3)}
+
+
 @method("expand", params={"text": _TEXT, "seed": _SEED, "model": _MODEL, "device": _DEVICE})
 def _expand(params: dict, ctx: Context) -> dict:
     """Run the Motion Reasoner on a prompt: reply {"descriptions": {"groups": {...}, "interactions": {...}}}.
@@ -344,6 +366,7 @@ GENERATE_PARAMS: dict[str, Param] = {
     "bvh": Param(bool, default=True),
     "constraints": Param((dict, list, type(None)), default=None, check=_constraints),
     "control_method": Param((str, type(None)), default=None, choices=(None, "ik", "guidance+ik", "guidance")),
+    "loop": Param(bool, default=False),
 }  # fmt: skip
 """The params of `generate` (methods that extend generation can start from these)."""
 
@@ -355,10 +378,10 @@ def _generate(params: dict, ctx: Context) -> dict:
     params: text (required); seconds or frames (default: estimated); seed (0); num (1 to 64); levels (the model's);
     descriptions (an object as in descriptions.json, e.g. edited after `expand`); model (pipeline folder); out (a
     folder inside an allowed folder to write motion_<k>.npz / .bvh into, must not hold them yet; default: a new
-    temporary folder); bvh (true); constraints (spatial control: a control file's object or its list, see
-    kinmo_core.control) and control_method ("ik", the default, "guidance+ik" or "guidance"): with constraints the
-    reply adds "control" (per motion: placement and residual error per constraint) and "warnings" (e.g. a target out
-    of reach, with its residual).
+    temporary folder); bvh (true); loop (false: a seamless loop); constraints (spatial control: a control file's
+    object or its list, see kinmo_core.control) and control_method ("ik", the default, "guidance+ik" or "guidance"):
+    with constraints the reply adds "control" (per motion: placement and residual error per constraint) and
+    "warnings" (e.g. a target out of reach, with its residual).
     """
     from kinmo_core.pipeline import frames_for
 
@@ -374,7 +397,10 @@ def _generate(params: dict, ctx: Context) -> dict:
     pipe = _pipeline(params)
     ctx.progress(0.2, "generating")
     extra: dict = {}
+    control_warnings: list[str] = []
     if params["constraints"] is not None:
+        if params["loop"]:
+            raise KinmoInputError("'loop' cannot be combined with 'constraints'")
         import warnings
 
         from kinmo_core.control.generate import generate_controlled
@@ -387,10 +413,11 @@ def _generate(params: dict, ctx: Context) -> dict:
                 pipe, [params["text"]] * num, params["constraints"],
                 frames=frames_for(params["seconds"], params["frames"]), seed=params["seed"],
                 levels=params["levels"], descriptions=[d] * num, method=params["control_method"])
-        extra = {"control": reports, "warnings": [str(w.message) for w in caught]}
+        extra = {"control": reports}
+        control_warnings = [str(w.message) for w in caught]
     else:
         motions = pipe(params["text"], seconds=params["seconds"], frames=params["frames"], seed=params["seed"],
-                       levels=params["levels"], descriptions=params["descriptions"], num=num)
+                       levels=params["levels"], descriptions=params["descriptions"], num=num, loop=params["loop"])
     motions = motions if isinstance(motions, list) else [motions]
     paths, bvhs = [], []
     for k, m in enumerate(motions):
@@ -399,7 +426,149 @@ def _generate(params: dict, ctx: Context) -> dict:
         if params["bvh"]:
             bvhs.append(str(m.to_bvh(folder / f"motion_{k:03d}.bvh", overwrite=False)))
     return {"paths": paths, "bvh_paths": bvhs, "frames": motions[0].num_frames, "fps": motions[0].fps,
-            "text": motions[0].text, "descriptions": motions[0].descriptions, **extra}
+            "text": motions[0].text, "descriptions": motions[0].descriptions,
+            "warnings": [w for w in pipe.prompt_warnings([params["text"]]) if w] + control_warnings, **extra}
+
+
+@method("check_prompts", params={"prompts": Param(list, max_len=10_000), "model": _MODEL})
+def _check_prompts(params: dict, ctx: Context) -> dict:
+    """Check prompts before any generation: reply per prompt a problem ("" when fine) and a warning ("" when none).
+
+    params: prompts (required: a list of {"text": str, "seconds": number or null}); model (pipeline folder whose
+    training captions judge the scope; default: the packaged model). Problems are what `generate` would refuse
+    (empty text, a length out of range); warnings are prompts cut to the word limit or far from the training
+    captions. No generation model is loaded, only the sentence encoder.
+    """
+    import warnings
+
+    from kinmo_core.pipeline import DEFAULT_PATH, clean_text, frames_for, minilm_encode
+    from kinmo_core.text.scope import PromptScope, scope_warning
+
+    prompts = params["prompts"]
+    if not all(isinstance(p, dict) for p in prompts):
+        raise KinmoInputError("'prompts' must be a list of {\"text\": ..., \"seconds\": ...} objects")
+    model = params["model"]
+    problems, notes, texts = [], [], []
+    for p in prompts:
+        problem, note, text = "", "", None
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                text = clean_text(p.get("text"))
+            note = "; ".join(str(w.message) for w in caught)
+            if p.get("seconds") is not None:
+                frames_for(seconds=p["seconds"])
+        except KinmoInputError as e:
+            problem = str(e)
+        problems.append(problem)
+        notes.append(note)
+        texts.append(text)
+    ctx.progress(0.3, "checking the prompts against the training captions")
+    scope = PromptScope.load(model or DEFAULT_PATH, encode=minilm_encode)
+    scores: list[float | None] = [None] * len(prompts)
+    if scope is not None:
+        judged = [i for i, t in enumerate(texts) if t is not None]
+        for i, s in zip(judged, scope.scores([texts[i] for i in judged]), strict=True):
+            notes[i] = "; ".join(x for x in (notes[i], scope_warning(texts[i], s, scope.threshold)) if x)
+            scores[i] = round(float(s), 4)
+    return {"problems": problems, "warnings": notes, "scores": scores,
+            "threshold": scope.threshold if scope is not None else None}
+
+
+def _parts(value):
+    from kinmo_core.editing.edit import check_parts
+
+    return check_parts(value)
+
+
+EDIT_PARAMS: dict[str, Param] = {
+    "path": Param(str, max_len=4096), "text": _TEXT, "seed": _SEED, "model": _MODEL, "device": _DEVICE,
+    "rig": Param((str, type(None)), default=None, max_len=200),
+    "frames": Param((list, type(None)), default=None, max_len=2),
+    "parts": Param((list, str, type(None)), default=None, max_len=200, check=_parts),
+    "num": Param(int, default=1, lo=1, hi=16),
+    "out": Param((str, type(None)), default=None, max_len=4096),
+    "bvh": Param(bool, default=True),
+}  # fmt: skip
+
+
+@method("edit", params=EDIT_PARAMS)
+def _edit(params: dict, ctx: Context) -> dict:
+    """Re-prompt a frame range or body parts of a motion file; reply with the written paths and what was edited.
+
+    params: path (motion .npz/.bvh/.npy, required); text (required); frames ([start, stop], half-open 20 fps frame
+    indices; default all); parts (list of group keys, "auto", or absent for the whole body); seed (0); num (1 to
+    16); rig (BVH rig); model; out (a folder inside an allowed folder for edit_<k>.npz / .bvh, must not hold them
+    yet; default: a new temporary folder); bvh (true).
+    """
+    from kinmo_core.editing.edit import edit_motion
+    from kinmo_core.motion.file import load_motion
+
+    frames = params["frames"]
+    if frames is not None and (len(frames) != 2 or not all(isinstance(f, int) and not isinstance(f, bool)
+                                                            for f in frames)):
+        raise KinmoInputError("'frames' must be [start, stop], two integers")
+    num = params["num"]
+    names = [f"edit_{k:03d}.{ext}" for k in range(num) for ext in (("npz", "bvh") if params["bvh"] else ("npz",))]
+    if params["out"]:
+        folder = ctx.output_folder(params["out"], "out", names)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="kinmo-edit-"))
+    ctx.progress(0.0, f"reading {Path(params['path']).name}")
+    motion = load_motion(params["path"], rig=params["rig"])
+    ctx.progress(0.1, "loading the model")
+    pipe = _pipeline(params)
+    ctx.progress(0.3, "editing")
+    res = edit_motion(pipe, motion, params["text"], frames=tuple(frames) if frames else None, parts=params["parts"],
+                      seed=params["seed"], num=num)
+    paths, bvhs = [], []
+    for m in res.motions:
+        ctx.progress(0.9, "writing files")
+        paths.append(str(m.save(folder / f"edit_{len(paths):03d}.npz", overwrite=False)))
+        if params["bvh"]:
+            bvhs.append(str(m.to_bvh(folder / f"edit_{len(bvhs):03d}.bvh", overwrite=False)))
+    return {"paths": paths, "bvh_paths": bvhs, "frames": list(res.frames), "parts": list(res.parts),
+            "num_frames": res.motions[0].num_frames, "fps": res.motions[0].fps, "descriptions": res.descriptions}
+
+
+COMPOSE_PARAMS: dict[str, Param] = {
+    "timeline": Param((dict, type(None)), default=None), "path": Param((str, type(None)), default=None, max_len=4096),
+    "seed": _SEED, "model": _MODEL, "device": _DEVICE,
+    "out": Param((str, type(None)), default=None, max_len=4096),
+    "bvh": Param(bool, default=True),
+}  # fmt: skip
+
+
+@method("compose", params=COMPOSE_PARAMS)
+def _compose(params: dict, ctx: Context) -> dict:
+    """Generate a timeline (segments and part tracks, see `kinmo compose`) into one motion; reply with the paths.
+
+    params: timeline (an object {"segments": [...], "tracks": [...]}) or path (a timeline .json); seed (0); model;
+    out (a folder inside an allowed folder for timeline.npz / .bvh, must not hold them yet; default: a new temporary
+    folder); bvh (true).
+    """
+    from kinmo_core.editing.timeline import compose, load_timeline, parse_timeline
+
+    if params["timeline"] is not None:
+        parsed = parse_timeline(params["timeline"])
+    elif params["path"] is not None:
+        parsed = load_timeline(params["path"])
+    else:
+        raise KinmoInputError("compose needs a 'timeline' object or a 'path' to a timeline .json")
+    names = ["timeline.npz"] + (["timeline.bvh"] if params["bvh"] else [])
+    if params["out"]:
+        folder = ctx.output_folder(params["out"], "out", names)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="kinmo-compose-"))
+    ctx.progress(0.0, "loading the model")
+    pipe = _pipeline(params)
+    ctx.progress(0.2, "composing")
+    res = compose(pipe, parsed, seed=params["seed"])
+    ctx.progress(0.9, "writing files")
+    path = str(res.motion.save(folder / "timeline.npz", overwrite=False))
+    bvh = str(res.motion.to_bvh(folder / "timeline.bvh", overwrite=False)) if params["bvh"] else None
+    return {"path": path, "bvh_path": bvh, "frames": res.motion.num_frames, "fps": res.motion.fps,
+            "segments": len(res.segments), "tracks": len(res.tracks)}
 
 
 def _error(kind: str, message: str) -> dict:

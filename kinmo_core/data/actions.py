@@ -117,6 +117,11 @@ def mentions_action(text: str, action: str) -> bool:
     return bool(_PATTERNS[action].search(text))
 
 
+def action_spans(text: str, action: str) -> list[tuple[int, int]]:
+    """Return the (start, end) character spans where `text` names `action` through its ACTION_WORDS."""
+    return [m.span() for m in _PATTERNS[action].finditer(text)]
+
+
 def mentioned_actions(text: str, group: str) -> list[str]:
     """Return the actions of `group`'s vocabulary that `text` names, in vocabulary order."""
     return [a for a in GROUP_ACTIONS[group] if mentions_action(text, a)]

@@ -70,6 +70,11 @@ def write_motion(out: Path, motion_id: str, features: np.ndarray, joints: np.nda
     """Write one motion's features, joints and captions in the layout."""
     save_npy_atomic(out / "new_joint_vecs" / f"{motion_id}.npy", features.astype(np.float32))
     save_npy_atomic(out / "new_joints" / f"{motion_id}.npy", joints.astype(np.float32))
+    write_captions(out, motion_id, captions)
+
+
+def write_captions(out: Path, motion_id: str, captions: Iterable[str]) -> None:
+    """Write one motion's captions file (HumanML3D `caption#tokens#start#end` lines)."""
     write_text_atomic(out / "texts" / f"{motion_id}.txt", "".join(humanml_line(c) + "\n" for c in captions))
 
 

@@ -570,6 +570,20 @@ def synthesize(seed: int, index: int) -> SynthMotion:
     rng = motion_rng(seed, index)
     segments = sample_plan(rng)
     joints, planted, groups = render_plan(segments)
+    gt = {
+        "seed": int(seed),
+        "index": int(index),
+        "fps": FPS,
+        "num_frames": int(joints.shape[0]),
+        "segments": _gt_segments(segments),
+        "groups": groups,
+    }
+    captions = caption_motion(gt["segments"], rng)
+    return SynthMotion(joints=joints.astype(np.float32), captions=captions, ground_truth=gt, planted=planted)
+
+
+def _gt_segments(segments: list[dict]) -> list[dict]:
+    """Return the ground-truth segment entries (frame bounds and per-part specs) of a plan."""
     frames = []
     f = 0
     for s in segments:
@@ -577,17 +591,11 @@ def synthesize(seed: int, index: int) -> SynthMotion:
         frames.append((f, f + n))
         f += n
     frames[-1] = (frames[-1][0], frames[-1][1] + 1)
-    gt = {
-        "seed": int(seed),
-        "index": int(index),
-        "fps": FPS,
-        "num_frames": int(joints.shape[0]),
-        "segments": [
-            {"start": a, "end": b, "legs": s["legs"], "left_arm": s["left_arm"], "right_arm": s["right_arm"],
-             "torso": s["torso"], "neck": s["neck"]}
-            for s, (a, b) in zip(segments, frames, strict=True)
-        ],
-        "groups": groups,
-    }
-    captions = caption_motion(gt["segments"], rng)
-    return SynthMotion(joints=joints.astype(np.float32), captions=captions, ground_truth=gt, planted=planted)
+    return [{"start": a, "end": b, "legs": s["legs"], "left_arm": s["left_arm"], "right_arm": s["right_arm"],
+             "torso": s["torso"], "neck": s["neck"]} for s, (a, b) in zip(segments, frames, strict=True)]
+
+
+def synth_captions(seed: int, index: int) -> list[str]:
+    """Return the captions `synthesize(seed, index)` writes, without rendering the motion (the same draws)."""
+    rng = motion_rng(seed, index)
+    return caption_motion(_gt_segments(sample_plan(rng)), rng)

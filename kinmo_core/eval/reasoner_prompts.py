@@ -21,7 +21,17 @@ from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
 
-from kinmo_core.data.actions import GROUP_ACTIONS, STILL_ACTIONS, TWO_LEGGED, mentions_action
+from kinmo_core.data.actions import (
+    ACTION_WORDS,
+    GROUP_ACTIONS,
+    IMPLIED_ACTIONS,
+    SAME_POSE,
+    STILL_ACTIONS,
+    TWO_LEGGED,
+    action_spans,
+    mentioned_actions,
+    mentions_action,
+)
 from kinmo_core.motion.kinematic import GROUPS, MIRROR_GROUP, PAIRS
 from kinmo_core.motion.skeleton import FPS
 
@@ -204,30 +214,77 @@ def judge_groups(groups: dict[str, str], expected: dict[str, tuple[str, ...]], s
     return out
 
 
-def evaluate_prompts(reasoner, prompts: tuple[ReasonerPrompt, ...] = REASONER_PROMPTS, seed: int = 0) -> dict:
-    """Run the reasoner on the hand-written prompts: per-group accuracy, side errors, share with all groups right."""
+def invented_actions(groups: dict[str, str], expected: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
+    """Return (group, action) pairs a description names that the prompt gives to no group at all.
+
+    Implied actions (stillness, gait swing, a hop's free leg) never count, nor do actions the joints cannot tell from
+    an expected one (`SAME_POSE`). A word shared by two actions' vocabularies ("leans forward" names a bow and a
+    lean) counts only for the action the prompt expects: an unexpected action is invented only where one of its
+    words lies outside every expected or implied action's words. An action the prompt gives to the mirrored limb is
+    a side error, not an invention."""
+    given = {a for acts in expected.values() for a in acts}
+    given |= {b for a in given for b in SAME_POSE.get(a, ())}
+    out = []
+    for g in GROUPS:
+        text = groups.get(g, "") or ""
+        allowed = [a for a in GROUP_ACTIONS[g] if a in given or a in IMPLIED_ACTIONS]
+        covered = [sp for a in dict.fromkeys(allowed) if a in ACTION_WORDS for sp in action_spans(text, a)]
+        for a in mentioned_actions(text, g):
+            if a in given or a in IMPLIED_ACTIONS:
+                continue
+            if any(not any(c0 <= s0 < c1 or s0 <= c0 < s1 for c0, c1 in covered) for s0, s1 in action_spans(text, a)):
+                out.append((g, a))
+    return out
+
+
+def evaluate_prompts(reasoner, prompts: tuple[ReasonerPrompt, ...] = REASONER_PROMPTS, seed: int = 0,
+                     categories: dict[str, tuple[ReasonerPrompt, ...]] | None = None) -> dict:
+    """Run the reasoner on hand-written prompts: per-group accuracy, side errors, invented actions, all six right.
+
+    With `categories` ({name: prompts}, covering `prompts`) the report also gives each category's figures."""
     results = reasoner.reason([p.text for p in prompts], seed=seed)
     per_group = {g: {"correct": 0, "side_errors": 0} for g in GROUPS}
-    all_ok, failures = 0, []
+    all_ok, failures, invented = 0, [], []
+    category_of = {p.text: c for c, ps in (categories or {}).items() for p in ps}
+    per_cat: dict[str, dict[str, int]] = defaultdict(lambda: {"prompts": 0, "all_correct": 0, "groups_correct": 0,
+                                                              "invented": 0})
     for p, r in zip(prompts, results, strict=True):
         j = judge_groups(r["groups"], p.expected, p.sides)
         for g in GROUPS:
             per_group[g]["correct"] += j[g]["correct"]
             per_group[g]["side_errors"] += j[g]["side_error"]
         ok = all(v["correct"] for v in j.values())
+        inv = invented_actions(r["groups"], p.expected)
         all_ok += ok
-        if not ok:
-            failures.append({"text": p.text, "wrong": {g: r["groups"][g] for g in GROUPS if not j[g]["correct"]}})
+        if inv:
+            invented.append({"text": p.text, "invented": [f"{g}: {a}" for g, a in inv]})
+        if not ok or inv:
+            failures.append({"text": p.text, "wrong": {g: r["groups"][g] for g in GROUPS if not j[g]["correct"]},
+                             "invented": [f"{g}: {a}" for g, a in inv]})
+        if p.text in category_of:
+            c = per_cat[category_of[p.text]]
+            c["prompts"] += 1
+            c["all_correct"] += ok
+            c["groups_correct"] += sum(v["correct"] for v in j.values())
+            c["invented"] += bool(inv)
     n = len(prompts)
     sided = sum(per_group[g]["side_errors"] for g in SIDED_GROUPS)
-    return {
+    out = {
         "prompts": n,
         "all_groups_correct": all_ok / n,
         "group_accuracy": sum(v["correct"] for v in per_group.values()) / (n * len(GROUPS)),
         "side_error_rate": sided / (n * len(SIDED_GROUPS)),
+        "invented_rate": len(invented) / n,
         "per_group": {g: {**v, "accuracy": v["correct"] / n} for g, v in per_group.items()},
+        "invented": invented,
         "failures": failures,
     }
+    if categories:
+        out["per_category"] = {c: {**v, "group_accuracy": v["groups_correct"] / (6 * v["prompts"]),
+                                   "all_correct_rate": v["all_correct"] / v["prompts"],
+                                   "invented_rate": v["invented"] / v["prompts"]}
+                               for c, v in per_cat.items()}
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ corpus scoring
@@ -336,11 +393,18 @@ def format_reasoner_report(report: dict) -> str:
         lines.append("  " + ", ".join(f"{g} {p['accuracy']:.1%} ({p['spans']})" for g, p in c["per_group"].items()))
         lines.append("  per action: " + ", ".join(f"{k} {v['correct']}/{v['spans']}"
                                                    for k, v in c["per_action"].items()))
-    p = report.get("prompts")
-    if p:
-        lines.append(f"hand-written prompts: {p['prompts']}, all six groups correct {p['all_groups_correct']:.1%}, "
-                     f"group accuracy {p['group_accuracy']:.1%}, side errors {p['side_error_rate']:.1%}")
-        lines.append("  " + ", ".join(f"{g} {v['accuracy']:.0%}" for g, v in p["per_group"].items()))
+    for key, name in (("prompts", "hand-written prompts"), ("heldout", "held-out prompts (issue 21)")):
+        p = report.get(key)
+        if not p:
+            continue
+        lines.append(f"{name}: {p['prompts']}, all six groups correct {p['all_groups_correct']:.1%}, "
+                     f"group accuracy {p['group_accuracy']:.1%}, side errors {p['side_error_rate']:.1%}, "
+                     f"invented actions in {p.get('invented_rate', 0.0):.1%} of prompts")
+        lines.append("  " + ", ".join(f"{g} {v['accuracy']:.1%}" for g, v in p["per_group"].items()))
+        for c, v in p.get("per_category", {}).items():
+            lines.append(f"  {c}: {v['prompts']} prompts, groups {v['group_accuracy']:.1%}, all six "
+                         f"{v['all_correct_rate']:.0%}, invented {v['invented_rate']:.0%}")
         for f in p["failures"][:10]:
-            lines.append(f"  x {f['text']!r}: " + "; ".join(f"{g}: {t}" for g, t in f["wrong"].items()))
+            lines.append(f"  x {f['text']!r}: " + "; ".join(f"{g}: {t}" for g, t in f["wrong"].items())
+                         + (f" [invented: {', '.join(f['invented'])}]" if f.get("invented") else ""))
     return "\n".join(lines)

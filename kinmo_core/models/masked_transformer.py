@@ -164,9 +164,12 @@ class MaskTransformer(nn.Module):
                  guidance: float = 4.0, temperature: float = 1.0, topk_ratio: float = 0.9,
                  init_ids: torch.Tensor | None = None, remask_ratio: float = 1.0,
                  generator: torch.Generator | None = None,
-                 with_confidence: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+                 with_confidence: bool = True,
+                 keep: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Decode base tokens by confidence; with init_ids, re-mask and refine the least fitting share.
 
+        keep (B, T) bool, with init_ids: in-painting; those positions hold init_ids throughout and the schedule
+        runs over the other positions only (remask_ratio 1.0 regenerates all of them).
         Returns (ids (B, T), confidence (B, T), or None when with_confidence is False, which saves a forward pass).
         Padding positions hold pad_id.
         """
@@ -175,8 +178,17 @@ class MaskTransformer(nn.Module):
         t = int(lengths.max())
         device = cond.device
         pad = torch.arange(t, device=device)[None] >= lengths[:, None]
+        if keep is not None and init_ids is None:
+            raise ValueError("keep needs init_ids (the tokens to keep)")
+        fixed = pad if keep is None else pad | keep[:, :t].bool()
+        free = (~fixed).sum(1)
         if init_ids is None:
             ids = torch.full((b, t), cfg.mask_id, dtype=torch.long, device=device)
+            scores = torch.zeros(b, t, device=device)
+            start = 0.0
+        elif remask_ratio >= 1.0:
+            # Every free position is masked at the first step, so no scoring pass is needed.
+            ids = init_ids[:, :t].clone()
             scores = torch.zeros(b, t, device=device)
             start = 0.0
         else:
@@ -185,13 +197,13 @@ class MaskTransformer(nn.Module):
             logits = self.guided_logits(ids.masked_fill(pad, cfg.pad_id), cond, present, pad, guidance)
             scores = logits.softmax(-1).gather(-1, ids.clamp(max=cfg.codebook_size - 1)[..., None])[..., 0]
             start = float(torch.acos(torch.tensor(remask_ratio).clamp(0, 1)) * 2 / math.pi)
-        scores = scores.masked_fill(pad, 1e5)
+        scores = scores.masked_fill(fixed, 1e5)
         ids = ids.masked_fill(pad, cfg.pad_id)
         for s in range(steps):
             frac = start + (1.0 - start) * s / steps
-            n_mask = (cosine_schedule(torch.tensor(frac)) * lengths.float()).round().clamp(min=1).long()
+            n_mask = (cosine_schedule(torch.tensor(frac)) * free.float()).round().clamp(min=1).long()
             ranks = scores.argsort(1).argsort(1)
-            is_mask = (ranks < n_mask[:, None]) & ~pad
+            is_mask = (ranks < n_mask[:, None]) & ~fixed
             ids = torch.where(is_mask, torch.full_like(ids, cfg.mask_id), ids)
             logits = self.guided_logits(ids, cond, present, pad, guidance)
             k = max(1, int(math.ceil((1 - topk_ratio) * cfg.codebook_size)))
@@ -203,7 +215,7 @@ class MaskTransformer(nn.Module):
                 pred = filtered.argmax(-1)
             ids = torch.where(is_mask, pred, ids)
             probs = logits.softmax(-1).gather(-1, pred[..., None])[..., 0]
-            scores = torch.where(is_mask, probs, torch.full_like(probs, 1e5)).masked_fill(pad, 1e5)
+            scores = torch.where(is_mask, probs, torch.full_like(probs, 1e5)).masked_fill(fixed, 1e5)
         if not with_confidence:
             return ids, None
         conf = self.guided_logits(ids, cond, present, pad, guidance).softmax(-1)

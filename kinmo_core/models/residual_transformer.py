@@ -88,8 +88,12 @@ class ResidualTransformer(nn.Module):
     @torch.no_grad()
     def generate(self, base: torch.Tensor, lengths: torch.Tensor, cond: torch.Tensor, present: torch.Tensor,
                  guidance: float = 2.0, temperature: float = 1.0,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-        """Complete base-layer ids (B, T) into all layers (B, T, Q); padding positions are -1."""
+                 generator: torch.Generator | None = None, keep: torch.Tensor | None = None,
+                 init_codes: torch.Tensor | None = None) -> torch.Tensor:
+        """Complete base-layer ids (B, T) into all layers (B, T, Q); padding positions are -1.
+
+        keep (B, T) bool with init_codes (B, T, Q): in-painting; those positions keep init_codes in every layer.
+        """
         b, t = base.shape
         nq = self.cfg.num_quantizers
         device = base.device
@@ -109,4 +113,6 @@ class ResidualTransformer(nn.Module):
                 codes[..., q] = (logits / temperature + gumbel_noise(logits.shape, generator, device)).argmax(-1)
             else:
                 codes[..., q] = logits.argmax(-1)
+            if keep is not None:
+                codes[..., q] = torch.where(keep[:, :t], init_codes[:, :t, q], codes[..., q])
         return codes.masked_fill(pad[..., None], -1)

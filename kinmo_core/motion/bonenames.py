@@ -67,6 +67,64 @@ PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
 names); smpl_fbx the m_avg_/f_avg_ FBX rigs and Blender's SMPL add-on; mixamo with or without the mixamorig:
 namespace; motionbuilder the HumanIK names; rigify the DEF bones of a generated Rigify rig."""
 
+
+_RIGIFY_SIDE = lambda side, base: f"{base}.{side[0].upper()}"  # noqa: E731
+_CC = lambda side, base: f"CC_Base_{side[0].upper()}_{base}"  # noqa: E731
+_UE = lambda side, base: f"{base}_{side[0]}"  # noqa: E731
+_UE_LIMBS = {"collar": "clavicle", "shoulder": "upperarm", "elbow": "lowerarm", "wrist": "hand", "hip": "thigh",
+             "knee": "calf", "ankle": "foot", "foot": "ball"}  # fmt: skip
+
+PRESETS.update({
+    # Rigify's human metarig (before generating): the spine is one chain, spine.004-.005 the neck, .006 the head.
+    "rigify_metarig": {
+        "pelvis": ("spine",), "spine1": ("spine.001",), "spine2": ("spine.002",), "spine3": ("spine.003",),
+        "neck": ("spine.004",), "head": ("spine.006", "spine.005"),
+        **_sided({"collar": "shoulder", "shoulder": "upper_arm", "elbow": "forearm", "wrist": "hand", "hip": "thigh",
+                  "knee": "shin", "ankle": "foot", "foot": "toe"}, _RIGIFY_SIDE),
+    },
+    # A generated Rigify rig, keyed on the controls an animator uses: the torso carries the body, the FK controls
+    # the limbs (with the IK/FK switches at FK). Below the torso's pivot Rigify's FK spine runs backwards (spine_fk
+    # .001 turns the hips), so spine1 has no control of its own and follows the torso.
+    "rigify_fk": {
+        "pelvis": ("torso",), "spine2": ("spine_fk.002",), "spine3": ("spine_fk.003",), "neck": ("neck",),
+        "head": ("head",),
+        **{k: (v[0], v[0].replace("_fk", "")) if k.endswith("_foot") else v for k, v in _sided(
+            {"collar": "shoulder", "shoulder": "upper_arm_fk", "elbow": "forearm_fk", "wrist": "hand_fk",
+             "hip": "thigh_fk", "knee": "shin_fk", "ankle": "foot_fk", "foot": "toe_fk"}, _RIGIFY_SIDE).items()},
+    },
+    # Auto-Rig Pro: its FK controls first, else the deform bones as its game-engine export names them.
+    "auto_rig_pro": {
+        "pelvis": ("c_root_master.x", "root.x"), "spine1": ("c_spine_01.x", "spine_01.x"),
+        "spine2": ("c_spine_02.x", "spine_02.x"), "spine3": ("c_spine_03.x", "spine_03.x"),
+        "neck": ("c_neck.x", "neck.x"), "head": ("c_head.x", "head.x"),
+        **{f"{side}_{role}": tuple(f"{base}.{side[0]}" for base in bases) for side in SIDES for role, bases in (
+            ("collar", ("c_shoulder", "shoulder")), ("shoulder", ("c_arm_fk", "arm_stretch", "arm")),
+            ("elbow", ("c_forearm_fk", "forearm_stretch", "forearm")), ("wrist", ("c_hand_fk", "hand")),
+            ("hip", ("c_thigh_fk", "thigh_stretch", "thigh")), ("knee", ("c_leg_fk", "leg_stretch", "leg")),
+            ("ankle", ("c_foot_fk", "foot")), ("foot", ("c_toes_fk", "toes_01")))},
+    },  # fmt: skip
+    # Unreal Engine 5's mannequin (five spine bones, two neck bones) and UE4's (three spine bones).
+    "ue5": {"pelvis": ("pelvis",), "spine1": ("spine_01",), "spine2": ("spine_03",), "spine3": ("spine_05",),
+            "neck": ("neck_01",), "head": ("head",), **_sided(_UE_LIMBS, _UE)},
+    "ue4": {"pelvis": ("pelvis",), "spine1": ("spine_01",), "spine2": ("spine_02",), "spine3": ("spine_03",),
+            "neck": ("neck_01",), "head": ("head",), **_sided(_UE_LIMBS, _UE)},
+    # Character Creator / iClone: CC_Base_Hip carries the body (CC_Base_Pelvis, the thighs' parent, hangs from it).
+    "character_creator": {
+        "pelvis": ("CC_Base_Hip",), "spine1": ("CC_Base_Waist",), "spine2": ("CC_Base_Spine01",),
+        "spine3": ("CC_Base_Spine02",), "neck": ("CC_Base_NeckTwist01",), "head": ("CC_Base_Head",),
+        **_sided({"collar": "Clavicle", "shoulder": "Upperarm", "elbow": "Forearm", "wrist": "Hand", "hip": "Thigh",
+                  "knee": "Calf", "ankle": "Foot", "foot": "ToeBase"}, _CC),
+    },
+    # VRoid Studio's VRM models (J_Bip_ bones; where UpperChest is absent spine3 stays unmapped).
+    "vrm": {
+        "pelvis": ("J_Bip_C_Hips",), "spine1": ("J_Bip_C_Spine",), "spine2": ("J_Bip_C_Chest",),
+        "spine3": ("J_Bip_C_UpperChest",), "neck": ("J_Bip_C_Neck",), "head": ("J_Bip_C_Head",),
+        **_sided({"collar": "Shoulder", "shoulder": "UpperArm", "elbow": "LowerArm", "wrist": "Hand",
+                  "hip": "UpperLeg", "knee": "LowerLeg", "ankle": "Foot", "foot": "ToeBase"},
+                 lambda side, base: f"J_Bip_{side[0].upper()}_{base}"),
+    },
+})
+
 PRESET_TITLES: dict[str, str] = {
     "smpl": "SMPL / SMPL-X add-on",
     "smpl_fbx": "SMPL FBX (m_avg_, f_avg_)",
@@ -75,6 +133,13 @@ PRESET_TITLES: dict[str, str] = {
     "rigify": "Rigify DEF bones",
     "bandai": "Bandai-Namco BVH",
     "cmu": "CMU BVH",
+    "rigify_metarig": "Rigify metarig",
+    "rigify_fk": "Rigify rig (FK controls)",
+    "auto_rig_pro": "Auto-Rig Pro",
+    "ue5": "Unreal Engine 5 mannequin",
+    "ue4": "Unreal Engine 4 mannequin",
+    "character_creator": "Character Creator / iClone",
+    "vrm": "VRoid / VRM",
 }
 
 PRESET_ALIASES: dict[str, str] = {"smpl_blender": "smpl_fbx", "bandai_namco": "bandai"}

@@ -233,11 +233,8 @@ def _ik_quaternions(j: torch.Tensor, smooth: bool = True) -> tuple[torch.Tensor,
     return root_quat, local
 
 
-def _joints_to_features(j: torch.Tensor, uniform: bool, compat: bool = False) -> torch.Tensor:
-    """Batched core on (B, N, 22, 3)."""
-    if uniform:
-        j = _uniform_skeleton(j)
-
+def _canonical_placement(j: torch.Tensor) -> torch.Tensor:
+    # HumanML3D's placement: feet on the floor (y = 0), the first frame's root over the origin, facing +Z.
     floor = j[..., 1].amin(dim=(1, 2))
     j = j - torch.stack((torch.zeros_like(floor), floor, torch.zeros_like(floor)), dim=-1)[:, None, None, :]
 
@@ -253,6 +250,15 @@ def _joints_to_features(j: torch.Tensor, uniform: bool, compat: bool = False) ->
     target[..., 2] = 1.0
     face = R.qbetween(forward, target)
     j = R.qrot(face[:, None, None, :], j)
+    return j
+
+
+def _joints_to_features(j: torch.Tensor, uniform: bool, compat: bool = False, canonical: bool = True) -> torch.Tensor:
+    """Batched core on (B, N, 22, 3)."""
+    if uniform:
+        j = _uniform_skeleton(j)
+    if canonical:
+        j = _canonical_placement(j)
     glob = j
 
     contact = foot_contacts(glob).to(j.dtype)
@@ -282,16 +288,19 @@ def _joints_to_features(j: torch.Tensor, uniform: bool, compat: bool = False) ->
     return torch.cat((root_data, ric, rot, local_vel, feet_l, feet_r), dim=-1)
 
 
-def joints_to_features(joints: Array, *, uniform_skeleton: bool = True, humanml3d_compat: bool = False) -> Array:
+def joints_to_features(joints: Array, *, uniform_skeleton: bool = True, humanml3d_compat: bool = False,
+                       canonical: bool = True) -> Array:
     """Return HumanML3D features (..., N-1, 263) of joint positions (..., N, 22, 3), as its process_file does.
 
     humanml3d_compat=True also keeps HumanML3D's wrong-signed turn velocity where the heading passes 180 degrees.
+    canonical=False keeps the joints where they are (no floor, origin or facing normalisation): with the first
+    frame's root at x = z = 0, `features_to_joints` then returns the input joints themselves (edited motions).
     """
     t, was_numpy, dtype = _to_torch(joints, "joints")
     _check_joints(t, 2)
     lead = t.shape[:-3]
     flat = t.reshape((-1,) + tuple(t.shape[-3:]))
-    out = _joints_to_features(flat, uniform_skeleton, humanml3d_compat)
+    out = _joints_to_features(flat, uniform_skeleton, humanml3d_compat, canonical)
     if not bool(torch.isfinite(out).all()):
         raise KinmoInputError(
             "joints are degenerate: a bone has zero length, or hips and shoulders give no facing direction"
