@@ -186,6 +186,10 @@ def _load_stats(folder: Path) -> tuple[np.ndarray, np.ndarray]:
 class KinMoPipeline:
     """Text (and optional per-part descriptions) to motion on KinMo's skeleton."""
 
+    # For kinmo_core.control, which sits beside the pipeline and must not import it (no import cycles).
+    frame_range: tuple[int, int] = (MIN_FRAMES, MAX_FRAMES)
+    clean_text = staticmethod(clean_text)
+
     def __init__(self, parts: PipelineParts, settings: GenerationSettings | None = None,
                  device: str | torch.device | None = None) -> None:
         _check_fit(parts)
@@ -340,6 +344,19 @@ class KinMoPipeline:
         init_codes (B, T', Q) and keep (B, T') bool: in-paint, keeping those token positions (kinmo_core.editing).
         settings: decoding settings for this call instead of the pipeline's.
         """
+        codes, frames, descriptions = self.generate_codes(texts, frames, seed, levels, descriptions, init_codes, keep,
+                                                          settings)
+        feats = self.parts.rvq.decode(codes) * self.std + self.mean
+        out = [feats[i, :f].float().cpu().numpy() for i, f in enumerate(frames)]
+        return out, descriptions
+
+    @torch.no_grad()
+    def generate_codes(self, texts: Sequence[str], frames: Sequence[int | None] | int | None = None,
+                       seed: int = 0, levels: int | None = None,
+                       descriptions: Sequence[Mapping | None] | None = None, init_codes: torch.Tensor | None = None,
+                       keep: torch.Tensor | None = None,
+                       settings: GenerationSettings | None = None) -> tuple[torch.Tensor, list[int], list]:
+        """Generate a batch of RVQ codes: returns (codes (B, T', Q), frames per text, descriptions per text)."""
         s = self.settings if settings is None else settings
         levels = s.levels if levels is None else int(levels)
         if levels not in (1, 2, 3):
@@ -398,19 +415,27 @@ class KinMoPipeline:
             given["init_codes"] = init_codes.to(self.device)
         codes = rt.generate(ids, lengths, cond, final, guidance=s.residual_guidance, temperature=s.temperature,
                             generator=g, **given)
-        feats = self.parts.rvq.decode(codes) * self.std + self.mean
-        out = [feats[i, :f].float().cpu().numpy() for i, f in enumerate(frames)]
-        return out, descriptions
+        return codes, frames, descriptions
 
     def generate(self, texts: Sequence[str], seconds: float | None = None, frames: int | None = None, seed: int = 0,
                  levels: int | None = None, descriptions: Sequence[Mapping | None] | None = None,
-                 loop: bool = False) -> list:
-        """Generate one Motion per text (a batch), all of the same length when one is given; loop: seamless loops."""
+                 loop: bool = False, constraints=None, control_method: str | None = None) -> list:
+        """Generate one Motion per text (a batch), all of the same length when one is given; loop: seamless loops.
+
+        constraints: spatial control (a control file's object, a list of constraints; see kinmo_core.control).
+        """
         from kinmo_core.motion.file import Motion, normalize_descriptions
 
         n = frames_for(seconds, frames)
         if descriptions is not None:
             descriptions = [normalize_descriptions(d) for d in descriptions]
+        if constraints is not None:
+            if loop:
+                raise KinmoInputError("a loop cannot be combined with spatial constraints")
+            from kinmo_core.control.generate import generate_controlled
+
+            return generate_controlled(self, texts, constraints, frames=n, seed=seed, levels=levels,
+                                       descriptions=descriptions, method=control_method)[0]
         feats, used = self.generate_features(texts, n, seed=seed, levels=levels, descriptions=descriptions)
         motions = [Motion.from_features(f, text=clean_text(t), descriptions=d, source="kinmo-generate")
                    for f, t, d in zip(feats, texts, used, strict=True)]
@@ -422,8 +447,9 @@ class KinMoPipeline:
 
     def __call__(self, text: str, seconds: float | None = None, frames: int | None = None, seed: int = 0,
                  levels: int | None = None, descriptions: Mapping | str | None = None, num: int = 1,
-                 loop: bool = False):
-        """Generate a Motion from text (a list of `num` Motions when num > 1); loop: seamless loops."""
+                 loop: bool = False, constraints=None, control_method: str | None = None):
+        """Generate a Motion from text (a list of `num` Motions when num > 1); loop: seamless loops; constraints:
+        spatial control (see kinmo_core.control)."""
         from kinmo_core.motion.file import normalize_descriptions
 
         if isinstance(num, bool) or not isinstance(num, int) or num < 1:
@@ -432,7 +458,8 @@ class KinMoPipeline:
         if d is None and (self.settings.levels if levels is None else levels) > 1 and self.has_reasoner:
             d = self.expand([text], seed=seed)[0]  # one set of descriptions shared by all `num` samples
         motions = self.generate([text] * num, seconds=seconds, frames=frames, seed=seed, levels=levels,
-                                descriptions=[d] * num, loop=loop)
+                                descriptions=[d] * num, loop=loop, constraints=constraints,
+                                control_method=control_method)
         return motions[0] if num == 1 else motions
 
     def edit(self, motion, text: str, frames: tuple[int, int] | None = None, parts=None, seed: int = 0,

@@ -4,6 +4,8 @@ One motion: DIR/motion.npz (the motion file contract), DIR/motion.bvh, DIR/descr
 per-part descriptions: edit them and pass them back with --descriptions) and, with --preview, DIR/preview.gif.
 Several motions (--num K, or --prompts FILE with one prompt per line): the same files in DIR/000/, DIR/001/, ...
 and DIR/index.json listing each folder's prompt and seed.
+With --control FILE.json the motion meets spatial constraints (kinmo_core.control) and DIR/control.json reports the
+residual error per constraint and where the file's coordinates were placed.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ def register(subparsers) -> None:
     p.add_argument("--preview", action="store_true", help="also write a stick-figure preview.gif")
     p.add_argument("--one-pass", action="store_true",
                    help="decode once under all levels instead of coarse to fine (about 25%% faster; see BENCHMARKS)")
+    p.add_argument("--control", type=Path, default=None,
+                   help="control file (JSON): paths, joint trajectories, targets, pins, keyframes (see README)")
+    p.add_argument("--control-method", default=None, choices=("guidance+ik", "ik", "guidance"),
+                   help="how constraints are met (default ik; see BENCHMARKS.md); control.json reports the residuals")
     p.add_argument("--loop", action="store_true",
                    help="seamless loop: the last frame runs into the first (in-place actions return to the start, "
                    "locomotion advances by a constant offset per cycle)")
@@ -118,7 +124,15 @@ def run(args: argparse.Namespace) -> int:
     check_output_folder(out)
     jobs = [(p, k) for p in prompts for k in range(args.num)]
     folders = [out] if len(jobs) == 1 else [out / f"{i:03d}" for i in range(len(jobs))]
+    constraints = None
+    if args.control is not None and args.loop:
+        raise KinmoInputError("--loop cannot be combined with --control")
+    if args.control is not None:
+        from kinmo_core.control import load_control
+
+        constraints = load_control(args.control)
     names = ["motion.npz", "motion.bvh", "descriptions.json"] + (["preview.gif"] if args.preview else [])
+    names += ["control.json"] if constraints is not None else []
     if not args.overwrite:
         clash = [str(f / n) for f in folders for n in names if (f / n).exists()]
         # A single motion into a folder of batch output (index.json, 000/...) would mix two runs' files.
@@ -150,8 +164,16 @@ def run(args: argparse.Namespace) -> int:
         chunk = jobs[start:start + args.batch]
         texts = [p for p, _ in chunk]
         seed = args.seed + start
-        motions = pipe.generate(texts, frames=n_frames, seed=seed, levels=levels,
-                                descriptions=[descs.get(p) for p in texts], loop=args.loop)
+        if constraints is None:
+            motions = pipe.generate(texts, frames=n_frames, seed=seed, levels=levels,
+                                    descriptions=[descs.get(p) for p in texts], loop=args.loop)
+            reports = [None] * len(motions)
+        else:
+            from kinmo_core.control.generate import generate_controlled
+
+            motions, reports = generate_controlled(pipe, texts, constraints, frames=n_frames, seed=seed,
+                                                   levels=levels, descriptions=[descs.get(p) for p in texts],
+                                                   method=args.control_method)
         for i, m in enumerate(motions):
             folder = folders[start + i]
             folder.mkdir(parents=True, exist_ok=True)
@@ -159,6 +181,8 @@ def run(args: argparse.Namespace) -> int:
             m.to_bvh(folder / "motion.bvh", overwrite=args.overwrite)
             _write_json(folder / "descriptions.json", m.descriptions or {"groups": {}, "interactions": {}},
                         args.overwrite)
+            if reports[i] is not None:
+                _write_json(folder / "control.json", reports[i], args.overwrite)
             if args.preview:
                 from kinmo_core.render import render_motion
 

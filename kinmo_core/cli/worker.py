@@ -346,6 +346,15 @@ def _expand(params: dict, ctx: Context) -> dict:
     return {"descriptions": pipe.expand([params["text"]], seed=params["seed"])[0]}
 
 
+def _constraints(value: Any) -> Any:
+    """Validate spatial constraints (kinmo_core.control's file format) before any model loads."""
+    if value is not None:
+        from kinmo_core.control import parse_constraints
+
+        parse_constraints(value)
+    return value
+
+
 GENERATE_PARAMS: dict[str, Param] = {
     "text": _TEXT, "seed": _SEED, "model": _MODEL, "device": _DEVICE,
     "num": Param(int, default=1, lo=1, hi=64),
@@ -355,6 +364,8 @@ GENERATE_PARAMS: dict[str, Param] = {
     "descriptions": Param((dict, type(None)), default=None, check=_descriptions),
     "out": Param((str, type(None)), default=None, max_len=4096),
     "bvh": Param(bool, default=True),
+    "constraints": Param((dict, list, type(None)), default=None, check=_constraints),
+    "control_method": Param((str, type(None)), default=None, choices=(None, "ik", "guidance+ik", "guidance")),
     "loop": Param(bool, default=False),
 }  # fmt: skip
 """The params of `generate` (methods that extend generation can start from these)."""
@@ -367,7 +378,10 @@ def _generate(params: dict, ctx: Context) -> dict:
     params: text (required); seconds or frames (default: estimated); seed (0); num (1 to 64); levels (the model's);
     descriptions (an object as in descriptions.json, e.g. edited after `expand`); model (pipeline folder); out (a
     folder inside an allowed folder to write motion_<k>.npz / .bvh into, must not hold them yet; default: a new
-    temporary folder); bvh (true); loop (false: a seamless loop).
+    temporary folder); bvh (true); loop (false: a seamless loop); constraints (spatial control: a control file's
+    object or its list, see kinmo_core.control) and control_method ("ik", the default, "guidance+ik" or "guidance"):
+    with constraints the reply adds "control" (per motion: placement and residual error per constraint) and
+    "warnings" (e.g. a target out of reach, with its residual).
     """
     from kinmo_core.pipeline import frames_for
 
@@ -382,8 +396,28 @@ def _generate(params: dict, ctx: Context) -> dict:
     ctx.progress(0.0, "loading the model")
     pipe = _pipeline(params)
     ctx.progress(0.2, "generating")
-    motions = pipe(params["text"], seconds=params["seconds"], frames=params["frames"], seed=params["seed"],
-                   levels=params["levels"], descriptions=params["descriptions"], num=num, loop=params["loop"])
+    extra: dict = {}
+    control_warnings: list[str] = []
+    if params["constraints"] is not None:
+        if params["loop"]:
+            raise KinmoInputError("'loop' cannot be combined with 'constraints'")
+        import warnings
+
+        from kinmo_core.control.generate import generate_controlled
+        from kinmo_core.motion.file import normalize_descriptions
+
+        d = normalize_descriptions(params["descriptions"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            motions, reports = generate_controlled(
+                pipe, [params["text"]] * num, params["constraints"],
+                frames=frames_for(params["seconds"], params["frames"]), seed=params["seed"],
+                levels=params["levels"], descriptions=[d] * num, method=params["control_method"])
+        extra = {"control": reports}
+        control_warnings = [str(w.message) for w in caught]
+    else:
+        motions = pipe(params["text"], seconds=params["seconds"], frames=params["frames"], seed=params["seed"],
+                       levels=params["levels"], descriptions=params["descriptions"], num=num, loop=params["loop"])
     motions = motions if isinstance(motions, list) else [motions]
     paths, bvhs = [], []
     for k, m in enumerate(motions):
@@ -393,7 +427,7 @@ def _generate(params: dict, ctx: Context) -> dict:
             bvhs.append(str(m.to_bvh(folder / f"motion_{k:03d}.bvh", overwrite=False)))
     return {"paths": paths, "bvh_paths": bvhs, "frames": motions[0].num_frames, "fps": motions[0].fps,
             "text": motions[0].text, "descriptions": motions[0].descriptions,
-            "warnings": [w for w in pipe.prompt_warnings([params["text"]]) if w]}
+            "warnings": [w for w in pipe.prompt_warnings([params["text"]]) if w] + control_warnings, **extra}
 
 
 @method("check_prompts", params={"prompts": Param(list, max_len=10_000), "model": _MODEL})

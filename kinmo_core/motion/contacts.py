@@ -58,6 +58,18 @@ def skate_steps(feet: np.ndarray, contact: np.ndarray, up=Y_UP) -> np.ndarray:
     return np.where(on[..., None], step, 0.0)
 
 
+def ground_contacts(joints: np.ndarray, contact: np.ndarray | None = None, gate: float = GROUND_GATE) -> np.ndarray:
+    """Return (T-1, 4) planted foot joints (FOOT_JOINTS order): the contact phases `skate_per_phase` measures.
+
+    A foot joint is planted at frame t when `foot_contacts` (or `contact`) says so while it is within `gate` of its
+    lowest height in the clip (a foot held still in the air is not on the ground).
+    """
+    c = foot_contacts(joints) if contact is None else np.asarray(contact) > 0.5
+    n = len(c)
+    feet = np.asarray(joints)[:, list(FOOT_JOINTS), 1]
+    return c & (feet[:n] - feet.min(axis=0) < gate)
+
+
 def skate_per_phase(joints: np.ndarray, contact: np.ndarray | None = None, gate: float = GROUND_GATE) -> np.ndarray:
     """Return the horizontal drift (metres) of each foot joint over each of its ground-contact phases.
 
@@ -66,11 +78,11 @@ def skate_per_phase(joints: np.ndarray, contact: np.ndarray | None = None, gate:
     skate); its drift is the largest horizontal distance the joint's skate steps (`skate_steps`) take it from
     where it was at frame a.
     """
-    c = foot_contacts(joints) if contact is None else np.asarray(contact) > 0.5
-    n = len(c)
+    planted = ground_contacts(joints, contact, gate)
+    n = len(planted)
     out = []
     for k, j in enumerate(FOOT_JOINTS):
-        on_ground = c[:, k] & (joints[:n, j, 1] - joints[:, j, 1].min() < gate)
+        on_ground = planted[:, k]
         steps = skate_steps(joints[:n, j][:, None], on_ground[:, None])[:, 0]
         for a, b in true_runs(on_ground):
             path = np.cumsum(steps[a : b - 1], axis=0)
