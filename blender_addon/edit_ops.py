@@ -42,6 +42,7 @@ from .operators import (
 from .retarget.rig import AIM_CHAINS, RigSpec
 from .retarget.solve import retarget
 from .retarget.source import MotionFileError, SourceMotion, load_motion_npz
+from .ui import _SidebarPanel
 
 
 class KinmoEditSettings(bpy.types.PropertyGroup):
@@ -617,12 +618,6 @@ class KINMO_OT_compose_blocks(_WorkerTask, bpy.types.Operator):
 
 
 # ------------------------------------------------------------------------------------------------ the panels
-
-
-class _SidebarPanel:
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "KinMo"
 
 
 class KINMO_PT_edit(_SidebarPanel, bpy.types.Panel):
