@@ -34,6 +34,7 @@ from .operators import (
     _WorkerTask,
     bone_map_for,
     model_setting,
+    place_motion,
     selected_armature,
     submit_request,
     target_armature,
@@ -580,8 +581,6 @@ class KINMO_OT_compose_blocks(_WorkerTask, bpy.types.Operator):
 
     def execute(self, context):
         """Check the blocks and the rig, then ask the worker."""
-        from .operators import KinmoUserError as UserError
-
         try:
             obj = _armature(context, self.armature) if self.armature else target_armature(context)
             if obj is not None:
@@ -593,15 +592,13 @@ class KINMO_OT_compose_blocks(_WorkerTask, bpy.types.Operator):
             if model:
                 params["model"] = model
             return self.run_task(context, "compose", params)
-        except (UserError, sc.ControlError) as e:
+        except (KinmoUserError, sc.ControlError) as e:
             context.scene.kinmo.status = f"KinMo: {e}"
             self.report({"ERROR"}, context.scene.kinmo.status)
             return {"CANCELLED"}
 
     def task_done(self, context, reply: dict) -> set:
         """Bake the composed motion as a new version."""
-        from .operators import place_motion
-
         try:
             obj = bpy.data.objects.get(self._target) if self._target else None
             if self._target and not bk.is_armature(obj):
