@@ -376,7 +376,7 @@ class KINMO_OT_edit_range(_WorkerTask, bpy.types.Operator):
             window = em.edit_window(fa, fb, lo, hi, fps)
             frame = sc.scene_frame(context, obj, bone_map)
             basis = frame.basis
-            times = [window.start + i * fps / 20.0 for i in range(window.samples)]
+            times = [window.start + i * fps / S.FPS for i in range(window.samples)]
             joints = sample_rig(context, obj, action, slot, bone_map, frame, times)
             self._stored = None
         python, timeout = _worker_settings(context)
