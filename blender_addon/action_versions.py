@@ -40,6 +40,13 @@ def review_state(obj) -> dict | None:
     return state if isinstance(state, dict) and state.get("versions") else None
 
 
+def _pending_review(obj) -> dict:
+    state = review_state(obj)
+    if state is None:
+        raise VersionError(f"'{obj.name}' has no KinMo version under review")
+    return state
+
+
 def _save(obj, state: dict | None) -> None:
     if state is None:
         if STATE_KEY in obj:
@@ -134,9 +141,7 @@ def _version(state: dict, k: int):
 
 def next_variant(obj) -> str:
     """Play the next version of the pending request (cycling); return its action's name."""
-    state = review_state(obj)
-    if state is None:
-        raise VersionError(f"'{obj.name}' has no KinMo version under review")
+    state = _pending_review(obj)
     k = (state["current"] + 1) % len(state["versions"])
     action = _version(state, k)
     assign(obj, action)
@@ -147,9 +152,7 @@ def next_variant(obj) -> str:
 
 def accept(obj, scene) -> str:
     """Keep the version that plays; remove the other versions and the markers. Return the kept action's name."""
-    state = review_state(obj)
-    if state is None:
-        raise VersionError(f"'{obj.name}' has no KinMo version under review")
+    state = _pending_review(obj)
     kept = _version(state, state["current"])
     _remove_markers(scene, state)
     _remove_versions(state["versions"], keep=kept.name)
@@ -160,9 +163,7 @@ def accept(obj, scene) -> str:
 
 def reject(obj, scene) -> str:
     """Restore the recorded action and slot (or no action) exactly, and remove every version and the markers."""
-    state = review_state(obj)
-    if state is None:
-        raise VersionError(f"'{obj.name}' has no KinMo version under review")
+    state = _pending_review(obj)
     original = bpy.data.actions.get(state["original"]) if state["original"] else None
     if state["original"] and original is None:
         raise VersionError(f"the original action '{state['original']}' is gone; nothing was changed")

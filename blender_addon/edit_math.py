@@ -58,18 +58,18 @@ def edit_window(fa: int, fb: int, first: float, last: float, fps: float, start: 
         raise EditRangeError(f"the range {fa}-{fb} is reversed")
     if fa < math.floor(first + 1e-6) or fb > math.ceil(last - 1e-6):
         raise EditRangeError(f"frames {fa}-{fb} are outside the action (frames {first:g}-{last:g})")
-    per = 20.0 / fps  # samples per scene frame
+    per = S.FPS / fps  # samples per scene frame
     if start is None:
         start = float(math.ceil(max(first, fa - context * fps) - 1e-9))
     end = min(last, fb + context * fps)
     n = int(math.floor((end - start) * per + 1e-6)) + 1  # the worker's motion: n frames
     a = max(int(math.floor((fa - start) * per + 1e-6)), 0)
     b = min(int(math.ceil((fb - start) * per - 1e-6)) + 1, n)
-    if n < 20:
-        raise EditRangeError(f"the action is {n / 20:.2f} s long; editing needs at least 1 s of animation")
+    if n < S.FPS:
+        raise EditRangeError(f"the action is {n / S.FPS:.2f} s long; editing needs at least 1 s of animation")
     if b - a < MIN_EDIT_FRAMES:
         raise EditRangeError(f"frames {fa}-{fb} are {(fb - fa + 1) / fps:.2f} s; a range needs at least "
-                             f"{MIN_EDIT_FRAMES / 20:g} s")  # fmt: skip
+                             f"{MIN_EDIT_FRAMES / S.FPS:g} s")  # fmt: skip
     if b - a > MAX_EDIT_FRAMES:
         raise EditRangeError(f"frames {fa}-{fb} are {(fb - fa + 1) / fps:.1f} s; one edit covers at most 10 s")
     return Window(start, n + 1, a, b, int(fa), int(fb))
@@ -80,8 +80,8 @@ def stored_start(fa: int, origin: float, fps: float, context: float = CONTEXT_SE
 
     The index is a multiple of the samples between scene frames that fall on a sample, so keys stay on frames.
     """
-    per = 20.0 / fps
-    step = 20 // math.gcd(20, round(fps)) if abs(fps - round(fps)) < 1e-9 else 1
+    per = S.FPS / fps
+    step = S.FPS // math.gcd(S.FPS, round(fps)) if abs(fps - round(fps)) < 1e-9 else 1
     k = max(math.floor((fa - context * fps - origin) * per / step + 1e-9) * step, 0)
     return origin + k / per, k
 
@@ -187,7 +187,7 @@ def reach(result: RetargetResult, rig: RigSpec, bone_map: dict[str, str], joint:
         return
     t_count = result.frames
     wanted = {int(f) for f in frames20}
-    mask = np.array([math.floor(i * 20.0 / fps + 1e-9) in wanted and math.ceil(i * 20.0 / fps - 1e-9) in wanted
+    mask = np.array([math.floor(i * S.FPS / fps + 1e-9) in wanted and math.ceil(i * S.FPS / fps - 1e-9) in wanted
                      for i in range(t_count)])
     if not mask.any():
         return

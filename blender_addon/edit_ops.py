@@ -34,6 +34,7 @@ from .operators import (
     _WorkerTask,
     bone_map_for,
     model_setting,
+    place_motion,
     selected_armature,
     submit_request,
     target_armature,
@@ -42,6 +43,7 @@ from .operators import (
 from .retarget.rig import AIM_CHAINS, RigSpec
 from .retarget.solve import retarget
 from .retarget.source import MotionFileError, SourceMotion, load_motion_npz
+from .ui import _SidebarPanel
 
 
 class KinmoEditSettings(bpy.types.PropertyGroup):
@@ -374,7 +376,7 @@ class KINMO_OT_edit_range(_WorkerTask, bpy.types.Operator):
             window = em.edit_window(fa, fb, lo, hi, fps)
             frame = sc.scene_frame(context, obj, bone_map)
             basis = frame.basis
-            times = [window.start + i * fps / 20.0 for i in range(window.samples)]
+            times = [window.start + i * fps / S.FPS for i in range(window.samples)]
             joints = sample_rig(context, obj, action, slot, bone_map, frame, times)
             self._stored = None
         python, timeout = _worker_settings(context)
@@ -579,8 +581,6 @@ class KINMO_OT_compose_blocks(_WorkerTask, bpy.types.Operator):
 
     def execute(self, context):
         """Check the blocks and the rig, then ask the worker."""
-        from .operators import KinmoUserError as UserError
-
         try:
             obj = _armature(context, self.armature) if self.armature else target_armature(context)
             if obj is not None:
@@ -592,15 +592,13 @@ class KINMO_OT_compose_blocks(_WorkerTask, bpy.types.Operator):
             if model:
                 params["model"] = model
             return self.run_task(context, "compose", params)
-        except (UserError, sc.ControlError) as e:
+        except (KinmoUserError, sc.ControlError) as e:
             context.scene.kinmo.status = f"KinMo: {e}"
             self.report({"ERROR"}, context.scene.kinmo.status)
             return {"CANCELLED"}
 
     def task_done(self, context, reply: dict) -> set:
         """Bake the composed motion as a new version."""
-        from .operators import place_motion
-
         try:
             obj = bpy.data.objects.get(self._target) if self._target else None
             if self._target and not bk.is_armature(obj):
@@ -617,12 +615,6 @@ class KINMO_OT_compose_blocks(_WorkerTask, bpy.types.Operator):
 
 
 # ------------------------------------------------------------------------------------------------ the panels
-
-
-class _SidebarPanel:
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "KinMo"
 
 
 class KINMO_PT_edit(_SidebarPanel, bpy.types.Panel):

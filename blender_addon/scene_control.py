@@ -21,6 +21,7 @@ from bpy.props import BoolProperty, CollectionProperty, EnumProperty, IntPropert
 from . import bake as bk
 from . import edit_math as em
 from .core import kinematic as K
+from .core import skeleton as S
 from .retarget.bone_map import auto_bone_map, validate_bone_map
 from .retarget.solve import facing_basis
 from .retarget.source import KINMO_TO_BLENDER
@@ -85,7 +86,7 @@ class SceneFrame:
     def frame20(self, scene_frame: float, way: str = "nearest") -> int:
         """A scene frame as a 20 fps frame of the motion (which starts at the scene's start frame); way: "nearest",
         "down" or "up" (a span's ends round outwards, so every scene frame of it lies between pinned samples)."""
-        t = (scene_frame - self.frame_start) * 20.0 / self.fps
+        t = (scene_frame - self.frame_start) * S.FPS / self.fps
         return int({"nearest": round, "down": math.floor, "up": math.ceil}[way](t - 1e-9 if way == "up" else t))
 
 
@@ -213,7 +214,8 @@ def empty_constraints(context, frame: SceneFrame, empties=None, frames: int | No
                 f1 = min(f1, frames - 1)
             if f1 < f0:
                 raise ControlError(f"the keys of '{obj.name}' lie outside the generated frames")
-            positions = _sample_world(context, obj, [frame.frame_start + f * frame.fps / 20 for f in range(f0, f1 + 1)])
+            times = [frame.frame_start + f * frame.fps / S.FPS for f in range(f0, f1 + 1)]
+            positions = _sample_world(context, obj, times)
             out.append({"kind": "trajectory", "joint": joint, "frames": list(range(f0, f1 + 1)),
                         "positions": frame.to_motion(positions).round(5).tolist()})  # fmt: skip
         else:
@@ -223,7 +225,7 @@ def empty_constraints(context, frame: SceneFrame, empties=None, frames: int | No
                                    f"empty or before the scene's start frame {scene.frame_start}")  # fmt: skip
             if frames is not None and end >= frames:
                 raise ControlError(f"the span of '{obj.name}' ends after the generated motion "
-                                   f"({frames / 20:g} s from frame {scene.frame_start})")  # fmt: skip
+                                   f"({frames / S.FPS:g} s from frame {scene.frame_start})")  # fmt: skip
             world = np.array(tuple(obj.matrix_world.translation), np.float64)
             out.append({"kind": "pin", "joint": joint, "start": start, "end": end,
                         "position": frame.to_motion(world).round(5).tolist()})  # fmt: skip
@@ -353,7 +355,7 @@ def add_control(context, obj, params: dict, op, value) -> SceneFrame | None:
         constraints.append(path_constraint(path_obj, context, frame, seconds))
         if not fit:
             params.pop("seconds", None)  # the path's length at the prompt's speed sets it
-    frames = None if "seconds" not in params else int(round(params["seconds"] * 20))
+    frames = None if "seconds" not in params else int(round(params["seconds"] * S.FPS))
     constraints += empty_constraints(context, frame, empties, frames)
     if not constraints:
         return None

@@ -40,14 +40,14 @@ def synth_captions(n: int, seed: int) -> list[str]:
     from tqdm import tqdm
 
     from kinmo_core.data import layout
-    from kinmo_core.data.synth import synthesize
+    from kinmo_core.data.synth import synth_captions as captions_of
 
     ids = [f"{i:06d}" for i in range(n)]
     split = layout.assign_splits(ids, seed)
     out = []
     for i in tqdm(range(n), desc="synth captions", unit="motion", file=sys.stderr):
         if split[ids[i]] == "train":
-            caps = synthesize(seed, i).captions
+            caps = captions_of(seed, i)
             out += caps + layout.mirrored_captions(caps)
     return out
 

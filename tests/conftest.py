@@ -40,3 +40,12 @@ def fixture_features() -> np.ndarray:
 def fixture_features_612() -> np.ndarray:
     """HumanML3D's features of motion 000612, (199, 263)."""
     return np.load(FIXTURES / "000612_new_joint_vecs.npy")
+
+
+@pytest.fixture(scope="module")
+def motion_path(tmp_path_factory) -> Path:
+    """A 3 s KinMo motion file (walk.npz) built from HumanML3D's fixture joints with the project's own Motion class."""
+    motion_mod = pytest.importorskip("kinmo_core.motion.file")
+    joints = np.load(FIXTURES / "012314_new_joints.npy")[:61]
+    motion = motion_mod.Motion.from_joints(joints, text="a person walks forward")
+    return motion.save(tmp_path_factory.mktemp("motion") / "walk.npz")

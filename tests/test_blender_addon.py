@@ -33,15 +33,6 @@ from blender_addon.retarget.source import KINMO_TO_BLENDER, load_motion_npz, res
 pytestmark = pytest.mark.blender
 
 
-@pytest.fixture(scope="module")
-def motion_path(tmp_path_factory) -> Path:
-    """A 3 s KinMo motion file built from HumanML3D's fixture joints with the project's own Motion class."""
-    motion_mod = pytest.importorskip("kinmo_core.motion.file")
-    joints = np.load(FIXTURES / "012314_new_joints.npy")[:61]
-    motion = motion_mod.Motion.from_joints(joints, text="a person walks forward")
-    return motion.save(tmp_path_factory.mktemp("motion") / "walk.npz")
-
-
 @pytest.fixture
 def scene():
     """An empty scene with the add-on enabled (as a legacy add-on from the checkout)."""

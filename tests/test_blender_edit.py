@@ -38,15 +38,6 @@ from blender_addon.retarget.source import SourceMotion, default_offsets, load_mo
 pytestmark = pytest.mark.blender
 
 
-@pytest.fixture(scope="module")
-def motion_path(tmp_path_factory) -> Path:
-    """A 3 s KinMo motion file (HumanML3D's fixture joints through the project's Motion class)."""
-    motion_mod = pytest.importorskip("kinmo_core.motion.file")
-    joints = np.load(FIXTURES / "012314_new_joints.npy")[:61]
-    return motion_mod.Motion.from_joints(joints, text="a person walks forward").save(
-        tmp_path_factory.mktemp("motion") / "walk.npz")
-
-
 @pytest.fixture
 def scene():
     """An empty scene with the add-on enabled."""

@@ -187,7 +187,6 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
             for key in _REQUIRED_KEYS:
                 with zf.open(f"{key}.npy") as f:
                     _read_header(f, key, [_FILE_SHAPES[key]], path)
-                with zf.open(f"{key}.npy") as f:
                     raw[key] = _read_body(f, key, path)
             return raw
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, ValueError) as e:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -223,7 +224,7 @@ def write_fbx(motion, path: str | os.PathLike, overwrite: bool = False) -> Path:
         if run.returncode != 0 or not out.is_file():
             lines = [ln for ln in (run.stderr or run.stdout).splitlines() if ln.strip()]
             raise KinmoInputError(f"{path}: Blender's FBX exporter failed ({lines[-1] if lines else run.returncode})")
-        os.replace(out, tmp)
+        shutil.move(out, tmp)  # the work folder may be on another file system (os.replace fails across them)
     return path
 
 
