@@ -8,8 +8,6 @@ descriptions used per text and the seam frames) and, with --preview, DIR/preview
 from __future__ import annotations
 
 import argparse
-import sys
-import warnings
 from pathlib import Path
 
 
@@ -37,13 +35,11 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from kinmo_core.cli.edit import check_outputs, write_json
+    from kinmo_core.cli.printable import warnings_on_one_line
     from kinmo_core.editing.timeline import compose, load_timeline
     from kinmo_core.pipeline import KinMoPipeline
 
-    def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-        print(f"warning: {message}", file=sys.stderr)
-
-    warnings.showwarning = one_line_warning
+    warnings_on_one_line()
     parsed = load_timeline(args.timeline)
     out: Path = args.output
     names = ["motion.npz", "motion.bvh", "timeline.json"] + (["preview.gif"] if args.preview else [])

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import warnings
 from pathlib import Path
 
 MAX_EDIT_VARIANTS: int = 64
@@ -81,15 +79,13 @@ def write_motion(folder: Path, motion, descriptions, overwrite: bool, preview: b
 
 def run(args: argparse.Namespace) -> int:
     """Edit the motion and write the results."""
+    from kinmo_core.cli.printable import warnings_on_one_line
     from kinmo_core.editing.edit import check_frames, check_parts, parse_frames
     from kinmo_core.errors import KinmoInputError
     from kinmo_core.motion.file import load_motion
     from kinmo_core.pipeline import KinMoPipeline, clean_text
 
-    def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-        print(f"warning: {message}", file=sys.stderr)
-
-    warnings.showwarning = one_line_warning
+    warnings_on_one_line()
     if not 1 <= args.num <= MAX_EDIT_VARIANTS:
         raise KinmoInputError(f"--num must be from 1 to {MAX_EDIT_VARIANTS}, got {args.num}")
     text = clean_text(args.text)

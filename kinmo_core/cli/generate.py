@@ -14,7 +14,6 @@ import argparse
 import dataclasses
 import json
 import sys
-import warnings
 from pathlib import Path
 
 from kinmo_core.cli.printable import printable
@@ -100,15 +99,13 @@ def run(args: argparse.Namespace) -> int:
     """Generate and write the motions."""
     from tqdm import tqdm
 
+    from kinmo_core.cli.printable import warnings_on_one_line
     from kinmo_core.errors import KinmoInputError
     from kinmo_core.fileio import check_output_folder
     from kinmo_core.limits import MAX_NUM
     from kinmo_core.pipeline import KinMoPipeline, clean_text, frames_for
 
-    def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-        print(f"warning: {printable(message)}", file=sys.stderr)
-
-    warnings.showwarning = one_line_warning
+    warnings_on_one_line()
     prompts = [clean_text(t) for t in _prompts(args)]
     n_frames = frames_for(args.seconds, args.frames)
     if not 1 <= args.num <= MAX_NUM:

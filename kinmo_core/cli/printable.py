@@ -46,3 +46,14 @@ def _json_escape(ch: str) -> str:
         return f"\\u{code:04x}"
     code -= 0x10000
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def warnings_on_one_line() -> None:
+    """Print Python warnings as one sanitised line, `warning: <message>`, on stderr (no file, line or source)."""
+    import sys
+    import warnings
+
+    def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"warning: {printable(message)}", file=sys.stderr)
+
+    warnings.showwarning = one_line_warning

@@ -55,14 +55,10 @@ def _read_descriptions(path: Path) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Run a query; print the ranked results."""
-    import warnings
-
+    from kinmo_core.cli.printable import warnings_on_one_line
     from kinmo_core.errors import KinmoInputError
 
-    def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-        print(f"warning: {printable(message)}", file=sys.stderr)
-
-    warnings.showwarning = one_line_warning
+    warnings_on_one_line()
 
     if args.k < 1:
         raise KinmoInputError(f"--k must be at least 1, got {args.k}")
