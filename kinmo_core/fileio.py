@@ -38,12 +38,8 @@ def _publish_new(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
-@contextmanager
-def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside `path` to write to; on success it replaces `path`, on failure it is removed.
-
-    Without overwrite the final step fails if `path` appeared meanwhile (another process): no-clobber is atomic.
-    """
+def check_output_file(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Check, before any work, that a file may be written at `path` (new unless overwrite, in an existing folder)."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise _exists_error(path)
@@ -51,6 +47,16 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
         raise KinmoInputError(f"{path}: is a folder")
     if not path.parent.is_dir():
         raise KinmoInputError(f"{path}: the folder {path.parent} does not exist")
+    return path
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `path` to write to; on success it replaces `path`, on failure it is removed.
+
+    Without overwrite the final step fails if `path` appeared meanwhile (another process): no-clobber is atomic.
+    """
+    path = check_output_file(path, overwrite)
     try:
         fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     except PermissionError:

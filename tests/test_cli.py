@@ -220,6 +220,19 @@ def test_output_folder_missing(capsys, npz, tmp_path):
     assert_user_error(code, err, "does not exist")
 
 
+@pytest.mark.parametrize("command,name", [("convert", "x.npz"), ("convert", "x.glb"), ("render", "x.png")])
+def test_output_is_checked_before_the_input_is_read(capsys, tmp_path, command, name):
+    # The input is garbage: an error about the output proves the output was checked before any work.
+    bad = tmp_path / "garbage.bvh"
+    bad.write_bytes(b"\x00not a bvh")
+    code, _, err = kinmo(capsys, command, bad, "-o", tmp_path / "no" / "such" / name)
+    assert_user_error(code, err, "does not exist")
+    (tmp_path / name).write_bytes(b"mine")
+    code, _, err = kinmo(capsys, command, bad, "-o", tmp_path / name)
+    assert_user_error(code, err, "already exists")
+    assert (tmp_path / name).read_bytes() == b"mine"
+
+
 def test_debug_shows_the_traceback(capsys, tmp_path):
     code = main(["--debug", "info", str(tmp_path / "nope.npz")])
     err = capsys.readouterr().err

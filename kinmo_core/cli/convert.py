@@ -33,6 +33,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Convert args.input to args.output."""
     from kinmo_core.errors import KinmoInputError
+    from kinmo_core.fileio import check_output_file
     from kinmo_core.motion.file import MOTION_EXTENSIONS, load_motion, save_motion
     from kinmo_core.motion.gltf import EXPORT_EXTENSIONS, check_fbx_writer, export_motion
 
@@ -42,8 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if ext not in MOTION_EXTENSIONS + EXPORT_EXTENSIONS:
         raise KinmoInputError(f"{out}: unknown extension {out.suffix or '(none)'!r}; expected one of "
                               f"{', '.join(MOTION_EXTENSIONS + EXPORT_EXTENSIONS)}")
-    if out.exists() and not args.overwrite:
-        raise KinmoInputError(f"{out}: already exists; pass --overwrite to replace it")
+    check_output_file(out, args.overwrite)  # the same check the atomic write makes, before any work
     if ext == ".fbx":
         check_fbx_writer(out)
     motion = load_motion(args.input, rig=args.rig)

@@ -30,6 +30,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Render args.input to args.output."""
     from kinmo_core.errors import KinmoInputError
+    from kinmo_core.fileio import check_output_file
     from kinmo_core.motion.file import load_motion
     from kinmo_core.render import VIDEO_EXTENSIONS, plot_motion_summary, render_motion
 
@@ -37,8 +38,7 @@ def run(args: argparse.Namespace) -> int:
     ext = out.suffix.lower()
     if ext not in (*VIDEO_EXTENSIONS, ".png"):
         raise KinmoInputError(f"{out}: unknown extension {out.suffix or '(none)'!r}; use .gif, .mp4 or .png")
-    if out.exists() and not args.overwrite:
-        raise KinmoInputError(f"{out}: already exists; pass --overwrite to replace it")
+    check_output_file(out, args.overwrite)  # the same check the atomic write makes, before any work
     motion = load_motion(args.input, rig=args.rig)
     title = args.title if args.title is not None else motion.text
     if ext == ".png":
