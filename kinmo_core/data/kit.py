@@ -173,7 +173,7 @@ def _convert_one(job: tuple) -> dict:
     path = src / "new_joints" / f"{mid}.npy"
     try:
         kit = np.load(path, allow_pickle=False)
-        joints, info = kit_to_smpl22(check_kit_joints(kit, str(path)))
+        joints, info = kit_to_smpl22(kit)
         if len(joints) < 3:
             raise KinmoInputError(f"only {len(joints)} frames at 20 fps")
         feats = joints_to_features(joints)
