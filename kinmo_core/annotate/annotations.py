@@ -99,6 +99,10 @@ def dataset_ids(folder: str | os.PathLike, split: str | None = None) -> list[str
         joints_dir = root / "new_joint_vecs"
     if not joints_dir.is_dir():
         raise KinmoInputError(f"not a dataset in the HumanML3D layout (no new_joints/ folder): {root}")
+    from kinmo_core.data.kit import is_kit_folder, kit_folder_message
+
+    if is_kit_folder(root):
+        raise KinmoInputError(kit_folder_message(root))
     if split is not None:
         split_file = root / f"{split}.txt"
         if not split_file.is_file():

@@ -1,4 +1,4 @@
-"""`kinmo corpus synth | import-bvh | stats`: build motion-text corpora in the HumanML3D layout and describe them."""
+"""`kinmo corpus synth | import-bvh | import-kit | stats`: build motion-text corpora (HumanML3D layout); describe."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ EXIT_PARTIAL = 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `corpus` subcommand and its three actions."""
+    """Add the `corpus` subcommand and its actions."""
     p = subparsers.add_parser(
         "corpus",
         help="build and inspect motion-text corpora (HumanML3D layout)",
-        description="Synthesise a procedural text-motion corpus, import BVH motion capture, or describe a corpus.",
+        description="Synthesise a procedural text-motion corpus, import BVH motion capture or a KIT-ML folder, "
+                    "or describe a corpus.",
     )
     sub = p.add_subparsers(dest="corpus_command", metavar="ACTION")
     s = sub.add_parser("synth", help="synthesise a corpus of procedural motions with captions",
@@ -55,6 +56,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     i.add_argument("--overwrite", action="store_true", help="write into a non-empty folder, replacing files")
     i.add_argument("--quiet", action="store_true", help="no progress bar")
     i.set_defaults(func=run_import)
+
+    k = sub.add_parser("import-kit", help="convert a KIT-ML folder (as HumanML3D processes it) for KinMo's trainers",
+                       description="Map each KIT-ML clip's 21 joints (new_joints/, 12.5 fps) onto KinMo's 22-joint "
+                                   "skeleton at 20 fps and write a HumanML3D-layout folder with 263-d features; "
+                                   "captions and splits are kept, Mean/Std recomputed. Train with --data OUT. Clips "
+                                   "that fail are listed at the end (exit code 1).")
+    k.add_argument("src", type=Path, help="KIT-ML folder (new_joints/, texts/, train.txt, val.txt, test.txt)")
+    k.add_argument("-o", "--out", type=Path, required=True, help="output folder (new or empty)")
+    k.add_argument("--workers", type=int, default=1, help="processes to use (default 1)")
+    k.add_argument("--overwrite", action="store_true", help="write into a non-empty folder, replacing files")
+    k.add_argument("--quiet", action="store_true", help="no progress bar")
+    k.set_defaults(func=run_import_kit)
 
     t = sub.add_parser("stats", help="counts, lengths, action histograms, plausibility and a preview sheet",
                        description="Describe a corpus folder; write a PNG sheet of sample previews.")
@@ -109,6 +122,31 @@ def run_import(args: argparse.Namespace) -> int:
         print(printable(f"error: {f['path']}: {f['error']}"), file=sys.stderr)
     if summary["failed"]:
         print(f"{len(summary['failed'])} file(s) failed; the others were imported", file=sys.stderr)
+        return EXIT_PARTIAL
+    return 0
+
+
+def run_import_kit(args: argparse.Namespace) -> int:
+    """Convert a KIT-ML folder."""
+    import time
+
+    from kinmo_core.data.kit import import_kit_folder
+
+    t0 = time.perf_counter()
+    summary = import_kit_folder(args.src, args.out, workers=args.workers, overwrite=args.overwrite,
+                                progress=not args.quiet)
+    sp = summary["splits"]
+    print(f"imported {summary['imported']} of {summary['clips']} KIT-ML clips into {args.out} in "
+          f"{time.perf_counter() - t0:.1f} s ({summary['frames'] / 20 / 3600:.2f} h at 20 fps; "
+          + ", ".join(f"{s} {n}" for s, n in sp.items()) + ")")
+    suspect = summary["sides_suspect"]
+    if len(suspect) > summary["imported"] // 2:
+        print(f"warning: in {len(suspect)} clips the toes point backwards for KIT-ML's usual left/right joints; "
+              "check that the folder is HumanML3D's KIT-ML (ids in corpus.json)", file=sys.stderr)
+    for f in summary["failed"]:
+        print(printable(f"error: {f['path']}: {f['error']}"), file=sys.stderr)
+    if summary["failed"]:
+        print(f"{len(summary['failed'])} clip(s) failed; the others were imported", file=sys.stderr)
         return EXIT_PARTIAL
     return 0
 

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from kinmo_core.data import layout
+from kinmo_core.data.kit import KIT_FEATURE_DIM, kit_folder_message
 from kinmo_core.errors import KinmoInputError
 from kinmo_core.motion.skeleton import FPS
 
@@ -62,9 +63,9 @@ class MotionTextDataset(Dataset):
                 continue  # HumanML3D's split files list a few ids without data; its loader skips them too
             data = np.load(vec, mmap_mode="r")
             if data.ndim != 2 or data.shape[1] != feature_dim:
-                kit = " (KIT-ML's 251-d features of a 21-joint skeleton are not supported yet)" if data.ndim == 2 \
-                    and data.shape[1] == 251 else ""
-                raise KinmoInputError(f"{vec}: expected (frames, {feature_dim}) features, got {data.shape}{kit}")
+                if data.ndim == 2 and data.shape[1] == KIT_FEATURE_DIM:
+                    raise KinmoInputError(kit_folder_message(self.root))
+                raise KinmoInputError(f"{vec}: expected (frames, {feature_dim}) features, got {data.shape}")
             whole = []
             for rec in layout.read_texts(txt):
                 if rec["start"] == 0.0 and rec["end"] == 0.0:
