@@ -37,7 +37,9 @@ def _crossfade(base: np.ndarray, new: np.ndarray, start: int, stop: int, ramp: i
     w = np.zeros(len(base))
     w[start:stop] = 1.0
     for i in range(1, ramp + 1):
-        f = 1.0 - i / (ramp + 1)
+        u = 1.0 - i / (ramp + 1)
+        # Minimum-jerk weights: no velocity or acceleration kink where the fade starts and ends.
+        f = u**3 * (10.0 - 15.0 * u + 6.0 * u * u)
         if start - i >= 0:
             w[start - i] = f
         if stop - 1 + i < len(base):
