@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from kinmo_core.motion.contacts import FOOT_JOINTS, ground_contacts, true_runs
+from kinmo_core.motion.contacts import FOOT_JOINTS, GROUND_GATE, ground_contacts, true_runs
 from kinmo_core.motion.features import joints_to_features
 from kinmo_core.motion.ik import estimate_offsets, forward_kinematics, positions_to_rotations
 from kinmo_core.motion.plausibility import JOINT_LIMITS
@@ -61,6 +61,12 @@ class SolveSettings:
     """Solves; each later one also locks the feet the corrected motion itself plants (half the iterations)."""
     target: float = 1e5
     feet: float = 3e3
+    clearance: float = 3e3
+    """Weight keeping a foot joint that the generated motion lifts at least as high as it was (swing feet are not
+    pressed to the floor, where the eval's skate rule would count them sliding)."""
+    foot_steps: float = 3e3
+    """Weight keeping each low, unlocked foot joint's horizontal frame steps as they were before the solve (no jump
+    where a lock lets go)."""
     floor: float = 1e4
     limits: float = 1e3
     rotation: float = 1.0
@@ -370,6 +376,24 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
         return goal, torch.from_numpy(np.nan_to_num(goal)).to(dtype), torch.from_numpy(weight).to(dtype)
 
     goal, goal_t, w_t = weights(lock)
+    # Lifted feet keep their generated height above the floor (the pelvis may move down, the swing may not).
+    ref = np.asarray(reference if reference is not None else j0, np.float64)
+    lift = np.zeros((n, NUM_JOINTS))
+    if lock_feet and n >= 3:
+        planted = ground_contacts(ref)
+        planted = np.concatenate((planted, planted[-1:]), axis=0)
+        for k, joint in enumerate(FOOT_JOINTS):
+            free = ~planted[:, k] & ~skip[:, joint] & ~np.isfinite(tgt[:, joint]).any(-1)
+            lift[free, joint] = np.maximum(ref[free, joint, 1], FLOOR)
+    lift_t = torch.from_numpy(lift).to(dtype)
+    lift_w = torch.from_numpy((lift > 0).astype(np.float64)).to(dtype)
+    low = np.zeros((n - 1, NUM_JOINTS))
+    if lock_feet and n >= 3:
+        for joint in FOOT_JOINTS:
+            near = (ref[:, joint, 1] < FLOOR + GROUND_GATE) & ~skip[:, joint] & ~np.isfinite(tgt[:, joint]).any(-1)
+            low[:, joint] = near[1:] | near[:-1]
+    low_w = torch.from_numpy(low[..., None]).to(dtype)
+    start_steps = torch.from_numpy(np.diff(start, axis=0)[..., [0, 2]]).to(dtype)
 
     canon = [1e3 * s.target]
     d_rot = torch.zeros(n, NUM_JOINTS, 3, dtype=dtype, requires_grad=True)
@@ -385,6 +409,8 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
         p = pose()
         e = (w_t * (p - goal_t) ** 2).sum()
         e = e + s.floor * torch.relu(FLOOR - p[..., 1]).pow(2).sum() + s.limits * _limit_penalty(p)
+        e = e + s.clearance * (lift_w * torch.relu(lift_t - p[..., 1]).pow(2)).sum()
+        e = e + s.foot_steps * (low_w * (p[1:, :, [0, 2]] - p[:-1, :, [0, 2]] - start_steps).pow(2)).sum()
         e = e + s.rotation * d_rot.pow(2).sum() + s.root * d_root.pow(2).sum()
         e = e + s.rotation_smooth * (d_rot[1:] - d_rot[:-1]).pow(2).sum()
         e = e + s.root_smooth * (d_root[1:] - d_root[:-1]).pow(2).sum()
