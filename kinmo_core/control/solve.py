@@ -7,7 +7,10 @@ and as smoothly in time as it can while it
 - meets the targets (any joint, any axis, any frame),
 - keeps planted feet where they are planted (the project's one contact rule, `motion.contacts.ground_contacts`:
   each contact phase of a foot joint is locked at one ground point),
-- keeps every joint above the floor and knees/elbows within `motion.plausibility.JOINT_LIMITS`.
+- keeps every joint above the floor and knees/elbows within `motion.plausibility.JOINT_LIMITS`,
+- keeps feet the generated motion lifts at least as high as they were: a target that moves the body down (a lower
+  pelvis) must not press swing feet to the floor, where the eval's skate rule (a toe under 5 cm moving over 0.5 m/s)
+  counts them sliding.
 
 Before it, a pelvis target moves the root (interpolated in time between the constrained frames) and a facing target
 turns the body about the pelvis, so the optimisation only has the small remainder to do. `clean_feet` is the same
@@ -24,7 +27,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from kinmo_core.motion.contacts import FOOT_JOINTS, GROUND_GATE, ground_contacts, true_runs
+from kinmo_core.motion.contacts import FOOT_JOINTS, ground_contacts, true_runs
 from kinmo_core.motion.features import joints_to_features
 from kinmo_core.motion.ik import estimate_offsets, forward_kinematics, positions_to_rotations
 from kinmo_core.motion.plausibility import JOINT_LIMITS
@@ -64,9 +67,6 @@ class SolveSettings:
     clearance: float = 3e3
     """Weight keeping a foot joint that the generated motion lifts at least as high as it was (swing feet are not
     pressed to the floor, where the eval's skate rule would count them sliding)."""
-    foot_steps: float = 3e3
-    """Weight keeping each low, unlocked foot joint's horizontal frame steps as they were before the solve (no jump
-    where a lock lets go)."""
     floor: float = 1e4
     limits: float = 1e3
     rotation: float = 1.0
@@ -387,13 +387,6 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
             lift[free, joint] = np.maximum(ref[free, joint, 1], FLOOR)
     lift_t = torch.from_numpy(lift).to(dtype)
     lift_w = torch.from_numpy((lift > 0).astype(np.float64)).to(dtype)
-    low = np.zeros((n - 1, NUM_JOINTS))
-    if lock_feet and n >= 3:
-        for joint in FOOT_JOINTS:
-            near = (ref[:, joint, 1] < FLOOR + GROUND_GATE) & ~skip[:, joint] & ~np.isfinite(tgt[:, joint]).any(-1)
-            low[:, joint] = near[1:] | near[:-1]
-    low_w = torch.from_numpy(low[..., None]).to(dtype)
-    start_steps = torch.from_numpy(np.diff(start, axis=0)[..., [0, 2]]).to(dtype)
 
     canon = [1e3 * s.target]
     d_rot = torch.zeros(n, NUM_JOINTS, 3, dtype=dtype, requires_grad=True)
@@ -410,7 +403,6 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
         e = (w_t * (p - goal_t) ** 2).sum()
         e = e + s.floor * torch.relu(FLOOR - p[..., 1]).pow(2).sum() + s.limits * _limit_penalty(p)
         e = e + s.clearance * (lift_w * torch.relu(lift_t - p[..., 1]).pow(2)).sum()
-        e = e + s.foot_steps * (low_w * (p[1:, :, [0, 2]] - p[:-1, :, [0, 2]] - start_steps).pow(2)).sum()
         e = e + s.rotation * d_rot.pow(2).sum() + s.root * d_root.pow(2).sum()
         e = e + s.rotation_smooth * (d_rot[1:] - d_rot[:-1]).pow(2).sum()
         e = e + s.root_smooth * (d_root[1:] - d_root[:-1]).pow(2).sum()
