@@ -7,7 +7,10 @@ and as smoothly in time as it can while it
 - meets the targets (any joint, any axis, any frame),
 - keeps planted feet where they are planted (the project's one contact rule, `motion.contacts.ground_contacts`:
   each contact phase of a foot joint is locked at one ground point),
-- keeps every joint above the floor and knees/elbows within `motion.plausibility.JOINT_LIMITS`.
+- keeps every joint above the floor and knees/elbows within `motion.plausibility.JOINT_LIMITS`,
+- keeps feet the generated motion lifts at least as high as they were: a target that moves the body down (a lower
+  pelvis) must not press swing feet to the floor, where the eval's skate rule (a toe under 5 cm moving over 0.5 m/s)
+  counts them sliding.
 
 Before it, a pelvis target moves the root (interpolated in time between the constrained frames) and a facing target
 turns the body about the pelvis, so the optimisation only has the small remainder to do. `clean_feet` is the same
@@ -61,6 +64,9 @@ class SolveSettings:
     """Solves; each later one also locks the feet the corrected motion itself plants (half the iterations)."""
     target: float = 1e5
     feet: float = 3e3
+    clearance: float = 3e3
+    """Weight keeping a foot joint that the generated motion lifts at least as high as it was (swing feet are not
+    pressed to the floor, where the eval's skate rule would count them sliding)."""
     floor: float = 1e4
     limits: float = 1e3
     rotation: float = 1.0
@@ -370,6 +376,17 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
         return goal, torch.from_numpy(np.nan_to_num(goal)).to(dtype), torch.from_numpy(weight).to(dtype)
 
     goal, goal_t, w_t = weights(lock)
+    # Lifted feet keep their generated height above the floor (the pelvis may move down, the swing may not).
+    ref = np.asarray(reference if reference is not None else j0, np.float64)
+    lift = np.zeros((n, NUM_JOINTS))
+    if lock_feet and n >= 3:
+        planted = ground_contacts(ref)
+        planted = np.concatenate((planted, planted[-1:]), axis=0)
+        for k, joint in enumerate(FOOT_JOINTS):
+            free = ~planted[:, k] & ~skip[:, joint] & ~np.isfinite(tgt[:, joint]).any(-1)
+            lift[free, joint] = np.maximum(ref[free, joint, 1], FLOOR)
+    lift_t = torch.from_numpy(lift).to(dtype)
+    lift_w = torch.from_numpy((lift > 0).astype(np.float64)).to(dtype)
 
     canon = [1e3 * s.target]
     d_rot = torch.zeros(n, NUM_JOINTS, 3, dtype=dtype, requires_grad=True)
@@ -385,6 +402,7 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
         p = pose()
         e = (w_t * (p - goal_t) ** 2).sum()
         e = e + s.floor * torch.relu(FLOOR - p[..., 1]).pow(2).sum() + s.limits * _limit_penalty(p)
+        e = e + s.clearance * (lift_w * torch.relu(lift_t - p[..., 1]).pow(2)).sum()
         e = e + s.rotation * d_rot.pow(2).sum() + s.root * d_root.pow(2).sum()
         e = e + s.rotation_smooth * (d_rot[1:] - d_rot[:-1]).pow(2).sum()
         e = e + s.root_smooth * (d_root[1:] - d_root[:-1]).pow(2).sum()
