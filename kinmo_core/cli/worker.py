@@ -211,6 +211,12 @@ class Context:
         folder.mkdir(parents=True, exist_ok=True)  # inside an allowed folder, checked above
         return folder
 
+    def output_folder_or_temp(self, value: str | None, names: Iterable[str], prefix: str) -> Path:
+        """The checked output folder named by `value`, or a new temporary folder when the client named none."""
+        if value:
+            return self.output_folder(value, "out", names)
+        return Path(tempfile.mkdtemp(prefix=prefix))
+
 
 def method(name: str, params: dict[str, Param] | None = None
            ) -> Callable[[Callable[[dict, Context], dict]], Callable[[dict, Context], dict]]:
@@ -389,10 +395,7 @@ def _generate(params: dict, ctx: Context) -> dict:
     frames_for(params["seconds"], params["frames"])  # the length's range, before the model loads
     names = [f"motion_{k:03d}.{ext}" for k in range(num) for ext in (("npz", "bvh") if params["bvh"] else ("npz",))]
     # The output is checked (and made) before the model works: a refused request costs nothing.
-    if params["out"]:
-        folder = ctx.output_folder(params["out"], "out", names)
-    else:
-        folder = Path(tempfile.mkdtemp(prefix="kinmo-generate-"))
+    folder = ctx.output_folder_or_temp(params["out"], names, "kinmo-generate-")
     ctx.progress(0.0, "loading the model")
     pipe = _pipeline(params)
     ctx.progress(0.2, "generating")
@@ -510,10 +513,7 @@ def _edit(params: dict, ctx: Context) -> dict:
         raise KinmoInputError("'frames' must be [start, stop], two integers")
     num = params["num"]
     names = [f"edit_{k:03d}.{ext}" for k in range(num) for ext in (("npz", "bvh") if params["bvh"] else ("npz",))]
-    if params["out"]:
-        folder = ctx.output_folder(params["out"], "out", names)
-    else:
-        folder = Path(tempfile.mkdtemp(prefix="kinmo-edit-"))
+    folder = ctx.output_folder_or_temp(params["out"], names, "kinmo-edit-")
     ctx.progress(0.0, f"reading {Path(params['path']).name}")
     motion = load_motion(params["path"], rig=params["rig"])
     ctx.progress(0.1, "loading the model")
@@ -556,10 +556,7 @@ def _compose(params: dict, ctx: Context) -> dict:
     else:
         raise KinmoInputError("compose needs a 'timeline' object or a 'path' to a timeline .json")
     names = ["timeline.npz"] + (["timeline.bvh"] if params["bvh"] else [])
-    if params["out"]:
-        folder = ctx.output_folder(params["out"], "out", names)
-    else:
-        folder = Path(tempfile.mkdtemp(prefix="kinmo-compose-"))
+    folder = ctx.output_folder_or_temp(params["out"], names, "kinmo-compose-")
     ctx.progress(0.0, "loading the model")
     pipe = _pipeline(params)
     ctx.progress(0.2, "composing")

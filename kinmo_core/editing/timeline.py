@@ -38,33 +38,35 @@ CROSSFADE: int = 8
 """Rows over which a regenerated span is faded into the rows around it (over kept tokens)."""
 
 
+class _Span:
+    """A time span [start, end) in seconds (the dataclasses below give the fields)."""
+
+    start: float
+    end: float
+
+    @property
+    def frames(self) -> tuple[int, int]:
+        """Half-open frame range at 20 fps."""
+        return round(self.start * FPS), round(self.end * FPS)
+
+
 @dataclass
-class Segment:
+class Segment(_Span):
     """A whole-body prompt over [start, end) seconds."""
 
     text: str
     start: float
     end: float
 
-    @property
-    def frames(self) -> tuple[int, int]:
-        """Half-open frame range at 20 fps."""
-        return round(self.start * FPS), round(self.end * FPS)
-
 
 @dataclass
-class Track:
+class Track(_Span):
     """A part re-prompt over [start, end) seconds."""
 
     text: str
     parts: tuple[str, ...]
     start: float
     end: float
-
-    @property
-    def frames(self) -> tuple[int, int]:
-        """Half-open frame range at 20 fps."""
-        return round(self.start * FPS), round(self.end * FPS)
 
 
 @dataclass
