@@ -118,12 +118,7 @@ def run_import(args: argparse.Namespace) -> int:
     print(f"imported {summary['imported']} of {summary['files']} BVH files into {args.out} in "
           f"{time.perf_counter() - t0:.1f} s (+ mirrors; captions from {summary['captions']}; train {sp['train']}, "
           f"val {sp['val']}, test {sp['test']})")
-    for f in summary["failed"]:
-        print(printable(f"error: {f['path']}: {f['error']}"), file=sys.stderr)
-    if summary["failed"]:
-        print(f"{len(summary['failed'])} file(s) failed; the others were imported", file=sys.stderr)
-        return EXIT_PARTIAL
-    return 0
+    return _report_failures(summary["failed"], "file")
 
 
 def run_import_kit(args: argparse.Namespace) -> int:
@@ -131,22 +126,28 @@ def run_import_kit(args: argparse.Namespace) -> int:
     import time
 
     from kinmo_core.data.kit import import_kit_folder
+    from kinmo_core.motion.skeleton import FPS
 
     t0 = time.perf_counter()
     summary = import_kit_folder(args.src, args.out, workers=args.workers, overwrite=args.overwrite,
                                 progress=not args.quiet)
     sp = summary["splits"]
     print(f"imported {summary['imported']} of {summary['clips']} KIT-ML clips into {args.out} in "
-          f"{time.perf_counter() - t0:.1f} s ({summary['frames'] / 20 / 3600:.2f} h at 20 fps; "
+          f"{time.perf_counter() - t0:.1f} s ({summary['frames'] / FPS / 3600:.2f} h at {FPS} fps; "
           + ", ".join(f"{s} {n}" for s, n in sp.items()) + ")")
     suspect = summary["sides_suspect"]
     if len(suspect) > summary["imported"] // 2:
         print(f"warning: in {len(suspect)} clips the toes point backwards for KIT-ML's usual left/right joints; "
               "check that the folder is HumanML3D's KIT-ML (ids in corpus.json)", file=sys.stderr)
-    for f in summary["failed"]:
+    return _report_failures(summary["failed"], "clip")
+
+
+def _report_failures(failed: list[dict], what: str) -> int:
+    """Print one line per failed item and a count; return EXIT_PARTIAL when any failed, else 0."""
+    for f in failed:
         print(printable(f"error: {f['path']}: {f['error']}"), file=sys.stderr)
-    if summary["failed"]:
-        print(f"{len(summary['failed'])} clip(s) failed; the others were imported", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} {what}(s) failed; the others were imported", file=sys.stderr)
         return EXIT_PARTIAL
     return 0
 
