@@ -68,3 +68,43 @@ def test_missing_annotations_and_existing_output(data, tmp_path) -> None:
     _train(bare, tmp_path / "x", "--levels", "1")  # one level needs no annotations
     with pytest.raises(SystemExit, match="already holds"):
         _train(bare, tmp_path / "x", "--levels", "1")
+
+
+def test_side_conflicts_keep_a_caption_and_its_mirror_apart() -> None:
+    caps = ["a person waves the left hand", "a person waves the right hand", "a person waves",
+            "someone raises the left arm", "a person turns clockwise"]
+    c = train_htma.side_conflicts(caps)
+    assert bool(c[0, 1]) and bool(c[1, 0])  # mirrors: always negatives
+    assert not bool(c[0, 2]) and not bool(c[0, 3])  # no side, or the same side: the similarity filter decides
+    assert bool(c[0, 4]) and not bool(c[0, 0])
+
+
+def test_mirrored_items_join_each_batch_as_negatives(data) -> None:
+    from kinmo_core.data.dataset import MotionTextDataset
+    from kinmo_core.motion.features import mirror_features
+
+    mean, std = np.load(data / "Mean.npy"), np.load(data / "Std.npy")
+    ds = MotionTextDataset(data, "train", max_frames=40, min_frames=20, mean=mean, std=std, seed=0)
+    items = [dict(ds[i]) for i in range(3)]
+    items[0]["caption"] = "a person waves the left hand"
+    caps = [it["caption"] for it in items]
+    from kinmo_core.data.captions import mirror_text
+
+    mirrored = [mirror_text(c) for c in caps]
+    tokens = {c: np.ones((4, 8), np.float32) * (i + 1) for i, c in enumerate(caps + mirrored)}
+    batch = train_htma.Collate(tokens, {}, 1, (mean, std))(items)
+    assert batch["motion"].shape[0] == 6
+    assert batch["captions"][3] == "a person waves the right hand"
+    assert float(batch["text_sim"][0, 3]) == 0.0  # the mirror is a negative, not a near duplicate
+    raw = items[1]["motion"].numpy() * std + mean
+    got = batch["motion"][4, : items[1]["length"]].numpy() * std + mean
+    np.testing.assert_allclose(got, mirror_features(raw), atol=1e-4)
+
+
+def test_init_fine_tunes_from_a_trained_model_and_refuses_other_shapes(data, tmp_path) -> None:
+    _train(data, tmp_path / "base")
+    _train(data, tmp_path / "tuned", "--init", str(tmp_path / "base"), "--steps", "1")
+    assert json.loads((tmp_path / "tuned" / "config.json").read_text())["meta"]["init"] == str(tmp_path / "base")
+    _train(data, tmp_path / "global", "--levels", "1")
+    with pytest.raises(SystemExit, match="--init"):
+        _train(data, tmp_path / "bad", "--init", str(tmp_path / "global"))

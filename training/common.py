@@ -36,6 +36,8 @@ def base_parser(description: str) -> argparse.ArgumentParser:
                         "bfloat16 natively, about 2x faster; float32 elsewhere, where emulated bfloat16 is about 10x "
                         "slower)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
+    p.add_argument("--init", default=None, metavar="MODEL",
+                   help="start from the weights of a trained model folder of the same kind and shape (fine-tuning)")
     from training.distributed import add_run_args
 
     add_run_args(p)
@@ -122,6 +124,24 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
         return peak * (step + 1) / warmup
     frac = (step - warmup) / max(1, total - warmup)
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+def init_weights(model: torch.nn.Module, cfg_cls: type, init: str | None) -> None:
+    """Load --init's weights into a freshly built model (same class and shape); KinmoInputError when they differ."""
+    if not init:
+        return
+    from kinmo_core.errors import KinmoInputError, KinmoModelError
+    from kinmo_core.models.io import load_pretrained
+
+    try:
+        source = load_pretrained(type(model), cfg_cls, init)
+    except KinmoModelError as exc:
+        raise KinmoInputError(f"--init {init}: {exc}") from None
+    theirs, ours = source.state_dict(), model.state_dict()
+    wrong = [k for k in ours if k not in theirs or theirs[k].shape != ours[k].shape]
+    if wrong or set(theirs) - set(ours):
+        raise KinmoInputError(f"--init {init}: its model has another shape than this run's ({', '.join(wrong[:3])})")
+    model.load_state_dict({k: v.to(ours[k].dtype) for k, v in theirs.items()})
 
 
 def add_time_budget(p: argparse.ArgumentParser) -> None:

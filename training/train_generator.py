@@ -29,6 +29,7 @@ from training.common import (
     add_time_budget,
     base_parser,
     cache_folder,
+    init_weights,
     one_line_errors,
     provenance,
     refuse_existing_model,
@@ -150,6 +151,7 @@ def train(kind: str, argv: list[str] | None = None) -> int:
         cfg = ResidualTransformerConfig(codebook_size=codebook, num_quantizers=nq, cond_dim=conditioner.cond_dim,
                                         max_tokens=50, **sizes)
         model = ResidualTransformer(cfg)
+    init_weights(model, type(cfg), args.init)
     steps = args.steps or (20000 if kind == "mask" else 12000)
     batch_size = args.batch or 64
     peak = args.lr or 2e-4

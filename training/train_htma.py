@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 import time
 from pathlib import Path
 
@@ -38,7 +39,9 @@ from kinmo_core.models.io import save_pretrained
 from training.common import (
     Schedule,
     add_size_arg,
+    add_time_budget,
     base_parser,
+    init_weights,
     parse_data,
     provenance,
     setup,
@@ -111,23 +114,73 @@ def all_items(base: Dataset) -> tuple[list[str], list[str]]:
     return ids, captions
 
 
-class Collate:
-    """Pads motions and looks up cached text features: tokens, descriptions and caption similarities."""
+_SIDE_WORDS = re.compile(r"\b(left|right|clockwise|counterclockwise)\b")
 
-    def __init__(self, tokens: dict[str, np.ndarray], pooled: dict[str, np.ndarray], levels: int) -> None:
+
+def side_words(caption: str) -> tuple[str, ...]:
+    """The side words of a caption in order ('left', 'right', 'clockwise', ...), lower-cased."""
+    return tuple(_SIDE_WORDS.findall(caption.lower()))
+
+
+def side_conflicts(captions: list[str]) -> torch.Tensor:
+    """(B, B) True where two captions both name sides and name different ones (a caption and its mirror)."""
+    sides = [side_words(c) for c in captions]
+    n = len(sides)
+    return torch.tensor([[bool(sides[i]) and bool(sides[j]) and sides[i] != sides[j] for j in range(n)]
+                         for i in range(n)], dtype=torch.bool)
+
+
+class Collate:
+    """Pads motions and looks up cached text features: tokens, descriptions and caption similarities.
+
+    With `mirror` (the features' mean and std) every item also enters the batch mirrored (motion reflected, sides
+    swapped in its caption and descriptions), so a caption's mirror is always among its negatives. TMR leaves
+    near-duplicate captions out of the negatives by sentence similarity, and MiniLM puts a caption and its mirror at
+    about 0.985: without this, HTMA never learns that left is not right (BENCHMARKS: where the side is lost).
+    """
+
+    def __init__(self, tokens: dict[str, np.ndarray], pooled: dict[str, np.ndarray], levels: int,
+                 mirror: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.tokens, self.pooled, self.levels = tokens, pooled, levels
+        self.mirror = None if mirror is None else tuple(torch.from_numpy(a.astype(np.float32)) for a in mirror)
+
+    def _mirrored(self, item: dict) -> dict:
+        from kinmo_core.data.captions import mirror_text
+        from kinmo_core.motion.features import mirror_features
+        from kinmo_core.reasoner import mirror_descriptions
+
+        mean, std = self.mirror
+        out = dict(item)
+        out["motion"] = (mirror_features(item["motion"] * std + mean) - mean) / std
+        out["caption"] = mirror_text(item["caption"])
+        out["id"] = "mirror:" + item["id"]
+        if "descriptions" in item:
+            out["descriptions"] = mirror_descriptions(item["descriptions"])
+        return out
 
     def __call__(self, items: list[dict]) -> dict:
+        if self.mirror is not None:
+            items = list(items) + [self._mirrored(it) for it in items]
         batch = collate_motions(items)
         feats = [self.tokens[c] for c in batch["captions"]]
         batch["tokens"], batch["token_mask"] = pad_tokens(feats)
-        # Mean-pooled caption features (MiniLM's sentence embedding) find near-duplicate captions among negatives.
+        # Mean-pooled caption features (MiniLM's sentence embedding) find near-duplicate captions among negatives;
+        # captions naming different sides stay negatives however similar MiniLM finds them.
         sent = torch.stack([torch.from_numpy(f.astype(np.float32).mean(0)) for f in feats])
         sent = torch.nn.functional.normalize(sent, dim=-1)
-        batch["text_sim"] = sent @ sent.t()
+        batch["text_sim"] = (sent @ sent.t()).masked_fill(side_conflicts(batch["captions"]), 0.0)
         if self.levels > 1:
             batch["groups"], batch["pairs"] = description_tensors([it["descriptions"] for it in items], self.pooled)
         return batch
+
+
+def mirrored_texts(captions: list[str], descriptions: dict[str, dict] | None) -> tuple[list[str], dict[str, dict]]:
+    """The captions and description sets of the mirrored items (for the text-feature cache)."""
+    from kinmo_core.data.captions import mirror_text
+    from kinmo_core.reasoner import mirror_descriptions
+
+    mirrored = {f"mirror:{k}": mirror_descriptions(d) for k, d in (descriptions or {}).items()}
+    return [mirror_text(c) for c in captions], mirrored
 
 
 def text_features(cache: TextFeatureCache, captions: list[str], descriptions: dict[str, dict] | None,
@@ -167,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-every", type=int, default=1000, help="steps between validation retrieval checks")
     add_size_arg(p, SIZES, help="model size: full is TMR's published encoders, tiny for tests")
     p.add_argument("--tiny", action="store_true", help="same as --size tiny")
+    p.add_argument("--no-side-negatives", action="store_true",
+                   help="ablation: no mirrored copy of each item in its batch (the side of a caption is then "
+                        "left out of the negatives as a near duplicate)")
+    add_time_budget(p)
     args = p.parse_args(argv)
     run = setup(args)
     out = Path(args.out)
@@ -203,16 +260,24 @@ def _train(args: argparse.Namespace, run) -> int:
     train = AlignmentData(base, ids, descriptions)
     if train.dropped:
         run.print(f"note: {train.dropped} training items have no annotations and are left out")
+    mirror = None if args.no_side_negatives else (mean, std)
+    if mirror is not None:  # half the batch is sampled, the other half is its mirror
+        more_captions, more_desc = mirrored_texts(captions, descriptions)
+        captions = captions + more_captions
+        descriptions = None if descriptions is None else {**descriptions, **more_desc}
     with run.main_first():  # rank 0 encodes the texts into the shared cache, the others read it
         tokens, pooled = text_features(cache, captions, descriptions, cfg.levels)
-    batches = ShardedBatches(train, batch_size, Collate(tokens, pooled, cfg.levels), run, seed=args.seed)
+    per_batch = batch_size if mirror is None else max(1, batch_size // 2)
+    batches = ShardedBatches(train, per_batch, Collate(tokens, pooled, cfg.levels, mirror), run, seed=args.seed)
 
     model = HTMA(cfg)
+    init_weights(model, HTMAConfig, args.init)
     # A level may leave some weights without gradient in a step (e.g. no group descriptions in a batch).
     step_fn = run.wrap(model, "losses", find_unused_parameters=True)
     opt = torch.optim.AdamW(model.parameters(), lr=peak, betas=(0.9, 0.99), weight_decay=0.0)
     noise = run.generator(run.rank_seed(args.seed + 1))
-    schedule = Schedule(opt, steps, peak, min(300, steps // 10 + 1), desc=f"htma L{cfg.levels}", run=run)
+    schedule = Schedule(opt, steps, peak, min(300, steps // 10 + 1), args.max_minutes, desc=f"htma L{cfg.levels}",
+                        run=run)
     run.track(opt=opt, schedule=schedule, batches=batches, noise=noise)
     run.restore()
     log = run.log(out / "train_log.jsonl")
@@ -267,7 +332,8 @@ def _save(model: HTMA, cfg: HTMAConfig, out: Path, mean: np.ndarray, std: np.nda
     # Weights ship in float16 (half the size); loading casts them back to float32.
     save_pretrained(copy.deepcopy(model).half(), cfg, out, overwrite=args.overwrite, extra_meta=provenance(
         args, datasets=args.data, levels=cfg.levels, cross_attention=cfg.cross_attention, steps=steps,
-        steps_done=done, batch=batch_size, lr=peak, crop=args.crop, train_items=train_items,
+        steps_done=done, batch=batch_size, lr=peak, crop=args.crop, side_negatives=not args.no_side_negatives,
+        init=args.init, train_items=train_items,
         text_encoder=cfg.text_encoder, minutes=round(secs / 60, 2), **run.describe(), **val_metrics))
     shown = ", ".join(f"{k} {v:.1f}" for k, v in val_metrics.items() if k.endswith("R@1") or k.endswith("R@5"))
     print(f"saved {out} ({secs / 60:.1f} min; validation {shown})")
