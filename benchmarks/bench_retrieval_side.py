@@ -36,9 +36,12 @@ TARGET = 0.05
 
 
 def _row(name: str, n: int, r: dict) -> str:
-    return (f"| {name} | {n} | {r['top1']['other_side_acts']:.1%} | {r['top1']['named_side_acts']:.1%} | "
-            f"{r['top1']['followed']:.1%} | {r['top1']['other_side_only']:.1%} | {r['topk']['other_side_acts']:.1%} | "
-            f"{r['topk']['named_side_acts']:.1%} | {r['topk']['followed']:.1%} |")
+    t1, tk = r["top1"], r["topk"]
+    pairs = r.get("mirror_pairs")
+    pair = f"{pairs['picked_followed']:.0%} of {pairs['decisive_pairs']}" if pairs and pairs["decisive_pairs"] else "-"
+    return (f"| {name} | {n} | {t1['other_side_acts']:.1%} | {t1['other_side_only']:.1%} / {t1['both_sides_act']:.1%} "
+            f"| {t1['named_side_acts']:.1%} | {t1['followed']:.1%} | {tk['other_side_acts']:.1%} | "
+            f"{tk['named_side_acts']:.1%} | {tk['followed']:.1%} | {pair} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,17 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     prompts = side_prompts()[: args.limit]
     gallery = load_gallery(args.data, args.split)
     rankings, descriptions = htma_rankings(aligner, gallery, [p.text for p in prompts], args.k, reasoner)
-    report = judge_rankings(prompts, rankings, gallery.joints, args.k, progress=True)
+    report = judge_rankings(prompts, rankings, gallery.joints, args.k, progress=True, counterpart=gallery.counterpart)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     k = report["k"]
     per_folder = Counter(i.split("/")[0] for i in gallery.ids)
     print(f"{len(prompts)} sided prompts, gallery {len(gallery.ids)} motions "
           f"({', '.join(f'{n} {c}' for n, c in per_folder.items())}; split {' '.join(args.split)}), "
           f"HTMA {args.htma or 'shipped'} ({aligner.levels} levels), Reasoner {args.reasoner or 'shipped'}")
-    print(f"| check | prompts | top-1: other side acts (target <= {TARGET:.0%}) | top-1: named side acts | "
-          f"top-1: followed | top-1: other side only | top-{k}: other side acts | top-{k}: named side acts | "
-          f"top-{k}: followed |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| check | prompts | top-1: other side acts (target <= {TARGET:.0%}) | top-1: other side only / both "
+          f"| top-1: named side acts | top-1: followed | top-{k}: other side acts | top-{k}: named side acts | "
+          f"top-{k}: followed | mirror pairs: followed one ranked first |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     print(_row("**all**", report["count"], report))
     for name, r in report["per_check"].items():
         print(_row(name, r["prompts"], r))

@@ -79,6 +79,17 @@ def test_only_the_first_k_are_judged_and_each_motion_is_loaded_once(gallery) -> 
     assert loads == {"left": 1}
 
 
+def test_mirror_pairs_measure_side_choice_apart_from_recall(gallery) -> None:
+    twins = {"left": "mirror", "mirror": "left"}
+    r = rs.judge_rankings([LEFT_RAISE, RIGHT_RAISE, LEFT_RAISE], [["mirror"], ["mirror"], ["stand"]], gallery.get,
+                          k=1, counterpart=twins.get)
+    # left prompt ranked the right raise above its mirror (wrong pick), right prompt picked right; "stand" has no twin
+    assert r["mirror_pairs"] == {"decisive_pairs": 2, "picked_followed": 0.5}
+    r = rs.judge_rankings([LEFT_RAISE], [["left"]], gallery.get, k=1, counterpart=twins.get)
+    assert r["mirror_pairs"] == {"decisive_pairs": 1, "picked_followed": 1.0}
+    assert r["per_check"]["arm raise"]["mirror_pairs"]["picked_followed"] == 1.0
+
+
 def test_sided_prompts_and_checks() -> None:
     prompts = rs.side_prompts()
     assert len(prompts) == sum(p.side in ("left", "right") for p in PART_PROMPTS) == 216
@@ -107,8 +118,29 @@ def test_gallery_reads_splits_and_joints(gallery, tmp_path) -> None:
     (root / "train.txt").write_text("000002\n")
     g = rs.load_gallery([root], "test")
     assert g.ids == ["tiny/000001", "tiny/M000001"]
+    assert g.counterpart("tiny/000001") == "tiny/M000001" and g.counterpart("tiny/M000001") == "tiny/000001"
     np.testing.assert_array_equal(g.joints("tiny/000001"), gallery["left"])
     r = rs.judge_rankings([LEFT_RAISE, RIGHT_RAISE], [["tiny/M000001"], ["tiny/M000001"]], g.joints, k=1)
     assert r["top1"]["other_side_acts"] == 0.5 and r["top1"]["followed"] == 0.5
     with pytest.raises(KinmoInputError, match="splits for"):
         rs.load_gallery([root], ["test", "train"])
+
+
+def test_htma_rankings_search_the_whole_gallery(gallery, tmp_path, monkeypatch) -> None:
+    # the benchmark's retrieval path end to end, with a tiny random HTMA and given descriptions (no Reasoner)
+    from test_retrieval import descriptions_for, tiny_model
+
+    from kinmo_core.alignment import HTMAAligner
+
+    monkeypatch.setenv("KINMO_CACHE", str(tmp_path / "cache"))
+    aligner = HTMAAligner.from_pretrained(tiny_model(tmp_path / "htma"))
+    names = sorted(gallery)
+    g = rs.Gallery([f"g/{n}" for n in names], [np.asarray(joints_to_features(gallery[n])) for n in names], {})
+    texts = [LEFT_RAISE.text, RIGHT_RAISE.text]
+    descs = [descriptions_for("raises the left hand"), descriptions_for("raises the right hand")]
+    ranks, used = rs.htma_rankings(aligner, g, texts, k=3, descriptions=descs, progress=False)
+    assert [len(r) for r in ranks] == [3, 3] and used == descs
+    assert all(len(set(r)) == 3 and set(r) <= set(g.ids) for r in ranks)
+    assert rs.htma_rankings(aligner, g, texts, k=3, descriptions=descs, progress=False)[0] == ranks
+    # joints from features when there is no joint file
+    assert rs.judge_rankings([LEFT_RAISE], [["g/left"]], g.joints)["top1"]["followed"] == 1.0

@@ -82,13 +82,24 @@ class Judge:
         return self._memo[key]
 
 
+def _pair_figures(choices: Sequence[bool | None]) -> dict[str, float]:
+    decisive = [c for c in choices if c is not None]
+    return {"decisive_pairs": len(decisive), "picked_followed": float(np.mean(decisive)) if decisive else float("nan")}
+
+
 def judge_rankings(prompts: Sequence[PartPrompt], rankings: Sequence[Sequence[str]],
-                   joints_of: Callable[[str], np.ndarray], k: int = 5, progress: bool = False) -> dict:
+                   joints_of: Callable[[str], np.ndarray], k: int = 5, progress: bool = False,
+                   counterpart: Callable[[str], str | None] | None = None) -> dict:
     """Judge the retrieved motion ids of each prompt (best first): FIGURES for top-1 and top-k, overall and per check.
 
     Returns {'count', 'k', 'top1': {...}, 'topk': {...}, 'per_check': {name: {'prompts', 'top1', 'topk'}},
     'queries': [{'text', 'check', 'side', 'ids', 'named', 'other'}]}; top-k figures are the mean over queries of the
     share among its first k motions.
+
+    counterpart(id) gives the id of a motion's mirrored copy in the gallery (None: not there). Then 'mirror_pairs'
+    (overall and per check) measures side discrimination apart from action recall: among queries where exactly one
+    of the top-1 motion and its mirrored copy is followed, the share where retrieval ranked that one first
+    ('picked_followed'; a side-blind retriever scores about 50%).
     """
     if len(prompts) != len(rankings):
         raise KinmoInputError(f"{len(rankings)} rankings for {len(prompts)} prompts")
@@ -102,7 +113,8 @@ def judge_rankings(prompts: Sequence[PartPrompt], rankings: Sequence[Sequence[st
     judge = Judge(joints_of)
     top1: list[PartCheck] = []
     topk: list[dict[str, float]] = []
-    per: dict[str, dict[str, list]] = defaultdict(lambda: {"top1": [], "topk": []})
+    per: dict[str, dict[str, list]] = defaultdict(lambda: {"top1": [], "topk": [], "pairs": []})
+    pairs: list[bool | None] = []
     queries = []
     for p, ids in tqdm(list(zip(prompts, rankings, strict=True)), desc="judging", disable=not progress):
         ids = list(ids)[:k]
@@ -113,12 +125,22 @@ def judge_rankings(prompts: Sequence[PartPrompt], rankings: Sequence[Sequence[st
         topk.append(figures(judged))
         per[check_name(p)]["top1"].append(judged[0])
         per[check_name(p)]["topk"].append(topk[-1])
+        twin = counterpart(ids[0]) if counterpart is not None else None
+        if twin is not None:
+            mirrored = judge(twin, p)
+            pairs.append(judged[0].followed if judged[0].followed != mirrored.followed else None)
+            per[check_name(p)]["pairs"].append(pairs[-1])
         queries.append({"text": p.text, "check": check_name(p), "side": p.side, "ids": ids,
                         "named": [r.named for r in judged], "other": [r.other for r in judged]})
-    return {"count": len(prompts), "k": k, "top1": figures(top1), "topk": _mean_figures(topk),
-            "per_check": {name: {"prompts": len(v["top1"]), "top1": figures(v["top1"]),
-                                 "topk": _mean_figures(v["topk"])} for name, v in sorted(per.items())},
-            "queries": queries}
+    out = {"count": len(prompts), "k": k, "top1": figures(top1), "topk": _mean_figures(topk),
+           "per_check": {name: {"prompts": len(v["top1"]), "top1": figures(v["top1"]),
+                                "topk": _mean_figures(v["topk"])} for name, v in sorted(per.items())},
+           "queries": queries}
+    if counterpart is not None:
+        out["mirror_pairs"] = _pair_figures(pairs)
+        for name, v in per.items():
+            out["per_check"][name]["mirror_pairs"] = _pair_figures(v["pairs"])
+    return out
 
 
 @dataclass
@@ -131,6 +153,15 @@ class Gallery:
 
     def __post_init__(self) -> None:
         self._position = {m: i for i, m in enumerate(self.ids)}
+
+    def counterpart(self, motion_id: str) -> str | None:
+        """Return the gallery id of a motion's mirrored copy (or of the original of a mirror), None if absent."""
+        from kinmo_core.data.layout import base_id, mirror_id
+
+        folder, sep, mid = motion_id.rpartition("/")
+        twin = base_id(mid) if base_id(mid) != mid else mirror_id(mid)
+        gid = f"{folder}{sep}{twin}"
+        return gid if gid in self._position else None
 
     def joints(self, motion_id: str) -> np.ndarray:
         """Return the joints (T, 22, 3) of a gallery motion: new_joints/<id>.npy, else from its features."""
