@@ -90,6 +90,12 @@ def test_mirror_pairs_measure_side_choice_apart_from_recall(gallery) -> None:
     assert r["per_check"]["arm raise"]["mirror_pairs"]["picked_followed"] == 1.0
 
 
+def test_gallery_figures_count_followed_motions_per_side(gallery) -> None:
+    c = rs.gallery_figures(sorted(gallery), gallery.get)
+    assert c["arm raise"] == {"motions": 4, "left": 1, "right": 1}  # "both" follows neither side
+    assert set(c) == {rs.check_name(p) for p in rs.side_prompts()}
+
+
 def test_sided_prompts_and_checks() -> None:
     prompts = rs.side_prompts()
     assert len(prompts) == sum(p.side in ("left", "right") for p in PART_PROMPTS) == 216

@@ -143,6 +143,23 @@ def judge_rankings(prompts: Sequence[PartPrompt], rankings: Sequence[Sequence[st
     return out
 
 
+def gallery_figures(ids: Sequence[str], joints_of: Callable[[str], np.ndarray],
+                    prompts: Iterable[PartPrompt] | None = None, progress: bool = False) -> dict[str, dict[str, int]]:
+    """Count the gallery motions that follow each check on each side (what a perfect retriever could return).
+
+    Returns {check name: {'motions', 'left', 'right'}}: motions where that side acts and the other does not.
+    """
+    left = {check_name(p): p for p in side_prompts(prompts) if p.side == "left"}
+    counts = {name: {"motions": len(ids), "left": 0, "right": 0} for name in sorted(left)}
+    for mid in tqdm(ids, desc="gallery checks", disable=not progress):
+        joints = np.asarray(joints_of(mid), dtype=np.float32)
+        for name, p in left.items():
+            r = check_part(joints, p.group, p.action, p.side)
+            counts[name]["left"] += int(r.named and not r.other)
+            counts[name]["right"] += int(r.other and not r.named)
+    return counts
+
+
 @dataclass
 class Gallery:
     """Motions of several folders' splits: ids '<folder name>/<motion id>', features (T, 263), joint files."""
