@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                        "gallery_followed": available, "seconds": seconds, "cpu_seconds": cpu,
                        "threads": torch.get_num_threads()})
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1), encoding="utf-8")
+        args.json.write_text(json.dumps(report, indent=1, allow_nan=False), encoding="utf-8")
     return 0
 
 

@@ -88,6 +88,8 @@ def test_mirror_pairs_measure_side_choice_apart_from_recall(gallery) -> None:
     r = rs.judge_rankings([LEFT_RAISE], [["left"]], gallery.get, k=1, counterpart=twins.get)
     assert r["mirror_pairs"] == {"decisive_pairs": 1, "picked_followed": 1.0}
     assert r["per_check"]["arm raise"]["mirror_pairs"]["picked_followed"] == 1.0
+    none = rs.judge_rankings([LEFT_RAISE], [["stand"]], gallery.get, k=1, counterpart=twins.get)
+    assert none["mirror_pairs"] == {"decisive_pairs": 0, "picked_followed": None}
 
 
 def test_gallery_figures_count_followed_motions_per_side(gallery) -> None:

@@ -82,9 +82,10 @@ class Judge:
         return self._memo[key]
 
 
-def _pair_figures(choices: Sequence[bool | None]) -> dict[str, float]:
+def _pair_figures(choices: Sequence[bool | None]) -> dict[str, float | None]:
     decisive = [c for c in choices if c is not None]
-    return {"decisive_pairs": len(decisive), "picked_followed": float(np.mean(decisive)) if decisive else float("nan")}
+    # None, not NaN, where no pair decides: the report is written as strict JSON
+    return {"decisive_pairs": len(decisive), "picked_followed": float(np.mean(decisive)) if decisive else None}
 
 
 def judge_rankings(prompts: Sequence[PartPrompt], rankings: Sequence[Sequence[str]],
