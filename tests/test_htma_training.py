@@ -108,3 +108,19 @@ def test_init_fine_tunes_from_a_trained_model_and_refuses_other_shapes(data, tmp
     _train(data, tmp_path / "global", "--levels", "1")
     with pytest.raises(SystemExit, match="--init"):
         _train(data, tmp_path / "bad", "--init", str(tmp_path / "global"))
+
+
+def test_a_mirrored_item_takes_its_dataset_twins_descriptions(data) -> None:
+    from kinmo_core.data.dataset import MotionTextDataset
+
+    assert train_htma.mirror_partner("000123") == "M000123" and train_htma.mirror_partner("M000123") == "000123"
+    mean, std = np.load(data / "Mean.npy"), np.load(data / "Std.npy")
+    ds = MotionTextDataset(data, "train", max_frames=40, min_frames=20, mean=mean, std=std, seed=0)
+    item = dict(ds[0])
+    own = {"groups": {"left_arm": "The left arm waves."}, "interactions": {}}
+    twin = {"groups": {"right_arm": "The right arm waves high."}, "interactions": {}}
+    item["descriptions"] = own
+    collate = train_htma.Collate({}, {}, 1, (mean, std), {train_htma.mirror_partner(item["id"]): twin})
+    assert collate._mirrored(item)["descriptions"] is twin
+    alone = train_htma.Collate({}, {}, 1, (mean, std))._mirrored(item)["descriptions"]
+    assert alone["groups"] == {"right_arm": "The right arm waves."}

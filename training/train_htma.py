@@ -140,9 +140,11 @@ class Collate:
     """
 
     def __init__(self, tokens: dict[str, np.ndarray], pooled: dict[str, np.ndarray], levels: int,
-                 mirror: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+                 mirror: tuple[np.ndarray, np.ndarray] | None = None, descriptions: dict[str, dict] | None = None
+                 ) -> None:
         self.tokens, self.pooled, self.levels = tokens, pooled, levels
         self.mirror = None if mirror is None else tuple(torch.from_numpy(a.astype(np.float32)) for a in mirror)
+        self.descriptions = descriptions or {}
 
     def _mirrored(self, item: dict) -> dict:
         from kinmo_core.data.captions import mirror_text
@@ -155,7 +157,9 @@ class Collate:
         out["caption"] = mirror_text(item["caption"])
         out["id"] = "mirror:" + item["id"]
         if "descriptions" in item:
-            out["descriptions"] = mirror_descriptions(item["descriptions"])
+            # The dataset's own mirrored motion, where there is one, has descriptions measured on it.
+            twin = self.descriptions.get(mirror_partner(item["id"]))
+            out["descriptions"] = twin if twin is not None else mirror_descriptions(item["descriptions"])
         return out
 
     def __call__(self, items: list[dict]) -> dict:
@@ -174,12 +178,20 @@ class Collate:
         return batch
 
 
+def mirror_partner(motion_id: str) -> str:
+    """The id of a motion's mirrored twin in the layout (an original's mirror, or a mirror's original)."""
+    from kinmo_core.data.layout import MIRROR_PREFIX, base_id, mirror_id
+
+    return base_id(motion_id) if motion_id.startswith(MIRROR_PREFIX) else mirror_id(motion_id)
+
+
 def mirrored_texts(captions: list[str], descriptions: dict[str, dict] | None) -> tuple[list[str], dict[str, dict]]:
     """The captions and description sets of the mirrored items (for the text-feature cache)."""
     from kinmo_core.data.captions import mirror_text
     from kinmo_core.reasoner import mirror_descriptions
 
-    mirrored = {f"mirror:{k}": mirror_descriptions(d) for k, d in (descriptions or {}).items()}
+    desc = descriptions or {}
+    mirrored = {f"mirror:{k}": mirror_descriptions(d) for k, d in desc.items() if mirror_partner(k) not in desc}
     return [mirror_text(c) for c in captions], mirrored
 
 
@@ -268,7 +280,8 @@ def _train(args: argparse.Namespace, run) -> int:
     with run.main_first():  # rank 0 encodes the texts into the shared cache, the others read it
         tokens, pooled = text_features(cache, captions, descriptions, cfg.levels)
     per_batch = batch_size if mirror is None else max(1, batch_size // 2)
-    batches = ShardedBatches(train, per_batch, Collate(tokens, pooled, cfg.levels, mirror), run, seed=args.seed)
+    batches = ShardedBatches(train, per_batch, Collate(tokens, pooled, cfg.levels, mirror, descriptions), run,
+                             seed=args.seed)
 
     model = HTMA(cfg)
     init_weights(model, HTMAConfig, args.init)
