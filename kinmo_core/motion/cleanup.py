@@ -49,6 +49,10 @@ out by twice this speed."""
 FOOT_BLEND: int = 8
 """Frames over which a foot lock fades in and out around its planted phase."""
 
+BEND_HINT_WEIGHT: float = 0.01
+"""Metres: how far off the straight line a limb's middle joint must be for its own bend direction to outweigh the
+hint (a knee bending forward) when IK moves it."""
+
 _J = JOINT_INDEX
 _STAND_JOINTS = tuple(_J[n] for n in ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
                                       "right_ankle", "left_foot", "right_foot"))
@@ -100,11 +104,13 @@ def foot_locks(joints: np.ndarray, reference: np.ndarray | None = None,
 
 
 def two_bone(p: np.ndarray, top: int, mid: int, end: int, goal: np.ndarray, frames: np.ndarray,
-             max_flexion: float, bend_hint: np.ndarray) -> np.ndarray:
+             max_flexion: float, bend_hint: np.ndarray, hint_weight: float = 0.0) -> np.ndarray:
     """Place `end` on goal (F, 3) at `frames` (in place) by turning the top and mid bones in the limb's own plane.
 
     Bone lengths stay exact; the hinge never flexes past max_flexion (degrees), so an out-of-reach goal is met as
-    closely as the limb allows. bend_hint (F, 3): where the hinge should point when the limb is straight.
+    closely as the limb allows. bend_hint (F, 3): where the hinge should point when the limb is straight;
+    hint_weight > 0 (metres) blends it in wherever the limb is within about that of straight (0: only when the
+    limb is straight to 0.1 mm).
     Returns how far the end moved (F, 3).
     """
     a = np.linalg.norm(p[frames, mid] - p[frames, top], axis=-1)
@@ -119,8 +125,12 @@ def two_bone(p: np.ndarray, top: int, mid: int, end: int, goal: np.ndarray, fram
     side = p[frames, mid] - p[frames, top]
     side = side - (side * u).sum(-1, keepdims=True) * u
     hint = bend_hint - (bend_hint * u).sum(-1, keepdims=True) * u
-    weak = np.linalg.norm(side, axis=-1) < 1e-4
-    side[weak] = hint[weak]
+    if hint_weight > 0:
+        # A nearly straight limb's bend direction is noise: the hint takes over below about hint_weight metres.
+        side = side + hint_weight * hint / np.maximum(np.linalg.norm(hint, axis=-1, keepdims=True), 1e-9)
+    else:
+        weak = np.linalg.norm(side, axis=-1) < 1e-4
+        side[weak] = hint[weak]
     side /= np.maximum(np.linalg.norm(side, axis=-1, keepdims=True), 1e-9)
     new_end = p[frames, top] + u * d[:, None]
     shift = new_end - p[frames, end]
@@ -162,8 +172,9 @@ def _forward3(p: np.ndarray) -> np.ndarray:
     return np.stack((fwd[:, 0], np.zeros(len(p)), fwd[:, 1]), -1)
 
 
-def fix_limbs(p: np.ndarray, goal: np.ndarray, blend: int = FOOT_BLEND) -> np.ndarray:
-    """Meet wrist, ankle and toe goals (T, 22, 3; NaN free) exactly where a limb can reach, by analytic IK."""
+def fix_limbs(p: np.ndarray, goal: np.ndarray, blend: int = FOOT_BLEND, hint_weight: float = 0.0) -> np.ndarray:
+    """Meet wrist, ankle and toe goals (T, 22, 3; NaN free) exactly where a limb can reach, by analytic IK
+    (`two_bone`'s hint_weight)."""
     p = np.array(p, np.float64)
     fwd3 = _forward3(p)
     t_all = np.arange(len(p))
@@ -195,7 +206,7 @@ def fix_limbs(p: np.ndarray, goal: np.ndarray, blend: int = FOOT_BLEND) -> np.nd
         frames = np.flatnonzero(weight > 0)
         want = p[:, e] + offset[near] * weight[:, None]
         hint = fwd3[frames] * (1.0 if "knee" in mid else -1.0)
-        shift = two_bone(p, t, m, e, want[frames], frames, JOINT_LIMITS[name][1], hint)
+        shift = two_bone(p, t, m, e, want[frames], frames, JOINT_LIMITS[name][1], hint, hint_weight)
         if toe is not None:
             p[frames, toe] += shift
             frames = idx
@@ -209,7 +220,7 @@ def fix_limbs(p: np.ndarray, goal: np.ndarray, blend: int = FOOT_BLEND) -> np.nd
     return p
 
 
-def lift_feet(p: np.ndarray) -> np.ndarray:
+def lift_feet(p: np.ndarray, hint_weight: float = 0.0) -> np.ndarray:
     """Put ankles and toes that ended under the floor onto it, bones exact (the knee bends, the foot turns).
 
     Features put a motion's lowest point on the floor, so one toe under it would lift the whole motion.
@@ -221,7 +232,8 @@ def lift_feet(p: np.ndarray) -> np.ndarray:
         low = np.flatnonzero(p[:, ankle, 1] < FLOOR)
         if len(low):
             goal = p[low, ankle] * [1.0, 0.0, 1.0] + [0.0, FLOOR, 0.0]
-            p[low, toe] += two_bone(p, hip, knee, ankle, goal, low, JOINT_LIMITS["knee_flexion"][1], fwd3[low])
+            p[low, toe] += two_bone(p, hip, knee, ankle, goal, low, JOINT_LIMITS["knee_flexion"][1], fwd3[low],
+                                    hint_weight)
         low = np.flatnonzero(p[:, toe, 1] < FLOOR)
         if len(low):
             # Turn the foot about the ankle until the toe touches the floor, in its own vertical plane.
@@ -242,7 +254,7 @@ def clean_feet(joints: np.ndarray) -> np.ndarray:
 
 
 def _plant(p: np.ndarray) -> np.ndarray:
-    return lift_feet(fix_limbs(p, foot_locks(p)))
+    return lift_feet(fix_limbs(p, foot_locks(p), hint_weight=BEND_HINT_WEIGHT), hint_weight=BEND_HINT_WEIGHT)
 
 
 def _standing_weight(root: np.ndarray, fps: int = FPS) -> np.ndarray:
