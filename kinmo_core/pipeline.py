@@ -8,7 +8,8 @@ Generation (paper Sec. 3.4): the caption's condition mu_c decodes the base token
 fed back and the least fitting share re-masked and redone under mu_c + mu_g (group descriptions), then under
 mu_c + mu_g + mu_i (interaction descriptions). The same masked-transformer weights serve all levels (absent levels
 use learned null embeddings). The residual transformer fills the finer quantizer layers; the RVQ decoder gives
-normalised features, which are de-normalised with the tokenizer's statistics.
+normalised features, which are de-normalised with the tokenizer's statistics. By default the motion is then cleaned up
+(`kinmo_core.motion.cleanup`: planted feet locked, on the floor, standing jitter filtered; `cleanup=False` skips it).
 
 A pipeline folder holds: `pipeline.json` (settings and provenance), `rvq/` (+ Mean.npy, Std.npy),
 `mask_transformer/`, `residual_transformer/`, optionally `length_estimator/` and `reasoner/`, and the conditioner
