@@ -39,7 +39,7 @@ pipe = KinMoPipeline.from_pretrained({model!r})
 t_load = time.perf_counter() - t0
 warnings.simplefilter("ignore")
 t1 = time.perf_counter()
-pipe({prompt!r}, frames={frames}, seed=0)
+pipe({prompt!r}, frames={frames}, seed=0, cleanup={cleanup})
 t_first = time.perf_counter() - t1
 print(json.dumps({{"load_s": t_load, "first_s": t_first,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--no-cleanup", action="store_true", help="time the pipeline without its foot/jitter cleanup")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     tmp = None
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         random_pipeline("default").save_pretrained(model)
         what = "untrained components of the default sizes (default model not installed)"
     child = subprocess.run([sys.executable, "-c", CHILD.format(threads=args.threads, model=model, prompt=PROMPT,
-                                                              frames=FRAMES)],
+                                                              frames=FRAMES, cleanup=not args.no_cleanup)],
                            cwd=ROOT, capture_output=True, text=True, check=True)
     fresh = json.loads(child.stdout.strip().splitlines()[-1])
 
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     load_warm = time.perf_counter() - t0
     desc = None if pipe.has_reasoner else _descriptions()
     for _ in range(2):  # warm-up: first calls pay one-time kernel setup
-        pipe(PROMPT, frames=FRAMES, seed=0, descriptions=desc)
+        pipe(PROMPT, frames=FRAMES, seed=0, descriptions=desc, cleanup=not args.no_cleanup)
 
     def timed(fn) -> list[float]:
         out = []
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--repeats at most {len(REASONER_PROMPTS) // 4} (one new prompt per timed call)")
     feats_only = timed(lambda r: pipe.generate_features([next(fresh_prompts)], FRAMES, seed=r,
                                                         descriptions=[desc] if desc else None))
-    whole = timed(lambda r: pipe(next(fresh_prompts), frames=FRAMES, seed=r, descriptions=desc))
+    whole = timed(lambda r: pipe(next(fresh_prompts), frames=FRAMES, seed=r, descriptions=desc,
+                                 cleanup=not args.no_cleanup))
     level1 = timed(lambda r: pipe.generate_features([next(fresh_prompts)], FRAMES, seed=r, levels=1))
     reasoner_s = None
     if pipe.has_reasoner:
@@ -118,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         ("model", what, ""),
         ("torch threads", str(args.threads), ""),
+        ("foot-contact and jitter cleanup", "off" if args.no_cleanup else "on", ""),
         ("load, fresh process (imports + weights)", f"{fresh['load_s']:.2f} s", "<= 3 s"),
         ("load, weights only (torch imported)", f"{load_warm:.2f} s", ""),
         ("first motion in a fresh process", f"{fresh['first_s']:.2f} s", ""),

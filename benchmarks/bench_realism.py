@@ -8,7 +8,7 @@ speed, arm motion energy while walking, foot skating ratio, floor penetration an
 floor, jitter when standing, pelvis height.
 
 Run: `python benchmarks/bench_realism.py --data data/bandai data/bandai2 --per-content 8 --threads 1
-[--prompt caption|plain] [--lengths real|estimated] [--model PATH] [--json runs/realism.json]`.
+[--prompt caption|plain] [--lengths real|estimated] [--no-cleanup] [--model PATH] [--json runs/realism.json]`.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def test_clips(root: Path, split: str, per_content: int, prompt: str = "caption"
 
 
 def run_dataset(pipe, root: Path, split: str, per_content: int, progress: bool = True, prompt: str = "caption",
-                lengths: str = "real") -> dict:
+                lengths: str = "real", cleanup: bool = True) -> dict:
     """Generate for every picked clip of one dataset and return the real and generated aggregates."""
     from tqdm import tqdm
 
@@ -78,13 +78,14 @@ def run_dataset(pipe, root: Path, split: str, per_content: int, progress: bool =
     t0 = time.perf_counter()
     for k, c in enumerate(tqdm(clips, desc=root.name, unit="clip", disable=not progress)):
         frames = int(np.clip(len(c["joints"]), MIN_FRAMES, MAX_FRAMES)) if lengths == "real" else None
-        m = pipe(c["caption"], frames=frames, seed=k)
+        m = pipe(c["caption"], frames=frames, seed=k, cleanup=cleanup)
         real.append((c["kind"], realism_figures(c["joints"])))
         gen.append((c["kind"], realism_figures(m.joints)))
     contents: dict[str, int] = {}
     for c in clips:
         contents[c["content"]] = contents.get(c["content"], 0) + 1
-    return {"dataset": str(root), "split": split, "prompt": prompt, "lengths": lengths, "clips": len(clips),
+    return {"dataset": str(root), "split": split, "prompt": prompt, "lengths": lengths, "cleanup": cleanup,
+            "clips": len(clips),
             "contents": contents,
             "seconds": time.perf_counter() - t0, "real": aggregate_realism(real),
             "generated": aggregate_realism(gen)}
@@ -93,7 +94,7 @@ def run_dataset(pipe, root: Path, split: str, per_content: int, progress: bool =
 def markdown(result: dict) -> str:
     """Return one dataset's comparison as a Markdown table."""
     lines = [f"{Path(result['dataset']).name}, {result['split']} split, prompts: {result['prompt']}, lengths: "
-             f"{result['lengths']}: {result['clips']} clips "
+             f"{result['lengths']}, cleanup {'on' if result.get('cleanup', True) else 'off'}: {result['clips']} clips "
              f"({', '.join(f'{k} {v}' for k, v in sorted(result['contents'].items()))})", "",
              "| kind (clips) | figure | real | generated | generated / real | target |", "|---|---|---|---|---|---|"]
     for kind, names in KIND_FIGURES.items():
@@ -122,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lengths", choices=("real", "estimated"), default="real",
                         help="generate at each clip's length (default) or let the length estimator choose")
     parser.add_argument("--model", default=None, help="pipeline folder (default: the shipped model)")
+    parser.add_argument("--no-cleanup", action="store_true",
+                        help="measure the decoder's motion without the pipeline's foot-contact and jitter cleanup")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON here")
     parser.add_argument("--quiet", action="store_true")
@@ -137,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipped {root}: no {args.split}.txt (import it with `kinmo corpus import-bvh`)")
             continue
         res = run_dataset(pipe, root, args.split, args.per_content, progress=not args.quiet, prompt=args.prompt,
-                          lengths=args.lengths)
+                          lengths=args.lengths, cleanup=not args.no_cleanup)
         results.append(res)
         print(markdown(res))
         print(f"\n({res['clips']} generations in {res['seconds']:.0f} s, torch {torch.__version__}, "

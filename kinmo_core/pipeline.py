@@ -8,7 +8,8 @@ Generation (paper Sec. 3.4): the caption's condition mu_c decodes the base token
 fed back and the least fitting share re-masked and redone under mu_c + mu_g (group descriptions), then under
 mu_c + mu_g + mu_i (interaction descriptions). The same masked-transformer weights serve all levels (absent levels
 use learned null embeddings). The residual transformer fills the finer quantizer layers; the RVQ decoder gives
-normalised features, which are de-normalised with the tokenizer's statistics.
+normalised features, which are de-normalised with the tokenizer's statistics. By default the motion is then cleaned up
+(`kinmo_core.motion.cleanup`: planted feet locked, on the floor, standing jitter filtered; `cleanup=False` skips it).
 
 A pipeline folder holds: `pipeline.json` (settings and provenance), `rvq/` (+ Mean.npy, Std.npy),
 `mask_transformer/`, `residual_transformer/`, optionally `length_estimator/` and `reasoner/`, and the conditioner
@@ -419,10 +420,13 @@ class KinMoPipeline:
 
     def generate(self, texts: Sequence[str], seconds: float | None = None, frames: int | None = None, seed: int = 0,
                  levels: int | None = None, descriptions: Sequence[Mapping | None] | None = None,
-                 loop: bool = False, constraints=None, control_method: str | None = None) -> list:
+                 loop: bool = False, constraints=None, control_method: str | None = None,
+                 cleanup: bool = True) -> list:
         """Generate one Motion per text (a batch), all of the same length when one is given; loop: seamless loops.
 
         constraints: spatial control (a control file's object, a list of constraints; see kinmo_core.control).
+        cleanup: feet locked where planted, on the floor, standing jitter filtered out (`motion.cleanup`); False
+        gives the decoder's motion as it is. With constraints the control solve plants the feet itself.
         """
         from kinmo_core.motion.file import Motion, normalize_descriptions
 
@@ -437,6 +441,10 @@ class KinMoPipeline:
             return generate_controlled(self, texts, constraints, frames=n, seed=seed, levels=levels,
                                        descriptions=descriptions, method=control_method)[0]
         feats, used = self.generate_features(texts, n, seed=seed, levels=levels, descriptions=descriptions)
+        if cleanup:
+            from kinmo_core.motion.cleanup import clean_features
+
+            feats = [clean_features(f) for f in feats]
         motions = [Motion.from_features(f, text=clean_text(t), descriptions=d, source="kinmo-generate")
                    for f, t, d in zip(feats, texts, used, strict=True)]
         if loop:
@@ -447,9 +455,9 @@ class KinMoPipeline:
 
     def __call__(self, text: str, seconds: float | None = None, frames: int | None = None, seed: int = 0,
                  levels: int | None = None, descriptions: Mapping | str | None = None, num: int = 1,
-                 loop: bool = False, constraints=None, control_method: str | None = None):
+                 loop: bool = False, constraints=None, control_method: str | None = None, cleanup: bool = True):
         """Generate a Motion from text (a list of `num` Motions when num > 1); loop: seamless loops; constraints:
-        spatial control (see kinmo_core.control)."""
+        spatial control (see kinmo_core.control); cleanup=False: no foot-contact and jitter cleanup."""
         from kinmo_core.motion.file import normalize_descriptions
 
         if isinstance(num, bool) or not isinstance(num, int) or num < 1:
@@ -459,7 +467,7 @@ class KinMoPipeline:
             d = self.expand([text], seed=seed)[0]  # one set of descriptions shared by all `num` samples
         motions = self.generate([text] * num, seconds=seconds, frames=frames, seed=seed, levels=levels,
                                 descriptions=[d] * num, loop=loop, constraints=constraints,
-                                control_method=control_method)
+                                control_method=control_method, cleanup=cleanup)
         return motions[0] if num == 1 else motions
 
     def edit(self, motion, text: str, frames: tuple[int, int] | None = None, parts=None, seed: int = 0,

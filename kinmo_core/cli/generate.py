@@ -51,6 +51,9 @@ def register(subparsers) -> None:
     p.add_argument("--loop", action="store_true",
                    help="seamless loop: the last frame runs into the first (in-place actions return to the start, "
                    "locomotion advances by a constant offset per cycle)")
+    p.add_argument("--no-cleanup", action="store_true",
+                   help="keep the decoder's motion as it is: no foot-contact cleanup (planted feet locked, nothing "
+                   "under the floor) and no jitter filter")
     p.add_argument("--batch", type=int, default=32, help="motions generated at once")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=run)
@@ -163,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
         seed = args.seed + start
         if constraints is None:
             motions = pipe.generate(texts, frames=n_frames, seed=seed, levels=levels,
-                                    descriptions=[descs.get(p) for p in texts], loop=args.loop)
+                                    descriptions=[descs.get(p) for p in texts], loop=args.loop,
+                                    cleanup=not args.no_cleanup)
             reports = [None] * len(motions)
         else:
             from kinmo_core.control.generate import generate_controlled

@@ -373,6 +373,7 @@ GENERATE_PARAMS: dict[str, Param] = {
     "constraints": Param((dict, list, type(None)), default=None, check=_constraints),
     "control_method": Param((str, type(None)), default=None, choices=(None, "ik", "guidance+ik", "guidance")),
     "loop": Param(bool, default=False),
+    "cleanup": Param(bool, default=True),
 }  # fmt: skip
 """The params of `generate` (methods that extend generation can start from these)."""
 
@@ -384,7 +385,8 @@ def _generate(params: dict, ctx: Context) -> dict:
     params: text (required); seconds or frames (default: estimated); seed (0); num (1 to 64); levels (the model's);
     descriptions (an object as in descriptions.json, e.g. edited after `expand`); model (pipeline folder); out (a
     folder inside an allowed folder to write motion_<k>.npz / .bvh into, must not hold them yet; default: a new
-    temporary folder); bvh (true); loop (false: a seamless loop); constraints (spatial control: a control file's
+    temporary folder); bvh (true); loop (false: a seamless loop); cleanup (true: feet locked where planted, on
+    the floor, no standing jitter; false: the decoder's motion as it is); constraints (spatial control: a control file's
     object or its list, see kinmo_core.control) and control_method ("ik", the default, "guidance+ik" or "guidance"):
     with constraints the reply adds "control" (per motion: placement and residual error per constraint) and
     "warnings" (e.g. a target out of reach, with its residual).
@@ -420,7 +422,8 @@ def _generate(params: dict, ctx: Context) -> dict:
         control_warnings = [str(w.message) for w in caught]
     else:
         motions = pipe(params["text"], seconds=params["seconds"], frames=params["frames"], seed=params["seed"],
-                       levels=params["levels"], descriptions=params["descriptions"], num=num, loop=params["loop"])
+                       levels=params["levels"], descriptions=params["descriptions"], num=num, loop=params["loop"],
+                       cleanup=params["cleanup"])
     motions = motions if isinstance(motions, list) else [motions]
     paths, bvhs = [], []
     for k, m in enumerate(motions):

@@ -7,7 +7,7 @@
 - `path`: arc-length sampling of a ground path, walking speed from the text, facing along the path.
 - `guidance`: optimisation of the RVQ code logits through the differentiable decoder (MaskControl's idea).
 - `solve`: the joint-space correction (inverse kinematics with exact bone lengths, joint limits, planted feet),
-  and `clean_feet`, the reusable foot-contact cleanup.
+  built on the model-free pieces of `kinmo_core.motion.cleanup` (foot locks, two-bone IK, `clean_feet`).
 - `generate`: generation under constraints with either or both methods.
 """
 

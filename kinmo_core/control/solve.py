@@ -13,8 +13,10 @@ and as smoothly in time as it can while it
   counts them sliding.
 
 Before it, a pelvis target moves the root (interpolated in time between the constrained frames) and a facing target
-turns the body about the pelvis, so the optimisation only has the small remainder to do. `clean_feet` is the same
-solve with no targets: the reusable foot-contact cleanup.
+turns the body about the pelvis, so the optimisation only has the small remainder to do. The model-free pieces it
+shares with the pipeline's cleanup (foot locks, analytic two-bone IK, lifting feet onto the floor, features of
+corrected joints) live in `kinmo_core.motion.cleanup`; `clean_feet` (re-exported here) is that module's
+foot-contact cleanup on its own.
 """
 
 from __future__ import annotations
@@ -27,9 +29,19 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from kinmo_core.motion.contacts import FOOT_JOINTS, ground_contacts, true_runs
-from kinmo_core.motion.features import joints_to_features
-from kinmo_core.motion.ik import estimate_offsets, forward_kinematics, positions_to_rotations
+from kinmo_core.motion.cleanup import (  # noqa: F401  (clean_feet, joints_to_motion_features: control's interface)
+    FLOOR,
+    clean_feet,
+    fast_fk,
+    fix_limbs,
+    foot_locks,
+    ground_heading,
+    joints_to_motion_features,
+    lift_feet,
+    target_offsets,
+)
+from kinmo_core.motion.contacts import FOOT_JOINTS, ground_contacts
+from kinmo_core.motion.ik import forward_kinematics, positions_to_rotations
 from kinmo_core.motion.plausibility import JOINT_LIMITS
 from kinmo_core.motion.rotations import (
     qinv,
@@ -37,20 +49,14 @@ from kinmo_core.motion.rotations import (
     qrot,
     quat_from_axis_angle,
     quat_to_axis_angle,
-    quat_to_matrix,
     y_rotation,
 )
-from kinmo_core.motion.skeleton import BONE_LENGTHS, FACE_JOINTS, JOINT_INDEX, NUM_JOINTS, PARENTS
+from kinmo_core.motion.skeleton import FACE_JOINTS, JOINT_INDEX, NUM_JOINTS
 
-FLOOR: float = 0.0
-"""Height of the floor in motion coordinates (features_to_joints puts the clip's lowest point there)."""
 REACH_TOLERANCE: float = 0.02
 """Metres a target may stay away from its joint before a warning names the residual."""
 
 _J = JOINT_INDEX
-_LIMBS = (("left_hip", "left_knee", "left_ankle", "knee_flexion"), ("right_hip", "right_knee", "right_ankle",
-          "knee_flexion"), ("left_shoulder", "left_elbow", "left_wrist", "elbow_flexion"),
-          ("right_shoulder", "right_elbow", "right_wrist", "elbow_flexion"))
 _LEG_JOINTS = {0: ("left_hip", "left_knee", "left_ankle", "left_foot"),
                1: ("right_hip", "right_knee", "right_ankle", "right_foot")}
 
@@ -77,48 +83,6 @@ class SolveSettings:
     """Frames either side of a keyframe over which its last exact correction fades in and out."""
 
 
-def target_offsets(joints: np.ndarray) -> np.ndarray:
-    """Return the motion's rest offsets (22, 3) with the target skeleton's exact bone lengths."""
-    off = np.asarray(estimate_offsets(np.asarray(joints, np.float64)), np.float64)
-    norm = np.linalg.norm(off, axis=-1, keepdims=True)
-    off[1:] *= BONE_LENGTHS[1:, None] / np.maximum(norm[1:], 1e-9)
-    return off
-
-
-def foot_locks(joints: np.ndarray, reference: np.ndarray | None = None,
-               skip: np.ndarray | None = None) -> np.ndarray:
-    """Return (T, 22, 3) lock targets (NaN elsewhere): each planted phase of a foot joint held at one ground point.
-
-    Contacts come from `reference` (the motion as generated, before any correction moved it; default `joints`);
-    the point is the joint's mean position over the phase in `joints`, at or above the floor. `skip` (T, 22) marks
-    joints whose phases are left free (a user's target on that foot wins).
-    """
-    j = np.asarray(joints, np.float64)
-    ref = j if reference is None else np.asarray(reference, np.float64)
-    n = len(j)
-    locks = np.full((n, NUM_JOINTS, 3), np.nan)
-    if n < 3:
-        return locks
-    planted = ground_contacts(ref)
-    planted = np.concatenate((planted, planted[-1:]), axis=0)  # the last frame keeps its predecessor's state
-    for k, joint in enumerate(FOOT_JOINTS):
-        for a, b in true_runs(planted[:, k]):
-            if b - a < 2 or (skip is not None and skip[a:b, joint].any()):
-                continue
-            p = j[a:b, joint].mean(axis=0)
-            p[1] = max(p[1], FLOOR)
-            locks[a:b, joint] = p
-    return locks
-
-
-def _heading(p: torch.Tensor) -> torch.Tensor:
-    # The body's facing on the ground (T, 2), from hips and shoulders as the motion features define it.
-    rh, lh, rs, ls = FACE_JOINTS
-    across = (p[:, rh] - p[:, lh]) + (p[:, rs] - p[:, ls])
-    f = torch.stack((across[:, 2], -across[:, 0]), dim=-1)  # up x across, on (x, z)
-    return f / f.norm(dim=-1, keepdim=True).clamp_min(1e-9)
-
-
 def _interp_fill(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Linear interpolation in time of values (T,) from the known frames, held constant beyond them."""
     t = np.arange(len(values))
@@ -132,7 +96,7 @@ def _prepare(rot: torch.Tensor, root: torch.Tensor, off: torch.Tensor, targets: 
     """Put frame 0 where motion features start (pelvis at x = z = 0, facing +Z), turn the body to face `heading`,
     and move the root onto pelvis targets (interpolated between them)."""
     with torch.no_grad():
-        h0 = _heading(forward_kinematics(rot[:1], root[:1], off))[0]
+        h0 = ground_heading(forward_kinematics(rot[:1], root[:1], off))[0]
     turn0 = y_rotation(torch.atan2(-h0[0], h0[1]).reshape(1).to(rot.dtype))
     rot = rot.clone()
     rot[:, 0] = qmul(turn0.expand(len(rot), 4), rot[:, 0])
@@ -141,7 +105,7 @@ def _prepare(rot: torch.Tensor, root: torch.Tensor, off: torch.Tensor, targets: 
         known = np.isfinite(heading).all(-1)
         if known.any():
             p = forward_kinematics(rot, root, off)
-            h = _heading(p).numpy()
+            h = ground_heading(p).numpy()
             have = np.arctan2(h[:, 0], h[:, 1])
             want = np.arctan2(heading[:, 0], heading[:, 1])
             t = np.arange(len(known))
@@ -164,33 +128,6 @@ def _prepare(rot: torch.Tensor, root: torch.Tensor, off: torch.Tensor, targets: 
     return rot, root
 
 
-def _depths() -> list[list[int]]:
-    depth = [0] * NUM_JOINTS
-    for j in range(1, NUM_JOINTS):
-        depth[j] = depth[PARENTS[j]] + 1
-    return [[j for j in range(NUM_JOINTS) if depth[j] == d] for d in range(1, max(depth) + 1)]
-
-
-_LEVELS = _depths()
-
-
-def fast_fk(rotations: torch.Tensor, root: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-    """`ik.forward_kinematics` for (T, 22, 4) rotations, walking the tree by depth (7 steps, not 21): for autograd."""
-    q = rotations / rotations.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    local = quat_to_matrix(q)  # (T, 22, 3, 3)
-    g = {0: local[:, 0]}
-    p = {0: root}
-    for level in _LEVELS:
-        par = [PARENTS[j] for j in level]
-        gp = torch.stack([g[k] for k in par], dim=1)  # (T, L, 3, 3)
-        pp = torch.stack([p[k] for k in par], dim=1)
-        pos = pp + (gp @ offsets[level][None, :, :, None])[..., 0]
-        rot = gp @ local[:, level]
-        for i, j in enumerate(level):
-            g[j], p[j] = rot[:, i], pos[:, i]
-    return torch.stack([p[j] for j in range(NUM_JOINTS)], dim=1)
-
-
 # The angles `motion.plausibility.joint_angles` measures against JOINT_LIMITS: between (b - a) and (d - c).
 _ANGLES = tuple((f"{side}_{a}", f"{side}_{b}", f"{side}_{b}", f"{side}_{c}", name)
                 for a, b, c, name in (("hip", "knee", "ankle", "knee_flexion"),
@@ -208,108 +145,6 @@ def _limit_penalty(p: torch.Tensor) -> torch.Tensor:
         cos = (u * v).sum(-1) / (u.norm(dim=-1) * v.norm(dim=-1)).clamp_min(1e-9)
         total = total + torch.relu(math.cos(math.radians(JOINT_LIMITS[name][1])) - cos).pow(2).sum()
     return total
-
-
-def _two_bone(p: np.ndarray, top: int, mid: int, end: int, goal: np.ndarray, frames: np.ndarray,
-              max_flexion: float, bend_hint: np.ndarray) -> None:
-    """Place `end` exactly on goal (F, 3) at `frames` by turning the top and mid bones in the limb's own plane.
-
-    Bone lengths stay exact; the hinge never flexes past max_flexion (degrees), so an out-of-reach goal is met as
-    closely as the limb allows. bend_hint (F, 3): where the hinge should point when the limb is straight.
-    """
-    a = np.linalg.norm(p[frames, mid] - p[frames, top], axis=-1)
-    b = np.linalg.norm(p[frames, end] - p[frames, mid], axis=-1)
-    to_goal = goal - p[frames, top]
-    dist = np.linalg.norm(to_goal, axis=-1)
-    u = to_goal / np.maximum(dist, 1e-9)[:, None]
-    lo = np.sqrt(np.maximum(a * a + b * b - 2 * a * b * math.cos(math.radians(180.0 - max_flexion)), 0.0)) + 1e-6
-    d = np.clip(dist, lo, (a + b) * (1 - 1e-7))
-    x = (a * a - b * b + d * d) / (2 * d)
-    h = np.sqrt(np.maximum(a * a - x * x, 0.0))
-    side = p[frames, mid] - p[frames, top]
-    side = side - (side * u).sum(-1, keepdims=True) * u
-    hint = bend_hint - (bend_hint * u).sum(-1, keepdims=True) * u
-    weak = np.linalg.norm(side, axis=-1) < 1e-4
-    side[weak] = hint[weak]
-    side /= np.maximum(np.linalg.norm(side, axis=-1, keepdims=True), 1e-9)
-    new_end = p[frames, top] + u * d[:, None]
-    shift = new_end - p[frames, end]
-    p[frames, mid] = p[frames, top] + u * x[:, None] + side * h[:, None]
-    p[frames, end] = new_end
-    return shift
-
-
-def _fix_limbs(p: np.ndarray, goal: np.ndarray, blend: int = 8) -> np.ndarray:
-    """Meet wrist, ankle and toe goals (T, 22, 3; NaN free) exactly where a limb can reach, by analytic IK."""
-    p = p.copy()
-    fwd = _heading(torch.from_numpy(p)).numpy()
-    fwd3 = np.stack((fwd[:, 0], np.zeros(len(p)), fwd[:, 1]), -1)
-    for top, mid, end, name in _LIMBS:
-        t, m, e = _J[top], _J[mid], _J[end]
-        toe = _J[end.replace("ankle", "foot")] if "ankle" in end else None
-        want = goal[:, e].copy()
-        if toe is not None:
-            # A toe goal alone moves the ankle with it (the foot keeps its orientation).
-            only_toe = np.isnan(want).any(-1) & np.isfinite(goal[:, toe]).all(-1)
-            want[only_toe] = goal[only_toe, toe] - (p[only_toe, toe] - p[only_toe, e])
-        # Axes left free keep the limb's own value.
-        want = np.where(np.isnan(want), p[:, e], want)
-        hit = np.isfinite(goal[:, e]).any(-1)
-        if toe is not None:
-            hit |= np.isfinite(goal[:, toe]).any(-1)
-        if not hit.any():
-            continue
-        # What the solve left over is taken up in full at the goal frames and faded out over `blend` frames around
-        # them (smoothstep), so a limb never jumps into or out of its goal.
-        offset = np.where(hit[:, None], want - p[:, e], 0.0)
-        idx = np.flatnonzero(hit)
-        nearest = idx[np.clip(np.searchsorted(idx, np.arange(len(p))), 0, len(idx) - 1)]
-        before = idx[np.clip(np.searchsorted(idx, np.arange(len(p))) - 1, 0, len(idx) - 1)]
-        near = np.where(np.abs(before - np.arange(len(p))) < np.abs(nearest - np.arange(len(p))), before, nearest)
-        x = np.clip(1.0 - np.abs(near - np.arange(len(p))) / blend, 0.0, 1.0)
-        weight = np.where(hit, 1.0, x * x * (3 - 2 * x))
-        frames = np.flatnonzero(weight > 0)
-        want = p[:, e] + offset[near] * weight[:, None]
-        hint = fwd3[frames] * (1.0 if "knee" in mid else -1.0)
-        shift = _two_bone(p, t, m, e, want[frames], frames, JOINT_LIMITS[name][1], hint)
-        if toe is not None:
-            p[frames, toe] += shift
-            frames = idx
-            g = goal[frames, toe]
-            ok = np.isfinite(g).all(-1)
-            if ok.any():
-                f = frames[ok]
-                bone = np.linalg.norm(p[f, toe] - p[f, e], axis=-1, keepdims=True)
-                v = g[ok] - p[f, e]
-                p[f, toe] = p[f, e] + v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9) * bone
-    return p
-
-
-def _lift_feet(p: np.ndarray) -> np.ndarray:
-    """Put ankles and toes that ended a few millimetres under the floor onto it, bones exact.
-
-    Features put a motion's lowest point on the floor, so one toe under it would lift the whole motion.
-    """
-    p = p.copy()
-    fwd = _heading(torch.from_numpy(p)).numpy()
-    fwd3 = np.stack((fwd[:, 0], np.zeros(len(p)), fwd[:, 1]), -1)
-    for side in ("left", "right"):
-        hip, knee, ankle, toe = (_J[f"{side}_{x}"] for x in ("hip", "knee", "ankle", "foot"))
-        low = np.flatnonzero(p[:, ankle, 1] < FLOOR)
-        if len(low):
-            goal = p[low, ankle] * [1.0, 0.0, 1.0] + [0.0, FLOOR, 0.0]
-            p[low, toe] += _two_bone(p, hip, knee, ankle, goal, low, JOINT_LIMITS["knee_flexion"][1], fwd3[low])
-        low = np.flatnonzero(p[:, toe, 1] < FLOOR)
-        if len(low):
-            # Turn the foot about the ankle until the toe touches the floor, in its own vertical plane.
-            bone = p[low, toe] - p[low, ankle]
-            length = np.linalg.norm(bone, axis=-1)
-            drop = np.minimum(p[low, ankle, 1] - FLOOR, length)
-            reach = np.sqrt(np.maximum(length**2 - drop**2, 0.0))
-            flat = bone * [1.0, 0.0, 1.0]
-            flat /= np.maximum(np.linalg.norm(flat, axis=-1, keepdims=True), 1e-9)
-            p[low, toe] = p[low, ankle] + flat * reach[:, None] - np.outer(drop, [0.0, 1.0, 0.0])
-    return p
 
 
 def _snap_keyframes(q: torch.Tensor, root: torch.Tensor, off: torch.Tensor, tgt: np.ndarray, frames: np.ndarray,
@@ -357,7 +192,7 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
     if facing.any():
         # Keyframes fix the body's facing too: turn towards it first, as for a path, so the solve starts close.
         heading = np.full((n, 2), np.nan) if heading is None else np.array(heading, np.float64)
-        heading[facing] = _heading(torch.from_numpy(np.nan_to_num(tgt[facing]))).numpy()
+        heading[facing] = ground_heading(torch.from_numpy(np.nan_to_num(tgt[facing]))).numpy()
     rot0, root0 = _prepare(rot0, root0, off, tgt, heading)
     with torch.no_grad():
         start = forward_kinematics(rot0, root0, off).numpy()
@@ -407,7 +242,7 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
         e = e + s.rotation_smooth * (d_rot[1:] - d_rot[:-1]).pow(2).sum()
         e = e + s.root_smooth * (d_root[1:] - d_root[:-1]).pow(2).sum()
         # Features start every motion at x = z = 0 facing +Z: frame 0 must stay there or the whole motion moves.
-        e = e + canon[0] * ((_heading(p[:1])[0] - facing0).pow(2).sum() + p[0, 0, [0, 2]].pow(2).sum())
+        e = e + canon[0] * ((ground_heading(p[:1])[0] - facing0).pow(2).sum() + p[0, 0, [0, 2]].pow(2).sum())
         return e
 
     if np.isfinite(goal).any() or (start[..., 1] < FLOOR).any() or heading is not None:
@@ -446,24 +281,7 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
         if posed.any():
             q, root = _snap_keyframes(q, root, off, tgt, np.flatnonzero(posed), s.keyframe_window)
         out = fast_fk(q, root, off).numpy()
-    return _lift_feet(_fix_limbs(out, goal))
-
-
-def clean_feet(joints: np.ndarray, settings: SolveSettings | None = None) -> np.ndarray:
-    """Return joints (T, 22, 3) with planted feet locked, nothing under the floor, and exact bone lengths."""
-    return solve_joints(joints, None, None, lock_feet=True, settings=settings)
-
-
-def joints_to_motion_features(joints: np.ndarray) -> np.ndarray:
-    """Return features (T, 263) whose recovered joints are `joints` (T, 22, 3; target skeleton, floor at 0).
-
-    Features hold one row fewer than the joints they come from, so one frame is extrapolated at the end. The
-    joints keep their place unless their frame 0 is not at the origin facing +Z (features start every motion there).
-    """
-    j = np.asarray(joints, np.float64)
-    nxt = 2 * j[-1:] - j[-2:-1]
-    nxt[..., 1] = np.maximum(nxt[..., 1], j[-1:, :, 1])  # never push the extra frame through the floor
-    return np.asarray(joints_to_features(np.concatenate((j, nxt)), uniform_skeleton=False), np.float32)
+    return lift_feet(fix_limbs(out, goal))
 
 
 def warn_residuals(residuals: list[dict], tolerance: float = REACH_TOLERANCE) -> None:

@@ -8,6 +8,8 @@
 - `contacts`: foot contacts and foot skating, defined once.
 - `plausibility`: physical plausibility figures of joint motions (bone lengths, joint limits, jerks).
 - `ik`: rotations from joint positions (inverse kinematics) and forward kinematics.
+- `cleanup`: foot-contact and jitter cleanup of joint motions (locked feet, floor, filtering), used by the pipeline
+  and by control's solve.
 - `bvh`: reading and writing BVH files.
 - `bonenames`: which bone of a rig stands for each joint, from names (presets, synonyms); data-driven.
 - `rigs`: mapping other skeletons (BVH rigs) onto the 22 joints.
