@@ -165,6 +165,9 @@ def _describe(segments: list[dict[str, tuple[str, dict]]], rng: np.random.Genera
         segs: list[Segment] = []
         for k, seg in enumerate(segments):
             action, details = seg[g]
+            # The joints cannot tell a point from a reach (no fingers): the annotator writes both as a reach
+            # (SAME_POSE), and descriptions say what the annotations say.
+            action = "reach" if action == "point" else action
             if segs and segs[-1].action == action:
                 segs[-1] = Segment(segs[-1].start, (k + 1) * n, action, segs[-1].details)
             else:
