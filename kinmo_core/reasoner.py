@@ -250,6 +250,37 @@ def drop_other_side(group: str, text: str, plan: dict[str, set[str]]) -> str | N
     return f"{subject} {', then '.join(kept)}."
 
 
+def drop_unstated(group: str, text: str, stated: set[str]) -> str | None:
+    """The description without its phrases and sentences that name only actions the caption does not give or imply.
+
+    The decoder continues a description with a corpus-typical second segment ("stays motionless, then walks") that a
+    caption without that action never asked for. A phrase is dropped when every action of `group` it names lies
+    outside `stated` (`kinmo_core.data.paraphrases.stated_actions`); the part's name stays with the first phrase.
+    None when every phrase names such an action (the part does something the caption never asked for).
+    """
+    from kinmo_core.data.actions import mentioned_actions
+
+    def invented(phrase: str) -> bool:
+        named = mentioned_actions(phrase, group)
+        return bool(named) and not set(named) & stated
+
+    sentences = [s for s in re.split(r"(?<=\.)\s+", text.strip()) if s]
+    if not sentences:
+        return text
+    phrases = _connector_pattern().split(sentences[0].rstrip("."))
+    extra = [s for s in sentences[1:] if not invented(s)]
+    if not any(invented(p) for p in phrases) and len(extra) == len(sentences) - 1:
+        return text
+    part = PART_PATTERNS[group].search(phrases[0])
+    if part is None:
+        return text
+    subject, phrases[0] = phrases[0][: part.end()], phrases[0][part.end():].strip()
+    kept = [p for p in phrases if p and not invented(p)]
+    if not kept:
+        return None
+    return " ".join([f"{subject} {', then '.join(kept)}."] + extra)
+
+
 def mirror_descriptions(desc: dict) -> dict:
     """Descriptions of the mirrored motion: sided fields swapped and left / right swapped in every text."""
     from kinmo_core.data.captions import mirror_text
@@ -329,7 +360,10 @@ def caption_problem(text: str) -> str | None:
         if motion == 0 or (len(words) >= 4 and motion < 0.5 * len(words)):
             return "the caption does not look like English"
     if not _MOTION_RE.search(t):
-        return "the caption names no motion or body part"
+        from kinmo_core.data.paraphrases import names_stated_action
+
+        if not names_stated_action(t):  # "wanders", "applauds": motion words the stems above lack
+            return "the caption names no motion or body part"
     return None
 
 
@@ -443,6 +477,22 @@ class MotionReasoner:
                 out[i]["groups"][f] = trimmed if field_is_valid(f, trimmed) else fallback[(i, f)]
             missing[i] = [f for f in missing[i] if (i, f) not in fallback]
         missing = {i: fs for i, fs in missing.items() if fs}
+        from kinmo_core.data.actions import IMPLIED_ACTIONS
+        from kinmo_core.data.paraphrases import stated_actions
+
+        for i, text in enumerate(texts):
+            # Last: phrases naming actions the caption never gives (a decoder's habitual second segment) go.
+            stated = stated_actions(text)
+            # A part whose every phrase is such an action rests instead, but only where the caption gives some
+            # action the tables know: for a caption they do not understand the model's guess is all there is.
+            understood = bool(stated - IMPLIED_ACTIONS)
+            for g in GROUPS:
+                if g in out[i]["groups"]:
+                    trimmed = drop_unstated(g, out[i]["groups"][g], stated)
+                    if trimmed is None and understood:
+                        trimmed = neutral_description(g)
+                    if trimmed is not None and field_is_valid(g, trimmed):
+                        out[i]["groups"][g] = trimmed
         for i, fs in missing.items():
             log.warning("reasoner: %d field(s) of %r stayed invalid after %d tries; neutral text used: %s",
                         len(fs), texts[i], REPAIR_TRIES, ", ".join(fs))

@@ -142,7 +142,8 @@ def test_invalid_fields_are_regenerated_then_replaced(caplog) -> None:
         return f
 
     backend = _FakeBackend([broken, half_fixed, broken])
-    r = MotionReasoner(backend).reason(["a person walks", "someone walks"], seed=5)
+    # the captions give the wave the repaired field names (an action no caption gives would rest instead)
+    r = MotionReasoner(backend).reason(["a person walks and waves hello", "someone walks and waves"], seed=5)
     assert all(validate_descriptions(x) == [] for x in r)
     assert r[0]["groups"]["left_arm"] == "The left arm waves hello."
     assert r[0]["groups"]["left_leg"] == neutral_descriptions()["groups"]["left_leg"]

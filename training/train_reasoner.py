@@ -41,6 +41,7 @@ from training.common import (
     add_size_arg,
     add_time_budget,
     base_parser,
+    init_weights,
     provenance,
     setup,
     size_fields,
@@ -93,20 +94,26 @@ def field_mask(unspoken: set[str]) -> list[bool]:
 
 
 def load_pairs(data: list[str] | str, annotations: str | Path | None, split: str,
-               masks: list[list[bool]] | None = None) -> list[tuple[str, dict]]:
+               masks: list[list[bool]] | None = None, paraphrase: float = 0.0,
+               seed: int = 0, per_motion: int | None = None) -> list[tuple[str, dict]]:
     """Return (caption, {'groups', 'interactions'}) for every caption of the split's annotated motions.
 
     `data` holds FOLDER[:N] specs (training/common.py); N repeats a folder's training pairs. `annotations` replaces
     the first folder's annotations.json; a folder without annotations is skipped with a note. When `masks` is a
     list it receives, per pair, which fields the caption gives evidence for (`field_mask`; all where the folder
     has no hidden ground truth), and pairs whose caption leaves a one-sided action's side open get the mirrored
-    descriptions where the motion acted on the left (`acts_on_left`).
+    descriptions where the motion acted on the left (`acts_on_left`). With `paraphrase` > 0 (training split, masks
+    given) that fraction of the captions also joins in other words (`reasoner_augment.paraphrase_caption`), with the
+    descriptions and field mask of the caption it rewrites. `per_motion` keeps that many captions of each motion
+    (drawn with the seed; None: all).
     """
     from kinmo_core.annotate.annotations import read_annotations
     from kinmo_core.data.layout import read_split
     from training.common import parse_data
+    from training.reasoner_augment import paraphrase_caption
 
     pairs: list[tuple[str, dict]] = []
+    rng = np.random.default_rng([seed, 7])
     for n, (folder, rep) in enumerate(parse_data(data)):
         path = Path(annotations) if (annotations and n == 0) else folder / ANNOTATIONS_NAME
         if not path.is_file():
@@ -120,6 +127,8 @@ def load_pairs(data: list[str] | str, annotations: str | Path | None, split: str
                 continue
             desc = {"groups": m["groups"], "interactions": m["interactions"]}
             caps = [cap.strip() for cap in m.get("captions", []) if cap.strip()]
+            if per_motion is not None and len(caps) > per_motion:
+                caps = [caps[i] for i in sorted(rng.choice(len(caps), per_motion, replace=False))]
             if masks is None:
                 found += [(cap, desc) for cap in caps]
                 continue
@@ -133,6 +142,11 @@ def load_pairs(data: list[str] | str, annotations: str | Path | None, split: str
                 else:
                     found.append((cap, desc))
                 found_masks.append(field_mask(unspoken))
+                if paraphrase > 0 and split == "train" and rng.random() < paraphrase:
+                    other = paraphrase_caption(cap, rng)
+                    if other is not None:
+                        found.append((other, found[-1][1]))
+                        found_masks.append(found_masks[-1])
         pairs += found * (rep if split == "train" else 1)
         if masks is not None:
             masks += found_masks * (rep if split == "train" else 1)
@@ -195,20 +209,23 @@ class CaptionFeatures:
                 self.flat, self.lens = data["flat"], data["lens"]
                 self.starts = torch.cumsum(self.lens, 0) - self.lens
                 return
-        chunks, lens = [], []
-        for s in tqdm(range(0, len(self.captions), batch), desc="caption features", unit="batch", leave=False):
-            f, m = encoder.encode(self.captions[s:s + batch])
-            for row, mrow in zip(f, m, strict=True):
-                n = int(mrow.sum())
-                chunks.append(row[:n].to(torch.bfloat16))
-                lens.append(n)
+        # Features of captions that other cached sets hold are reused: runs that add captions encode only those.
+        known = _cached_features(cache_dir, encoder.model_path.name, set(self.captions)) if cache_dir else {}
+        todo = [c for c in self.captions if c not in known]
+        todo.sort(key=len)  # batches of similar length pad less
+        for s in tqdm(range(0, len(todo), batch), desc="caption features", unit="batch", leave=False):
+            f, m = encoder.encode(todo[s:s + batch])
+            for cap, row, mrow in zip(todo[s:s + batch], f, m, strict=True):
+                known[cap] = row[: int(mrow.sum())].to(torch.bfloat16)
+        chunks = [known[c] for c in self.captions]
         self.flat = torch.cat(chunks)
-        self.lens = torch.tensor(lens)
+        self.lens = torch.tensor([len(c) for c in chunks])
         self.starts = torch.cumsum(self.lens, 0) - self.lens
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_suffix(".tmp")
-            torch.save({"key": key, "flat": self.flat, "lens": self.lens}, tmp)
+            torch.save({"key": key, "flat": self.flat, "lens": self.lens, "captions": self.captions,
+                        "encoder": str(encoder.model_path.name)}, tmp)
             tmp.replace(cache)
 
     def __len__(self) -> int:
@@ -222,6 +239,20 @@ class CaptionFeatures:
         for row, (s, n) in enumerate(zip(self.starts[idx].tolist(), lens.tolist(), strict=True)):
             out[row, :n] = self.flat[s:s + n]
         return out, torch.arange(t)[None] < lens[:, None]
+
+
+def _cached_features(cache_dir: Path, encoder_name: str, wanted: set[str]) -> dict[str, torch.Tensor]:
+    """Features of the wanted captions found in the cache folder's files (those that list their captions)."""
+    found: dict[str, torch.Tensor] = {}
+    for path in sorted(Path(cache_dir).glob("caption_features-*.pt")) if Path(cache_dir).is_dir() else []:
+        data = torch.load(path, weights_only=True)
+        if data.get("encoder") != encoder_name or "captions" not in data:
+            continue
+        starts = torch.cumsum(data["lens"], 0) - data["lens"]
+        for cap, s, n in zip(data["captions"], starts.tolist(), data["lens"].tolist(), strict=True):
+            if cap in wanted and cap not in found:
+                found[cap] = data["flat"][s:s + n]
+    return found
 
 
 def _sample(rng: torch.Generator, n_pairs: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -302,11 +333,25 @@ def train_default(args, run) -> int:
     encoder = get_token_encoder(args.text_encoder)
     tokenizer = encoder._load()[0]
     masks: list[list[bool]] = []
-    train_pairs = load_pairs(args.data, args.annotations, "train", masks)
+    train_pairs = load_pairs(args.data, args.annotations, "train", masks, paraphrase=args.paraphrase, seed=args.seed,
+                             per_motion=args.captions_per_motion)
+    n_corpus = len(train_pairs)
+    if args.augment:
+        from training.reasoner_augment import synthetic_pairs
+
+        extra = synthetic_pairs(args.augment, args.seed)
+        train_pairs += extra
+        masks += [[True] * len(FIELDS)] * len(extra)  # composed with exactly the caption's segments: all fields
     keep = torch.tensor(masks, dtype=torch.long)
-    val_pairs = load_pairs(args.data, args.annotations, "val")
+    val_pairs = load_pairs(args.data, args.annotations, "val", seed=args.seed, per_motion=args.captions_per_motion)
     max_len = args.max_len
-    train_t = TargetTable(tokenizer, train_pairs, max_len)
+    wordpiece_ids = None
+    if args.init:  # fine-tuning keeps the model's output vocabulary (words it never saw would be UNK)
+        try:
+            wordpiece_ids = [int(i) for i in json.loads((Path(args.init) / VOCAB_NAME).read_text())["wordpiece_ids"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise KinmoInputError(f"--init {args.init}: missing or damaged {VOCAB_NAME}: {exc}") from None
+    train_t = TargetTable(tokenizer, train_pairs, max_len, wordpiece_ids)
     val_t = TargetTable(tokenizer, val_pairs, max_len, train_t.wordpiece_ids)
     # The cache lives outside the model folder, which is copied whole into the default assets.
     cache_dir = Path(args.cache_dir) if args.cache_dir else Path(tempfile.gettempdir()) / "kinmo-reasoner-cache"
@@ -318,9 +363,11 @@ def train_default(args, run) -> int:
                          num_fields=len(FIELDS), d_model=args.d_model, n_layers=args.layers, n_heads=args.heads,
                          dropout=0.1, max_len=max_len)
     model = ReasonerModel(cfg)
+    init_weights(model, ReasonerConfig, args.init)
     n_params = sum(p.numel() for p in model.parameters())
     left_out = 1 - float(keep.float().mean())
-    run.print(f"{len(train_pairs)} training captions ({len(feats)} distinct with val; {left_out:.1%} "
+    run.print(f"{len(train_pairs)} training captions ({n_corpus} from the corpus with paraphrases, "
+              f"{len(train_pairs) - n_corpus} composed; {len(feats)} distinct with val; {left_out:.1%} "
           "of fields left out where the caption leaves their action unspoken), "
           f"vocabulary {len(train_t.wordpiece_ids)} words, {n_params / 1e6:.2f} M parameters")
     step_fn = run.wrap(model, "loss")
@@ -360,6 +407,8 @@ def train_default(args, run) -> int:
     write_atomic(out / VOCAB_NAME, lambda fh: fh.write(json.dumps(vocab).encode()), overwrite=True)
     meta = provenance(args, steps=steps, steps_done=schedule.done, batch=batch, lr=peak, val_loss=val,
                       fields=list(FIELDS), text_encoder=args.text_encoder, train_captions=len(train_pairs),
+                      augment=args.augment, paraphrase=args.paraphrase, init=args.init,
+                      captions_per_motion=args.captions_per_motion,
                       minutes=(time.time() - t0) / 60)
     save_pretrained(model, cfg, out, extra_meta={**meta, **run.describe()}, overwrite=True)
     print(f"saved {out} (val loss {val:.4f}, {(time.time() - t0) / 60:.1f} min)")
@@ -523,6 +572,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", default=None,
                    help="where caption token features are cached (default: a kinmo-reasoner-cache temp folder)")
     add_time_budget(p)
+    p.add_argument("--augment", type=int, default=0, metavar="N",
+                   help="add N captions composed from the paraphrase tables (training/reasoner_augment.py)")
+    p.add_argument("--paraphrase", type=float, default=0.0, metavar="P",
+                   help="a fraction P of the corpus captions also joins in other words (default 0)")
+    p.add_argument("--captions-per-motion", type=int, default=None, metavar="K",
+                   help="use at most K captions of each corpus motion (default all; fewer to fine-tune quickly)")
     p.add_argument("--base-model", default=None, help="fine-tune this local Hugging Face causal LM instead")
     p.add_argument("--lora", action="store_true", help="with --base-model: train LoRA adapters through peft")
     p.add_argument("--lora-rank", type=int, default=16)
