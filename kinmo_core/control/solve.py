@@ -47,6 +47,12 @@ FLOOR: float = 0.0
 REACH_TOLERANCE: float = 0.02
 """Metres a target may stay away from its joint before a warning names the residual."""
 
+REACH: np.ndarray = np.full(NUM_JOINTS, 0.05)
+"""Metres (per joint) a target may lie from the generated joint on the ground before the whole body moves towards
+it: hands and feet reach further by themselves (the solve bends the limb), the trunk and head hardly."""
+for _name in ("left_wrist", "right_wrist", "left_ankle", "right_ankle", "left_foot", "right_foot"):
+    REACH[JOINT_INDEX[_name]] = 0.25
+
 _J = JOINT_INDEX
 _LIMBS = (("left_hip", "left_knee", "left_ankle", "knee_flexion"), ("right_hip", "right_knee", "right_ankle",
           "knee_flexion"), ("left_shoulder", "left_elbow", "left_wrist", "elbow_flexion"),
@@ -155,13 +161,46 @@ def _prepare(rot: torch.Tensor, root: torch.Tensor, off: torch.Tensor, targets: 
             turn = y_rotation(torch.from_numpy(delta).to(rot.dtype))
             rot = rot.clone()
             rot[:, 0] = qmul(turn, rot[:, 0])
-    for axis in range(3):
-        col = targets[:, 0, axis]
-        known = np.isfinite(col)
-        if known.any():
-            d = _interp_fill(np.where(known, col - root[:, axis].numpy(), 0.0), known)
-            root[:, axis] += torch.from_numpy(d).to(root.dtype)
+    shift = _root_shift(forward_kinematics(rot, root, off).numpy(), targets)
+    root = root + torch.from_numpy(shift).to(root.dtype)
     return rot, root
+
+
+def _root_shift(p: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Return the root move (T, 3) that brings targeted joints within their limb's reach, interpolated in time.
+
+    A pelvis target moves the root onto it. Any other target further than `REACH` from its joint moves the body
+    along the ground by the rest (the mean over the frame's targets), so targets taken from a motion that travels
+    elsewhere (metres away) are met by walking there, not by stretching limbs against planted feet at the iteration
+    cap. Frame 0 stays where features put it (x = z = 0) unless a target says otherwise; the move builds up from there.
+    """
+    n = len(p)
+    shift = np.zeros((n, 3))
+    pelvis = targets[:, 0]
+    for axis in range(3):
+        known = np.isfinite(pelvis[:, axis])
+        if not known.any():
+            continue
+        d = np.where(known, pelvis[:, axis] - p[:, 0, axis], 0.0)
+        if axis != 1 and not known[0]:
+            known, d = known.copy(), d.copy()
+            known[0], d[0] = True, 0.0
+        shift[:, axis] = _interp_fill(d, known)
+    # Horizontal offset of every other targeted joint beyond its reach, averaged per frame.
+    gap = targets[:, 1:, [0, 2]] - p[:, 1:, [0, 2]]
+    have = np.isfinite(gap).any(-1)
+    known = have.any(-1)
+    if known.any():
+        g = np.nan_to_num(gap)
+        size = np.linalg.norm(g, axis=-1, keepdims=True)
+        g = g * np.clip(1.0 - REACH[1:, None] / np.maximum(size, 1e-9), 0.0, None)
+        mean = g.sum(1) / np.maximum(have.sum(-1), 1)[:, None]
+        if not known[0]:
+            known[0], mean[0] = True, 0.0
+        for a, axis in enumerate((0, 2)):
+            if not np.isfinite(pelvis[:, axis]).any():
+                shift[:, axis] = _interp_fill(np.where(known, mean[:, a], 0.0), known)
+    return shift
 
 
 def _depths() -> list[list[int]]:
@@ -458,12 +497,15 @@ def joints_to_motion_features(joints: np.ndarray) -> np.ndarray:
     """Return features (T, 263) whose recovered joints are `joints` (T, 22, 3; target skeleton, floor at 0).
 
     Features hold one row fewer than the joints they come from, so one frame is extrapolated at the end. The
-    joints keep their place unless their frame 0 is not at the origin facing +Z (features start every motion there).
+    joints keep their place (features start every motion at x = z = 0, so frame 0's pelvis should be there). They
+    are not re-levelled: a motion whose planted toes end a few millimetres above the floor would otherwise sink by
+    that much, and every target with it.
     """
     j = np.asarray(joints, np.float64)
     nxt = 2 * j[-1:] - j[-2:-1]
     nxt[..., 1] = np.maximum(nxt[..., 1], j[-1:, :, 1])  # never push the extra frame through the floor
-    return np.asarray(joints_to_features(np.concatenate((j, nxt)), uniform_skeleton=False), np.float32)
+    return np.asarray(joints_to_features(np.concatenate((j, nxt)), uniform_skeleton=False, canonical=False),
+                      np.float32)
 
 
 def warn_residuals(residuals: list[dict], tolerance: float = REACH_TOLERANCE) -> None:
