@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from kinmo_core.motion.contacts import FOOT_JOINTS, ground_contacts, true_runs
+from kinmo_core.motion.contacts import FOOT_JOINTS, GROUND_GATE, ground_contacts, true_runs
 from kinmo_core.motion.features import joints_to_features
 from kinmo_core.motion.ik import estimate_offsets, forward_kinematics, positions_to_rotations
 from kinmo_core.motion.plausibility import JOINT_LIMITS
@@ -40,7 +40,7 @@ from kinmo_core.motion.rotations import (
     quat_to_matrix,
     y_rotation,
 )
-from kinmo_core.motion.skeleton import BONE_LENGTHS, FACE_JOINTS, JOINT_INDEX, NUM_JOINTS, PARENTS
+from kinmo_core.motion.skeleton import BONE_LENGTHS, FACE_JOINTS, JOINT_INDEX, NUM_JOINTS, PARENTS, rest_pose
 
 FLOOR: float = 0.0
 """Height of the floor in motion coordinates (features_to_joints puts the clip's lowest point there)."""
@@ -115,6 +115,54 @@ def foot_locks(joints: np.ndarray, reference: np.ndarray | None = None,
             p[1] = max(p[1], FLOOR)
             locks[a:b, joint] = p
     return locks
+
+
+STEP_CLEARANCE: float = 0.07
+"""Metres a foot stepping between two ground targets is lifted to mid-step (over the skate rule's 5 cm)."""
+
+
+def target_steps(targets: np.ndarray, max_gap: int = 20, max_speed: float = 0.01,
+                 step_speed: float = 0.06) -> tuple[np.ndarray, np.ndarray]:
+    """Return locks (T, 22, 3; NaN elsewhere) and swing heights (T, 22; 0 elsewhere) for feet the user targets.
+
+    Two consecutive targets of a foot joint, at most `max_gap` frames apart, one or both on the ground (within
+    `GROUND_GATE` of the joint's standing height), say what the foot does between them: both on the ground almost
+    at one place (under `max_speed` metres per frame apart) it stands there, held on the line joining them;
+    otherwise it steps: a swing of `step_speed` metres per frame lifted `STEP_CLEARANCE` off the floor (mid-gap
+    between two ground targets, last before a lifted one, first after one), standing on each ground target before
+    or after it. Without this the foot follows another motion's steps only at the target frames
+    and slides along the floor between them.
+    """
+    tg = np.asarray(targets, np.float64)
+    locks = np.full(tg.shape, np.nan)
+    lift = np.zeros(tg.shape[:2])
+    stand = rest_pose()[:, 1] - rest_pose()[:, 1].min()
+    for joint in FOOT_JOINTS:
+        frames = np.flatnonzero(np.isfinite(tg[:, joint]).all(-1))
+        for a, b in zip(frames[:-1], frames[1:], strict=True):
+            pa, pb = tg[a, joint], tg[b, joint]
+            down_a, down_b = (p[1] - FLOOR < stand[joint] + GROUND_GATE for p in (pa, pb))
+            if b - a > max_gap or not (down_a or down_b):
+                continue
+            dist = float(np.linalg.norm((pb - pa)[[0, 2]]))
+            if down_a and down_b and dist <= max_speed * (b - a):
+                w = np.linspace(0.0, 1.0, b - a + 1)[:, None]
+                locks[a:b + 1, joint] = (1 - w) * pa + w * pb
+                continue
+            if b - a < 3:
+                continue
+            # The swing takes the time its length needs; the foot stands on the ground before and after it.
+            swing = int(np.clip(math.ceil(dist / step_speed), 1, b - a - 1))
+            if down_a and down_b:
+                s0 = a + (b - a - swing + 1) // 2
+            else:
+                s0 = b - swing if down_a else a + 1
+            if down_a:
+                locks[a:s0, joint] = pa
+            if down_b:
+                locks[s0 + swing:b + 1, joint] = pb
+            lift[s0:s0 + swing, joint] = FLOOR + stand[joint] + STEP_CLEARANCE
+    return locks, lift
 
 
 def _heading(p: torch.Tensor) -> torch.Tensor:
@@ -408,6 +456,10 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
             for name in leg:
                 skip[:, _J[name]] |= user
         lock = foot_locks(start, reference if reference is not None else j0, skip)
+        # A foot the user targets on the ground stays planted between those targets (not the generated steps).
+        held, swing = target_steps(tgt)
+        lock = np.where(np.isfinite(held) | (swing > 0)[..., None], held, lock)
+        skip |= swing > 0
 
     def weights(lock: np.ndarray) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
         goal = np.where(np.isfinite(tgt), tgt, lock)
@@ -424,6 +476,8 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
         for k, joint in enumerate(FOOT_JOINTS):
             free = ~planted[:, k] & ~skip[:, joint] & ~np.isfinite(tgt[:, joint]).any(-1)
             lift[free, joint] = np.maximum(ref[free, joint, 1], FLOOR)
+    if lock_feet:
+        lift = np.maximum(lift, swing)
     lift_t = torch.from_numpy(lift).to(dtype)
     lift_w = torch.from_numpy((lift > 0).astype(np.float64)).to(dtype)
 
