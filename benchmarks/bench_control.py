@@ -281,6 +281,9 @@ def main() -> int:
                 table[m][f"density {d:g}"] = summarise(c["rows"][m], None, [d])
             for joint in JOINTS:
                 table[m][joint] = summarise(c["rows"][m], [joint])
+            for d in DENSITIES:
+                # Sparse foot targets taken from another motion's steps are where skating could be added.
+                table[m][f"feet {d:g}"] = summarise(c["rows"][m], ["left_foot", "right_foot"], [d])
         result["control"] = table
         print("method        cell            err_cm  traj_err  loc_err  skate_ratio  slide_max_cm")
         for m, t in table.items():
