@@ -39,6 +39,11 @@ def test_root_shift_moves_the_body_within_reach_from_frame_0():
     np.testing.assert_allclose(shift[0], 0.0, atol=1e-12)  # frame 0 stays where features start it
     np.testing.assert_allclose(shift[5], shift[10] / 2, atol=1e-9)
     assert not _root_shift(p, np.full_like(p, np.nan)).any()
+    # A pelvis target (a keyframe at frame 0, say) wins at its frame; a far hand elsewhere still moves the body.
+    tg[0, J["pelvis"]] = p[0, J["pelvis"]]
+    np.testing.assert_allclose(_root_shift(p, tg)[10], shift[10], atol=1e-9)
+    tg[10, J["pelvis"]] = p[10, J["pelvis"]] + [0.1, 0.0, 0.0]
+    np.testing.assert_allclose(_root_shift(p, tg)[10], [0.1, 0.0, 0.0], atol=1e-9)
 
 
 @pytest.mark.parametrize("joint", ["head", "left_wrist"])

@@ -225,29 +225,26 @@ def _root_shift(p: np.ndarray, targets: np.ndarray) -> np.ndarray:
     n = len(p)
     shift = np.zeros((n, 3))
     pelvis = targets[:, 0]
-    for axis in range(3):
-        known = np.isfinite(pelvis[:, axis])
-        if not known.any():
-            continue
-        d = np.where(known, pelvis[:, axis] - p[:, 0, axis], 0.0)
-        if axis != 1 and not known[0]:
-            known, d = known.copy(), d.copy()
-            known[0], d[0] = True, 0.0
-        shift[:, axis] = _interp_fill(d, known)
     # Horizontal offset of every other targeted joint beyond its reach, averaged per frame.
     gap = targets[:, 1:, [0, 2]] - p[:, 1:, [0, 2]]
     have = np.isfinite(gap).any(-1)
-    known = have.any(-1)
-    if known.any():
-        g = np.nan_to_num(gap)
-        size = np.linalg.norm(g, axis=-1, keepdims=True)
-        g = g * np.clip(1.0 - REACH[1:, None] / np.maximum(size, 1e-9), 0.0, None)
-        mean = g.sum(1) / np.maximum(have.sum(-1), 1)[:, None]
-        if not known[0]:
-            known[0], mean[0] = True, 0.0
-        for a, axis in enumerate((0, 2)):
-            if not np.isfinite(pelvis[:, axis]).any():
-                shift[:, axis] = _interp_fill(np.where(known, mean[:, a], 0.0), known)
+    others = have.any(-1)
+    g = np.nan_to_num(gap)
+    size = np.linalg.norm(g, axis=-1, keepdims=True)
+    g = g * np.clip(1.0 - REACH[1:, None] / np.maximum(size, 1e-9), 0.0, None)
+    mean = g.sum(1) / np.maximum(have.sum(-1), 1)[:, None]
+    for axis in range(3):
+        known = np.isfinite(pelvis[:, axis])
+        d = np.where(known, pelvis[:, axis] - p[:, 0, axis], 0.0)
+        if axis != 1:
+            # A pelvis target wins at its frame; the other joints' move fills the frames it leaves.
+            extra = others & ~known
+            d = np.where(extra, mean[:, 0 if axis == 0 else 1], d)
+            known = known | extra
+            if known.any() and not known[0]:
+                known[0], d[0] = True, 0.0
+        if known.any():
+            shift[:, axis] = _interp_fill(d, known)
     return shift
 
 
