@@ -32,6 +32,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from kinmo_core.control.generate import GUIDANCE_BEFORE_IK  # noqa: E402
 from kinmo_core.control.guidance import guide_codes  # noqa: E402
 from kinmo_core.control.solve import joints_to_motion_features, solve_joints  # noqa: E402
 from kinmo_core.eval.plausibility_report import foot_skating  # noqa: E402
@@ -45,8 +46,13 @@ METHODS = ("none", "guidance", "ik", "guidance+ik")
 SHARED = ROOT.parent / "shared" / "data" / "bandai-namco-1"
 
 
-def real_motions(synth: Path | None, n_synth: int, n_bandai: int, seed: int) -> list[tuple[str, np.ndarray, str]]:
-    """Return (caption, joints (T, 22, 3), source) of real test motions, cropped to at most 196 frames."""
+def real_motions(synth: Path | None, n_synth: int, n_bandai: int, seed: int,
+                 bandai: Path = SHARED) -> list[tuple[str, np.ndarray, str]]:
+    """Return (caption, joints (T, 22, 3), source) of real test motions, cropped to at most 196 frames.
+
+    bandai: the Bandai-Namco dataset-1 folder (its BVH clips and cfg/), whose test split is drawn as `kinmo corpus
+    import-bvh` draws it (the imported copy in data/bandai holds the same clips as features).
+    """
     rng = np.random.default_rng(seed)
     out = []
     if synth is not None and n_synth:
@@ -63,12 +69,14 @@ def real_motions(synth: Path | None, n_synth: int, n_bandai: int, seed: int) -> 
         from kinmo_core.motion.file import load_motion
 
         # The test split `kinmo corpus import` (seed 0) gives these clips, so the default model never trained on them.
-        files = sorted(SHARED.rglob("*.bvh"))
+        files = sorted(bandai.rglob("*.bvh"))
+        if not files:
+            raise SystemExit(f"no Bandai-Namco BVH clips under {bandai} (give --bandai or --bandai-motions 0)")
         split = assign_splits([_clean_id(f.stem) for f in files], 0)
         test = [k for k, f in enumerate(files) if split[_clean_id(f.stem)] == "test"]
         for k in rng.choice(test, min(n_bandai, len(test)), replace=False):
             f = files[int(k)]
-            lab = bandai_labels(f, SHARED / "cfg")
+            lab = bandai_labels(f, bandai / "cfg")
             cap = bandai_captions(lab["content"], lab["style"], np.random.default_rng([0, int(k)]))[0]
             j = load_motion(f).joints.astype(np.float64)
             out.append((cap, j[: 196 - (min(len(j), 196) % 4)], "bandai"))
@@ -107,14 +115,20 @@ def control_protocol(pipe, motions, methods, seed: int, one_case: bool = False) 
             tg[frames, JOINT_INDEX[joint]] = real[frames, JOINT_INDEX[joint]]
             tgts.append(tg)
         guided = None
-        if any("guidance" in m for m in methods):
+        if "guidance" in methods:
             t0 = time.perf_counter()
             with torch.enable_grad():
                 g = guide_codes(pipe, codes.expand(len(cases), -1, -1), tgts, [None] * len(cases)).detach()
             guided = [np.asarray(features_to_joints(g[i, :n].double()).numpy()) for i in range(len(cases))]
-            dt = time.perf_counter() - t0
-            timing["guidance"] = timing.get("guidance", 0.0) + dt
-            timing["guidance+ik"] = timing.get("guidance+ik", 0.0) + dt
+            timing["guidance"] = timing.get("guidance", 0.0) + time.perf_counter() - t0
+        if "guidance+ik" in methods:
+            # guidance+ik steers with fewer steps (generate.GUIDANCE_BEFORE_IK), as `kinmo generate` does.
+            t0 = time.perf_counter()
+            with torch.enable_grad():
+                g2 = guide_codes(pipe, codes.expand(len(cases), -1, -1), tgts, [None] * len(cases),
+                                 GUIDANCE_BEFORE_IK).detach()
+            guided_ik = [np.asarray(features_to_joints(g2[i, :n].double()).numpy()) for i in range(len(cases))]
+            timing["guidance+ik"] = timing.get("guidance+ik", 0.0) + time.perf_counter() - t0
         for ci, (joint, dens, frames) in enumerate(cases):
             texts.append(text)
             for m in methods:
@@ -124,7 +138,7 @@ def control_protocol(pipe, motions, methods, seed: int, one_case: bool = False) 
                 elif m == "guidance":
                     j = guided[ci]
                 else:
-                    start = base if m == "ik" else guided[ci]
+                    start = base if m == "ik" else guided_ik[ci]
                     j = solve_joints(start, tgts[ci])
                 f = joints_to_motion_features(j) if "ik" in m else np.asarray(plain.float().numpy())
                 if m == "guidance":
@@ -213,16 +227,18 @@ def speed_test(pipe, methods, repeats: int = 3) -> dict:
              "positions": [[-0.3, 1.0 + 0.2 * np.sin(t / 10), 0.3] for t in range(196)]}]
     out = {}
     for m in methods:
-        times = []
+        times, cpu = [], []
         for r in range(repeats + 1):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 generate_controlled(pipe, ["a person waves the right hand"], cons, frames=196, seed=r, levels=1,
                                     method=m)
             if r:
                 times.append(time.perf_counter() - t0)  # the first run warms up
-        out[m] = {"median_s": statistics.median(times), "min_s": min(times)}
+                cpu.append(time.process_time() - c0)
+        # CPU seconds of the one torch thread: what the wall clock gives on an idle machine (not beside trainings).
+        out[m] = {"median_s": statistics.median(times), "min_s": min(times), "cpu_median_s": statistics.median(cpu)}
     return out
 
 
@@ -232,6 +248,9 @@ def main() -> int:
     ap.add_argument("--synth-motions", type=int, default=2)
     ap.add_argument("--bandai-motions", type=int, default=2)
     ap.add_argument("--fid-motions", type=int, default=32, help="synthetic test motions for FID / R-precision")
+    ap.add_argument("--fid-synth", type=Path, default=None,
+                    help="corpus whose test split gives the FID motions (default --synth; data/synth20k has 6000)")
+    ap.add_argument("--bandai", type=Path, default=SHARED, help="the Bandai-Namco dataset-1 folder (BVH + cfg/)")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
@@ -245,7 +264,7 @@ def main() -> int:
     methods = [m for m in args.methods.split(",") if m]
     skip = set(args.skip.split(","))
     result: dict = {}
-    motions = real_motions(args.synth, args.synth_motions, args.bandai_motions, args.seed)
+    motions = real_motions(args.synth, args.synth_motions, args.bandai_motions, args.seed, args.bandai)
     print(f"{len(motions)} real motions: " + ", ".join(f"{s} {len(j)} frames" for _, j, s in motions))
     if "control" not in skip:
         t0 = time.perf_counter()
@@ -262,6 +281,9 @@ def main() -> int:
                 table[m][f"density {d:g}"] = summarise(c["rows"][m], None, [d])
             for joint in JOINTS:
                 table[m][joint] = summarise(c["rows"][m], [joint])
+            for d in DENSITIES:
+                # Sparse foot targets taken from another motion's steps are where skating could be added.
+                table[m][f"feet {d:g}"] = summarise(c["rows"][m], ["left_foot", "right_foot"], [d])
         result["control"] = table
         print("method        cell            err_cm  traj_err  loc_err  skate_ratio  slide_max_cm")
         for m, t in table.items():
@@ -269,7 +291,7 @@ def main() -> int:
                 print(f"{m:13s} {cell:15s} {v['err_cm']:7.2f}  {v['traj_err']:8.3f}  {v['loc_err']:7.3f}  "
                       f"{v['skate_ratio']:11.3f}  {v['slide_max_cm']:12.2f}")
     if "fid" not in skip:
-        fid_motions = real_motions(args.synth, args.fid_motions, 0, args.seed + 1)
+        fid_motions = real_motions(args.fid_synth or args.synth, args.fid_motions, 0, args.seed + 1)
         c = control_protocol(pipe, fid_motions, methods, args.seed, one_case=True)
         real_feats = [np.asarray(joints_to_motion_features(j), np.float32) for _, j, _ in fid_motions]
         ev = evaluator_scores(c["features"], c["texts"], real_feats)
@@ -289,7 +311,8 @@ def main() -> int:
     if "speed" not in skip:
         result["speed"] = speed_test(pipe, [m for m in methods if m != "none"] + ["none"])
         for m, v in result["speed"].items():
-            print(f"speed (196 frames, after loading) {m:13s} median {v['median_s']:.2f} s  min {v['min_s']:.2f} s")
+            print(f"speed (196 frames, after loading) {m:13s} median {v['median_s']:.2f} s  min {v['min_s']:.2f} s  "
+                  f"CPU median {v['cpu_median_s']:.2f} s")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     return 0

@@ -23,6 +23,9 @@ METHODS: tuple[str, ...] = ("guidance+ik", "ik", "guidance", "none")
 """guidance: steer the code logits through the decoder; ik: correct in joint space; none: ignore the constraints
 (the unconstrained baseline, for measuring)."""
 DEFAULT_METHOD: str = "ik"
+GUIDANCE_BEFORE_IK: GuidanceSettings = GuidanceSettings(steps=12)
+"""guidance+ik's guidance: the solve meets the targets exactly afterwards, so the guidance only has to bring the
+motion near them; 12 Adam steps instead of 40 keep a 196-frame generation within 2 s on this CPU."""
 
 
 def resolve_frames(pipe, texts: Sequence[str], constraints: Sequence[Constraint], frames: int | None,
@@ -73,6 +76,8 @@ def generate_controlled(pipe, texts: Sequence[str], constraints, frames: int | N
         plain = pipe.parts.rvq.decode(codes) * pipe.std + pipe.mean
     base = [np.asarray(features_to_joints(plain[i, :n].double()).numpy()) for i in range(len(texts))]
     targets = [tg.resolve_pins(j) for tg, j in zip(targets, base, strict=True)]
+    if guidance is None and method == "guidance+ik":
+        guidance = GUIDANCE_BEFORE_IK
     if "guidance" in method:
         with torch.enable_grad():
             feats = guide_codes(pipe, codes, [tg.positions for tg in targets], [tg.heading for tg in targets],
@@ -85,7 +90,7 @@ def generate_controlled(pipe, texts: Sequence[str], constraints, frames: int | N
         if "ik" in method:
             joints = np.asarray(features_to_joints(f).numpy())
             fixed = solve_joints(joints, targets[i].positions, targets[i].heading, settings=solve)
-            out = joints_to_motion_features(fixed)
+            out = joints_to_motion_features(fixed, level=False)
         else:
             out = f.float().numpy()
         m = Motion.from_features(out, text=text, descriptions=used[i], source=f"kinmo-generate (control: {method})")

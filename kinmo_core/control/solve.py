@@ -40,7 +40,7 @@ from kinmo_core.motion.cleanup import (  # noqa: F401  (clean_feet, joints_to_mo
     lift_feet,
     target_offsets,
 )
-from kinmo_core.motion.contacts import FOOT_JOINTS, ground_contacts
+from kinmo_core.motion.contacts import FOOT_JOINTS, GROUND_GATE, ground_contacts
 from kinmo_core.motion.ik import forward_kinematics, positions_to_rotations
 from kinmo_core.motion.plausibility import JOINT_LIMITS
 from kinmo_core.motion.rotations import (
@@ -51,10 +51,16 @@ from kinmo_core.motion.rotations import (
     quat_to_axis_angle,
     y_rotation,
 )
-from kinmo_core.motion.skeleton import FACE_JOINTS, JOINT_INDEX, NUM_JOINTS
+from kinmo_core.motion.skeleton import FACE_JOINTS, JOINT_INDEX, NUM_JOINTS, rest_pose
 
 REACH_TOLERANCE: float = 0.02
 """Metres a target may stay away from its joint before a warning names the residual."""
+
+REACH: np.ndarray = np.full(NUM_JOINTS, 0.05)
+"""Metres (per joint) a target may lie from the generated joint on the ground before the whole body moves towards
+it: hands and feet reach further by themselves (the solve bends the limb), the trunk and head hardly."""
+for _name in ("left_wrist", "right_wrist", "left_ankle", "right_ankle", "left_foot", "right_foot"):
+    REACH[JOINT_INDEX[_name]] = 0.25
 
 _J = JOINT_INDEX
 _LEG_JOINTS = {0: ("left_hip", "left_knee", "left_ankle", "left_foot"),
@@ -81,6 +87,54 @@ class SolveSettings:
     root_smooth: float = 100.0
     keyframe_window: int = 10
     """Frames either side of a keyframe over which its last exact correction fades in and out."""
+
+
+STEP_CLEARANCE: float = 0.07
+"""Metres a foot stepping between two ground targets is lifted to mid-step (over the skate rule's 5 cm)."""
+
+
+def target_steps(targets: np.ndarray, max_gap: int = 20, max_speed: float = 0.01,
+                 step_speed: float = 0.06) -> tuple[np.ndarray, np.ndarray]:
+    """Return locks (T, 22, 3; NaN elsewhere) and swing heights (T, 22; 0 elsewhere) for feet the user targets.
+
+    Two consecutive targets of a foot joint, at most `max_gap` frames apart, one or both on the ground (within
+    `GROUND_GATE` of the joint's standing height), say what the foot does between them: both on the ground almost
+    at one place (under `max_speed` metres per frame apart) it stands there, held on the line joining them;
+    otherwise it steps: a swing of `step_speed` metres per frame lifted `STEP_CLEARANCE` off the floor (mid-gap
+    between two ground targets, last before a lifted one, first after one), standing on each ground target before
+    or after it. Without this the foot follows another motion's steps only at the target frames
+    and slides along the floor between them.
+    """
+    tg = np.asarray(targets, np.float64)
+    locks = np.full(tg.shape, np.nan)
+    lift = np.zeros(tg.shape[:2])
+    stand = rest_pose()[:, 1] - rest_pose()[:, 1].min()
+    for joint in FOOT_JOINTS:
+        frames = np.flatnonzero(np.isfinite(tg[:, joint]).all(-1))
+        for a, b in zip(frames[:-1], frames[1:], strict=True):
+            pa, pb = tg[a, joint], tg[b, joint]
+            down_a, down_b = (p[1] - FLOOR < stand[joint] + GROUND_GATE for p in (pa, pb))
+            if b - a > max_gap or not (down_a or down_b):
+                continue
+            dist = float(np.linalg.norm((pb - pa)[[0, 2]]))
+            if down_a and down_b and dist <= max_speed * (b - a):
+                w = np.linspace(0.0, 1.0, b - a + 1)[:, None]
+                locks[a:b + 1, joint] = (1 - w) * pa + w * pb
+                continue
+            if b - a < 3:
+                continue
+            # The swing takes the time its length needs; the foot stands on the ground before and after it.
+            swing = int(np.clip(math.ceil(dist / step_speed), 1, b - a - 1))
+            if down_a and down_b:
+                s0 = a + (b - a - swing + 1) // 2
+            else:
+                s0 = b - swing if down_a else a + 1
+            if down_a:
+                locks[a:s0, joint] = pa
+            if down_b:
+                locks[s0 + swing:b + 1, joint] = pb
+            lift[s0:s0 + swing, joint] = FLOOR + stand[joint] + STEP_CLEARANCE
+    return locks, lift
 
 
 def _interp_fill(values: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -119,13 +173,43 @@ def _prepare(rot: torch.Tensor, root: torch.Tensor, off: torch.Tensor, targets: 
             turn = y_rotation(torch.from_numpy(delta).to(rot.dtype))
             rot = rot.clone()
             rot[:, 0] = qmul(turn, rot[:, 0])
-    for axis in range(3):
-        col = targets[:, 0, axis]
-        known = np.isfinite(col)
-        if known.any():
-            d = _interp_fill(np.where(known, col - root[:, axis].numpy(), 0.0), known)
-            root[:, axis] += torch.from_numpy(d).to(root.dtype)
+    shift = _root_shift(forward_kinematics(rot, root, off).numpy(), targets)
+    root = root + torch.from_numpy(shift).to(root.dtype)
     return rot, root
+
+
+def _root_shift(p: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Return the root move (T, 3) that brings targeted joints within their limb's reach, interpolated in time.
+
+    A pelvis target moves the root onto it. Any other target further than `REACH` from its joint moves the body
+    along the ground by the rest (the mean over the frame's targets), so targets taken from a motion that travels
+    elsewhere (metres away) are met by walking there, not by stretching limbs against planted feet at the iteration
+    cap. Frame 0 stays where features put it (x = z = 0) unless a target says otherwise; the move builds up from there.
+    """
+    n = len(p)
+    shift = np.zeros((n, 3))
+    pelvis = targets[:, 0]
+    # Horizontal offset of every other targeted joint beyond its reach, averaged per frame.
+    gap = targets[:, 1:, [0, 2]] - p[:, 1:, [0, 2]]
+    have = np.isfinite(gap).any(-1)
+    others = have.any(-1)
+    g = np.nan_to_num(gap)
+    size = np.linalg.norm(g, axis=-1, keepdims=True)
+    g = g * np.clip(1.0 - REACH[1:, None] / np.maximum(size, 1e-9), 0.0, None)
+    mean = g.sum(1) / np.maximum(have.sum(-1), 1)[:, None]
+    for axis in range(3):
+        known = np.isfinite(pelvis[:, axis])
+        d = np.where(known, pelvis[:, axis] - p[:, 0, axis], 0.0)
+        if axis != 1:
+            # A pelvis target wins at its frame; the other joints' move fills the frames it leaves.
+            extra = others & ~known
+            d = np.where(extra, mean[:, 0 if axis == 0 else 1], d)
+            known = known | extra
+            if known.any() and not known[0]:
+                known[0], d[0] = True, 0.0
+        if known.any():
+            shift[:, axis] = _interp_fill(d, known)
+    return shift
 
 
 # The angles `motion.plausibility.joint_angles` measures against JOINT_LIMITS: between (b - a) and (d - c).
@@ -204,6 +288,10 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
             for name in leg:
                 skip[:, _J[name]] |= user
         lock = foot_locks(start, reference if reference is not None else j0, skip)
+        # A foot the user targets on the ground stays planted between those targets (not the generated steps).
+        held, swing = target_steps(tgt)
+        lock = np.where(np.isfinite(held) | (swing > 0)[..., None], held, lock)
+        skip |= swing > 0
 
     def weights(lock: np.ndarray) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
         goal = np.where(np.isfinite(tgt), tgt, lock)
@@ -220,6 +308,8 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
         for k, joint in enumerate(FOOT_JOINTS):
             free = ~planted[:, k] & ~skip[:, joint] & ~np.isfinite(tgt[:, joint]).any(-1)
             lift[free, joint] = np.maximum(ref[free, joint, 1], FLOOR)
+    if lock_feet:
+        lift = np.maximum(lift, swing)
     lift_t = torch.from_numpy(lift).to(dtype)
     lift_w = torch.from_numpy((lift > 0).astype(np.float64)).to(dtype)
 

@@ -318,16 +318,19 @@ def clean_motion_joints(joints: np.ndarray, smooth: bool = True) -> np.ndarray:
     return _lift_body(_plant(p))
 
 
-def joints_to_motion_features(joints: np.ndarray) -> np.ndarray:
+def joints_to_motion_features(joints: np.ndarray, level: bool = True) -> np.ndarray:
     """Return features (T, 263) whose recovered joints are `joints` (T, 22, 3; target skeleton, floor at 0).
 
     Features hold one row fewer than the joints they come from, so one frame is extrapolated at the end. The
     joints keep their place unless their frame 0 is not at the origin facing +Z (features start every motion there).
+    level=False keeps heights as they are: spatial control's targets would otherwise sink with a motion whose
+    planted toes end a few millimetres above the floor.
     """
     j = np.asarray(joints, np.float64)
     nxt = 2 * j[-1:] - j[-2:-1]
     nxt[..., 1] = np.maximum(nxt[..., 1], j[-1:, :, 1])  # never push the extra frame through the floor
-    return np.asarray(joints_to_features(np.concatenate((j, nxt)), uniform_skeleton=False), np.float32)
+    return np.asarray(joints_to_features(np.concatenate((j, nxt)), uniform_skeleton=False, canonical=level),
+                      np.float32)
 
 
 def clean_features(features: np.ndarray, smooth: bool = True) -> np.ndarray:
