@@ -93,6 +93,23 @@ def _quiet_stdout() -> None:
         pass
 
 
+def torch_threads() -> None:
+    """Set torch's thread count before torch loads: KINMO_THREADS, else the user's OMP_NUM_THREADS, else 1.
+
+    One thread is the default because it holds up when something else uses the CPU (Blender, a second job): on two
+    cores under load a 196-frame generation took 0.52 s with one thread and 1.63 s with two (BENCHMARKS.md).
+    """
+    value = os.environ.get("KINMO_THREADS")
+    if value is None:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        return
+    if not value.strip().isdigit() or int(value) < 1:
+        raise KinmoInputError(f"KINMO_THREADS must be a whole number of threads (1 or more), got {value!r}")
+    os.environ["OMP_NUM_THREADS"] = str(int(value))
+    if "torch" in sys.modules:  # already loaded (kinmo called in-process): set it directly
+        sys.modules["torch"].set_num_threads(int(value))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run `kinmo` with argv (default sys.argv[1:]) and return the exit code."""
     parser = build_parser()
@@ -104,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USER_ERROR
     try:
+        torch_threads()
         if getattr(args, "seed", None) is not None:  # every subcommand's --seed, before any work
             check_seed(args.seed, "--seed")
         code = int(args.func(args) or EXIT_OK)
