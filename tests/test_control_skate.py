@@ -15,7 +15,7 @@ from kinmo_core.pipeline import KinMoPipeline
 @pytest.fixture(scope="module")
 def walk() -> np.ndarray:
     pipe = KinMoPipeline.from_pretrained(load_reasoner=False)
-    return pipe("a person walks forward", frames=120, seed=3, levels=1).joints.astype(np.float64)
+    return pipe("a person walks forward", frames=120, seed=3, levels=1, cleanup=False).joints.astype(np.float64)
 
 
 def test_lowered_pelvis_keeps_swing_feet_up(walk):

@@ -34,7 +34,7 @@ def generated() -> Motion:
     from kinmo_core.pipeline import random_pipeline
 
     with pytest.warns(UserWarning):
-        motion = random_pipeline("tiny", seed=4).generate(["a person walks"], frames=40, seed=0)[0]
+        motion = random_pipeline("tiny", seed=4).generate(["a person walks"], frames=40, seed=0, cleanup=False)[0]
     fk = forward_kinematics(motion.rotations.astype(np.float64), motion.root_translation.astype(np.float64),
                             motion.offsets.astype(np.float64))
     assert np.linalg.norm(fk - motion.joints, axis=-1).max() > 2e-3
