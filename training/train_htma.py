@@ -32,10 +32,14 @@ from kinmo_core.alignment import (
     description_texts,
     pad_tokens,
 )
+from kinmo_core.data.captions import mirror_text
 from kinmo_core.data.dataset import MotionTextDataset, collate_motions
+from kinmo_core.data.layout import MIRROR_PREFIX, base_id, mirror_id
 from kinmo_core.errors import KinmoInputError
 from kinmo_core.models.htma import HTMA, HTMAConfig
 from kinmo_core.models.io import save_pretrained
+from kinmo_core.motion.features import mirror_features
+from kinmo_core.reasoner import mirror_descriptions
 from training.common import (
     Schedule,
     add_size_arg,
@@ -147,10 +151,6 @@ class Collate:
         self.descriptions = descriptions or {}
 
     def _mirrored(self, item: dict) -> dict:
-        from kinmo_core.data.captions import mirror_text
-        from kinmo_core.motion.features import mirror_features
-        from kinmo_core.reasoner import mirror_descriptions
-
         mean, std = self.mirror
         out = dict(item)
         out["motion"] = (mirror_features(item["motion"] * std + mean) - mean) / std
@@ -180,16 +180,11 @@ class Collate:
 
 def mirror_partner(motion_id: str) -> str:
     """The id of a motion's mirrored twin in the layout (an original's mirror, or a mirror's original)."""
-    from kinmo_core.data.layout import MIRROR_PREFIX, base_id, mirror_id
-
     return base_id(motion_id) if motion_id.startswith(MIRROR_PREFIX) else mirror_id(motion_id)
 
 
 def mirrored_texts(captions: list[str], descriptions: dict[str, dict] | None) -> tuple[list[str], dict[str, dict]]:
     """The captions and description sets of the mirrored items (for the text-feature cache)."""
-    from kinmo_core.data.captions import mirror_text
-    from kinmo_core.reasoner import mirror_descriptions
-
     desc = descriptions or {}
     mirrored = {f"mirror:{k}": mirror_descriptions(d) for k, d in desc.items() if mirror_partner(k) not in desc}
     return [mirror_text(c) for c in captions], mirrored
