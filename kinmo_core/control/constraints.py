@@ -332,9 +332,14 @@ def path_frames(constraints: Sequence[Constraint], text: str = "",
     return None
 
 
-def build_targets(constraints: Sequence[Constraint], frames: int, text: str = "") -> ControlTargets:
-    """Turn constraints into per-frame targets on a motion of `frames` frames; KinmoInputError if they do not fit."""
-    from kinmo_core.control.path import place_path, sample_path
+def build_targets(constraints: Sequence[Constraint], frames: int, text: str = "",
+                  pelvis_xz: np.ndarray | None = None) -> ControlTargets:
+    """Turn constraints into per-frame targets on a motion of `frames` frames; KinmoInputError if they do not fit.
+
+    pelvis_xz (frames, 2): the generated motion's pelvis on the ground; a path then takes that gait's pace
+    (`path.gait_progress`) instead of an even one.
+    """
+    from kinmo_core.control.path import gait_progress, path_length, place_path, sample_path
 
     n = int(frames)
     pos = np.full((n, NUM_JOINTS, 3), np.nan)
@@ -398,7 +403,8 @@ def build_targets(constraints: Sequence[Constraint], frames: int, text: str = ""
             check([e], where)
             if e - s < 2:
                 raise KinmoInputError(f"{where}: the path needs at least 3 frames")
-            xz, head = sample_path(c.points, e - s + 1, offset, yaw)
+            prog = None if pelvis_xz is None else gait_progress(np.asarray(pelvis_xz)[s:e + 1], path_length(c.points))
+            xz, head = sample_path(c.points, e - s + 1, offset, yaw, prog)
             vals = np.full((e - s + 1, 1, 3), np.nan)
             vals[:, 0, 0], vals[:, 0, 2] = xz[:, 0], xz[:, 1]
             put(m, range(s, e + 1), [0], vals, where)

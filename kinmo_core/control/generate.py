@@ -23,6 +23,9 @@ METHODS: tuple[str, ...] = ("guidance+ik", "ik", "guidance", "none")
 """guidance: steer the code logits through the decoder; ik: correct in joint space; none: ignore the constraints
 (the unconstrained baseline, for measuring)."""
 DEFAULT_METHOD: str = "ik"
+PATH_CANDIDATES: int = 4
+"""Motions generated per text when a path is given; the one whose gait covers the path's length most nearly is kept
+(its strides need the least stretching), and the path takes that gait's pace."""
 GUIDANCE_BEFORE_IK: GuidanceSettings = GuidanceSettings(steps=12)
 """guidance+ik's guidance: the solve meets the targets exactly afterwards, so the guidance only has to bring the
 motion near them; 12 Adam steps instead of 40 keep a 196-frame generation within 2 s on this CPU."""
@@ -69,12 +72,29 @@ def generate_controlled(pipe, texts: Sequence[str], constraints, frames: int | N
     texts = [pipe.clean_text(t) for t in texts]
     cons = parse_constraints(constraints)
     n = resolve_frames(pipe, texts, cons, frames, seed)
-    targets: list[ControlTargets] = [build_targets(cons, n, t) for t in texts]
-    codes, lengths, used = pipe.generate_codes(texts, [n] * len(texts), seed=seed, levels=levels,
-                                               descriptions=descriptions)
+    path = next((c for c in cons if c.kind == "path"), None)
+    k = PATH_CANDIDATES if path is not None and method != "none" else 1
+    levels = pipe.settings.levels if levels is None else levels
+    if k > 1 and descriptions is None and levels > 1 and pipe.parts.reasoner is not None:
+        descriptions = pipe.expand(list(texts), seed=seed)  # once per text, shared by its candidates
+    many = [t for t in texts for _ in range(k)]
+    many_desc = None if descriptions is None else [d for d in descriptions for _ in range(k)]
+    codes, lengths, used = pipe.generate_codes(many, [n] * len(many), seed=seed, levels=levels,
+                                               descriptions=many_desc)
     with torch.no_grad():
         plain = pipe.parts.rvq.decode(codes) * pipe.std + pipe.mean
-    base = [np.asarray(features_to_joints(plain[i, :n].double()).numpy()) for i in range(len(texts))]
+    base = [np.asarray(features_to_joints(plain[i, :n].double()).numpy()) for i in range(len(many))]
+    if k > 1:
+        from kinmo_core.control.path import pace_mismatch, path_length
+
+        s, e = path.start or 0, n - 1 if path.end is None else path.end
+        length = path_length(path.points)
+        pick = [i * k + min(range(k), key=lambda c, i=i: pace_mismatch(base[i * k + c][s:e + 1, 0, [0, 2]], length))
+                for i in range(len(texts))]
+        codes, plain = codes[pick], plain[pick]
+        base, used = [base[i] for i in pick], [used[i] for i in pick]
+    targets: list[ControlTargets] = [build_targets(cons, n, t, None if path is None else b[:, 0, [0, 2]])
+                                     for t, b in zip(texts, base, strict=True)]
     targets = [tg.resolve_pins(j) for tg, j in zip(targets, base, strict=True)]
     if guidance is None and method == "guidance+ik":
         guidance = GUIDANCE_BEFORE_IK

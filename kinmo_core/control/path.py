@@ -101,13 +101,59 @@ def _progress(n: int) -> np.ndarray:
     return np.interp(np.linspace(0.0, 1.0, n), u, s / s[-1])
 
 
-def sample_path(points: np.ndarray, n: int, offset: np.ndarray, yaw: float) -> tuple[np.ndarray, np.ndarray]:
+PACE_SMOOTH_SECONDS: float = 0.5
+"""Window over which a generated gait's pelvis speed is averaged before the path takes its pace (a stride's sway
+is not a change of pace)."""
+MIN_PACE_SHARE: float = 0.25
+"""A generated motion that covers under this share of the path's length is not locomotion: the path keeps its
+own even pace."""
+
+
+def gait_progress(pelvis_xz: np.ndarray, path_len: float) -> np.ndarray | None:
+    """Return the share of the path covered at each frame when the path takes the generated motion's own pace.
+
+    pelvis_xz (n, 2): the generated pelvis on the ground. Where the generated gait slows or pauses, the path does
+    too, so a planted foot is not dragged along; the even pace (`_progress`) is blended in as the generated motion
+    covers less of the path. None when it hardly travels (then the even pace alone).
+    """
+    xz = np.asarray(pelvis_xz, np.float64)
+    n = len(xz)
+    if n < 3:
+        return None
+    k = max(1, int(round(PACE_SMOOTH_SECONDS * FPS)))
+    pad = np.pad(xz, ((k, k), (0, 0)), mode="edge")
+    kernel = np.ones(2 * k + 1) / (2 * k + 1)
+    smooth = np.stack([np.convolve(pad[:, a], kernel, mode="valid") for a in range(2)], -1)
+    step = np.linalg.norm(np.diff(smooth, axis=0), axis=-1)
+    covered = float(step.sum())
+    share = covered / max(path_len, 1e-9)
+    if share < MIN_PACE_SHARE:
+        return None
+    own = np.concatenate(([0.0], np.cumsum(step))) / covered
+    # Fully the gait's pace once the motion covers the path's length; towards the even pace as it covers less.
+    w = float(np.clip((share - MIN_PACE_SHARE) / (1.0 - MIN_PACE_SHARE), 0.0, 1.0))
+    return w * own + (1.0 - w) * _progress(n)
+
+
+def pace_mismatch(pelvis_xz: np.ndarray, path_len: float) -> float:
+    """Return how far (|log| of the ratio) the generated pelvis's travelled distance is from the path's length."""
+    xz = np.asarray(pelvis_xz, np.float64)
+    covered = float(np.linalg.norm(np.diff(xz, axis=0), axis=-1).sum()) if len(xz) > 1 else 0.0
+    return abs(math.log(max(covered, 1e-3) / max(path_len, 1e-3)))
+
+
+def sample_path(points: np.ndarray, n: int, offset: np.ndarray, yaw: float,
+                progress: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Return the pelvis ground positions (n, 2) along the path by arc length and the facing directions (n, 2).
 
-    Both are in motion coordinates: moved by -offset and turned by yaw (see `place_path`).
+    Both are in motion coordinates: moved by -offset and turned by yaw (see `place_path`). progress (n,): the share
+    of the path covered at each frame (default: an even pace with ramps at both ends).
     """
     p, s_cum = _arc(points)
-    s = _progress(n) * s_cum[-1]
+    prog = _progress(n) if progress is None else np.asarray(progress, np.float64)
+    if prog.shape != (n,):
+        raise ValueError(f"progress has shape {prog.shape}, expected ({n},)")
+    s = np.clip(prog, 0.0, 1.0) * s_cum[-1]
     xz = _at(p, s_cum, s) - offset
     head = _direction(p, s_cum, s)
     c, si = math.cos(yaw), math.sin(yaw)

@@ -38,6 +38,7 @@ from kinmo_core.motion.cleanup import (  # noqa: F401  (clean_feet, joints_to_mo
     ground_heading,
     joints_to_motion_features,
     lift_feet,
+    lower_to_reach,
     target_offsets,
 )
 from kinmo_core.motion.contacts import FOOT_JOINTS, GROUND_GATE, ground_contacts
@@ -51,7 +52,7 @@ from kinmo_core.motion.rotations import (
     quat_to_axis_angle,
     y_rotation,
 )
-from kinmo_core.motion.skeleton import FACE_JOINTS, JOINT_INDEX, NUM_JOINTS, rest_pose
+from kinmo_core.motion.skeleton import BONE_LENGTHS, FACE_JOINTS, JOINT_INDEX, NUM_JOINTS, PARENTS, rest_pose
 
 REACH_TOLERANCE: float = 0.02
 """Metres a target may stay away from its joint before a warning names the residual."""
@@ -63,6 +64,10 @@ for _name in ("left_wrist", "right_wrist", "left_ankle", "right_ankle", "left_fo
     REACH[JOINT_INDEX[_name]] = 0.25
 
 _J = JOINT_INDEX
+_CHAIN = np.zeros(NUM_JOINTS)
+"""Metres from the pelvis to each joint along the skeleton (the furthest the joint can be from it)."""
+for _j in range(1, NUM_JOINTS):
+    _CHAIN[_j] = _CHAIN[PARENTS[_j]] + BONE_LENGTHS[_j]
 _LEG_JOINTS = {0: ("left_hip", "left_knee", "left_ankle", "left_foot"),
                1: ("right_hip", "right_knee", "right_ankle", "right_foot")}
 
@@ -85,10 +90,20 @@ class SolveSettings:
     rotation_smooth: float = 100.0
     root: float = 1.0
     root_smooth: float = 100.0
+    far_target: float = 10.0
+    """Weight of a target still over `FAR_MISS` from its joint after the solve (out of reach), in a last pass."""
     keyframe_window: int = 10
     """Frames either side of a keyframe over which its last exact correction fades in and out."""
 
 
+FAR_MISS: float = 0.10
+"""Metres a target may still be away after the solve before it counts as out of reach (weak pull, limits win)."""
+
+RISE: float = 0.25
+"""Metres the pelvis may rise above the generated motion's highest pelvis to reach a target (a stretch, a hop)."""
+
+TOUCHDOWN_PASSES: int = 3
+"""Times the final analytic foot fix may add locks for phases the corrected motion itself plants."""
 STEP_CLEARANCE: float = 0.07
 """Metres a foot stepping between two ground targets is lifted to mid-step (over the skate rule's 5 cm)."""
 
@@ -280,6 +295,12 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
     rot0, root0 = _prepare(rot0, root0, off, tgt, heading)
     with torch.no_grad():
         start = forward_kinematics(rot0, root0, off).numpy()
+    # The pelvis rises at most RISE over its generated height (unless a target sets it), so a target higher than the
+    # joint's chain can stretch from there (a hand metres above the head) is aimed at that height: the limbs reach
+    # straight towards it and no joint is pulled past its limit; the residual names what stays out of reach.
+    pelvis_top = np.where(np.isfinite(tgt[:, 0, 1]), tgt[:, 0, 1], start[:, 0, 1].max() + RISE)
+    tgt = tgt.copy()
+    tgt[:, 1:, 1] = np.minimum(tgt[:, 1:, 1], pelvis_top[:, None] + 0.98 * _CHAIN[None, 1:])
     lock = np.full_like(tgt, np.nan)
     skip = np.zeros((n, NUM_JOINTS), bool)
     if lock_feet:
@@ -295,9 +316,11 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
 
     def weights(lock: np.ndarray) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
         goal = np.where(np.isfinite(tgt), tgt, lock)
-        weight = np.where(np.isfinite(tgt), s.target, np.where(np.isfinite(lock), s.feet, 0.0))
+        weight = np.where(np.isfinite(tgt), np.where(far[..., None], s.far_target, s.target),
+                          np.where(np.isfinite(lock), s.feet, 0.0))
         return goal, torch.from_numpy(np.nan_to_num(goal)).to(dtype), torch.from_numpy(weight).to(dtype)
 
+    far = np.zeros((n, NUM_JOINTS), bool)
     goal, goal_t, w_t = weights(lock)
     # Lifted feet keep their generated height above the floor (the pelvis may move down, the swing may not).
     ref = np.asarray(reference if reference is not None else j0, np.float64)
@@ -313,6 +336,10 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
     lift_t = torch.from_numpy(lift).to(dtype)
     lift_w = torch.from_numpy((lift > 0).astype(np.float64)).to(dtype)
 
+    # The body may not fly up to a target out of reach: the pelvis stays under its highest generated height plus
+    # `RISE`, except where a target holds the pelvis height itself.
+    rise_t = torch.from_numpy(np.where(np.isfinite(tgt[:, 0, 1]), 1e3, pelvis_top)).to(dtype)
+
     canon = [1e3 * s.target]
     d_rot = torch.zeros(n, NUM_JOINTS, 3, dtype=dtype, requires_grad=True)
     d_root = torch.zeros(n, 3, dtype=dtype, requires_grad=True)
@@ -327,6 +354,7 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
         p = pose()
         e = (w_t * (p - goal_t) ** 2).sum()
         e = e + s.floor * torch.relu(FLOOR - p[..., 1]).pow(2).sum() + s.limits * _limit_penalty(p)
+        e = e + 1e3 * s.target * torch.relu(p[:, 0, 1] - rise_t).pow(2).sum()
         e = e + s.clearance * (lift_w * torch.relu(lift_t - p[..., 1]).pow(2)).sum()
         e = e + s.rotation * d_rot.pow(2).sum() + s.root * d_root.pow(2).sum()
         e = e + s.rotation_smooth * (d_rot[1:] - d_rot[:-1]).pow(2).sum()
@@ -357,11 +385,24 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
                 # The corrected motion plants feet of its own (where the body now stands still): lock those too.
                 with torch.no_grad():
                     now = pose().numpy()
-                lock = np.where(np.isfinite(lock), lock, foot_locks(now, None, skip))
+                own = foot_locks(now, None, skip)
+                lock = np.where(np.isfinite(own), own, lock)
                 goal, goal_t, w_t = weights(lock)
             x = minimize(fun, x, jac=True, method="L-BFGS-B",
                          options={"maxiter": s.iterations if not k else s.iterations // 2, "maxcor": 20,
                                   "gtol": 1e-10, "ftol": 1e-14}).x
+            with torch.no_grad():
+                d_rot.copy_(torch.from_numpy(x[:size]).view_as(d_rot))
+                d_root.copy_(torch.from_numpy(x[size:]).view_as(d_root))
+        with torch.no_grad():
+            miss = np.linalg.norm(np.nan_to_num(pose().numpy() - tgt), axis=-1)
+        far = np.isfinite(tgt).any(-1) & (miss > FAR_MISS)
+        if far.any():
+            # Targets still far out of reach after the solve would strain every joint towards them: they keep a
+            # weak pull and the joint limits win (the residual is reported; the body stays plausible).
+            goal, goal_t, w_t = weights(lock)
+            x = minimize(fun, x, jac=True, method="L-BFGS-B",
+                         options={"maxiter": s.iterations // 2, "maxcor": 20, "gtol": 1e-10, "ftol": 1e-14}).x
             with torch.no_grad():
                 d_rot.copy_(torch.from_numpy(x[:size]).view_as(d_rot))
                 d_root.copy_(torch.from_numpy(x[size:]).view_as(d_root))
@@ -371,7 +412,21 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
         if posed.any():
             q, root = _snap_keyframes(q, root, off, tgt, np.flatnonzero(posed), s.keyframe_window)
         out = fast_fk(q, root, off).numpy()
-    return lift_feet(fix_limbs(out, goal))
+    # Height may give where no target but a hand's or a foot's holds it (those the limb fix meets afterwards).
+    ends = [_J[x] for x in ("left_wrist", "right_wrist", "left_ankle", "right_ankle", "left_foot", "right_foot")]
+    held_y = np.isfinite(np.delete(tgt, ends, axis=1)[..., 1]).any(-1)
+    fixed = lift_feet(fix_limbs(lower_to_reach(out, goal, ~held_y), goal))
+    for _ in range(TOUCHDOWN_PASSES if lock_feet else 0):
+        # The corrected motion's own planted phases win over the generated motion's: it may land a frame earlier
+        # (easing into a lock slows the landing step under the contact rule's speed) or join two generated phases
+        # into one, and each such phase is held at one point, so no step inside it slides.
+        own = foot_locks(fixed, None, skip)
+        more = np.where(np.isfinite(tgt), tgt, np.where(np.isfinite(own), own, goal))
+        if np.allclose(more, goal, atol=1e-6, equal_nan=True):
+            break
+        goal = more
+        fixed = lift_feet(fix_limbs(lower_to_reach(out, goal, ~held_y), goal))
+    return fixed
 
 
 def warn_residuals(residuals: list[dict], tolerance: float = REACH_TOLERANCE) -> None:

@@ -220,6 +220,50 @@ def fix_limbs(p: np.ndarray, goal: np.ndarray, blend: int = FOOT_BLEND, hint_wei
     return p
 
 
+REACH_MARGIN: float = 0.995
+"""Share of a leg's length it may stretch to when reaching a foot goal (a straight knee looks locked)."""
+
+MAX_DROP: float = 0.10
+"""Metres the body may be lowered to let a leg reach a planted foot (a long stride lowers the pelvis)."""
+
+
+def lower_to_reach(p: np.ndarray, goal: np.ndarray, free: np.ndarray | None = None,
+                   max_drop: float = MAX_DROP) -> np.ndarray:
+    """Lower the whole body, smoothly in time, in the frames where a leg cannot reach its ankle (or toe) goal.
+
+    goal (T, 22, 3; NaN free): the goals `fix_limbs` will meet. free (T,): frames whose height may change (default
+    all). A leg reaches at most `REACH_MARGIN` of its length; the drop is at most max_drop metres, so a goal too far
+    along the ground stays out of reach (the leg then stretches towards it).
+    """
+    p = np.array(p, np.float64)
+    n = len(p)
+    need = np.zeros(n)
+    for side in ("left", "right"):
+        hip, knee, ankle, toe = (_J[f"{side}_{x}"] for x in ("hip", "knee", "ankle", "foot"))
+        g = goal[:, ankle].copy()
+        only_toe = ~np.isfinite(g).all(-1) & np.isfinite(goal[:, toe]).all(-1)
+        g[only_toe] = goal[only_toe, toe] - (p[only_toe, toe] - p[only_toe, ankle])
+        ok = np.isfinite(g).all(-1)
+        if not ok.any():
+            continue
+        leg = (np.linalg.norm(p[:, knee] - p[:, hip], axis=-1) + np.linalg.norm(p[:, ankle] - p[:, knee], axis=-1))
+        leg *= REACH_MARGIN
+        d = np.where(ok[:, None], g - p[:, hip], 0.0)
+        vertical = np.sqrt(np.maximum(leg**2 - d[:, 0] ** 2 - d[:, 2] ** 2, 0.0))
+        # The hip lowered by y leaves the goal d_y + y below it; within reach once -(d_y + y) <= vertical.
+        y = np.where(ok, np.clip(-d[:, 1] - vertical, 0.0, max_drop), 0.0)
+        need = np.maximum(need, y)
+    if free is not None:
+        need = np.where(free, need, 0.0)
+    if not need.any():
+        return p
+    drop = np.maximum(gaussian_filter1d(maximum_filter1d(need, 9), 2.0, mode="nearest"), need)
+    if free is not None:
+        drop = np.where(free, drop, 0.0)
+    p[..., 1] -= drop[:, None]
+    return p
+
+
 def lift_feet(p: np.ndarray, hint_weight: float = 0.0) -> np.ndarray:
     """Put ankles and toes that ended under the floor onto it, bones exact (the knee bends, the foot turns).
 
