@@ -32,7 +32,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kinmo_core.control.generate import GUIDANCE_BEFORE_IK  # noqa: E402
+from kinmo_core.control.generate import CANDIDATES, GUIDANCE_BEFORE_IK, target_fit  # noqa: E402
 from kinmo_core.control.guidance import guide_codes  # noqa: E402
 from kinmo_core.control.solve import joints_to_motion_features, solve_joints  # noqa: E402
 from kinmo_core.eval.plausibility_report import foot_skating  # noqa: E402
@@ -114,19 +114,30 @@ def control_protocol(pipe, motions, methods, seed: int, one_case: bool = False) 
             tg = np.full((n, 22, 3), np.nan)
             tg[frames, JOINT_INDEX[joint]] = real[frames, JOINT_INDEX[joint]]
             tgts.append(tg)
+        # The constrained methods correct the candidate nearest the targets, as `generate_controlled` does;
+        # "none" stays the plain first sample.
+        if set(methods) - {"none"}:
+            t0 = time.perf_counter()
+            many, _, _ = pipe.generate_codes([text] * CANDIDATES, [n] * CANDIDATES, seed=seed + mi, levels=1)
+            with torch.no_grad():
+                many_plain = (pipe.parts.rvq.decode(many) * pipe.std + pipe.mean)[:, :n].double()
+            cand = [np.asarray(features_to_joints(many_plain[c]).numpy()) for c in range(CANDIDATES)]
+            pick = [min(range(CANDIDATES), key=lambda c, tg=tg: target_fit(cand[c], tg)) for tg in tgts]
+            picked_codes = many[pick]
+            for m in set(methods) - {"none"}:
+                timing[m] += (time.perf_counter() - t0) / max(len(set(methods) - {"none"}), 1)
         guided = None
         if "guidance" in methods:
             t0 = time.perf_counter()
             with torch.enable_grad():
-                g = guide_codes(pipe, codes.expand(len(cases), -1, -1), tgts, [None] * len(cases)).detach()
+                g = guide_codes(pipe, picked_codes, tgts, [None] * len(cases)).detach()
             guided = [np.asarray(features_to_joints(g[i, :n].double()).numpy()) for i in range(len(cases))]
             timing["guidance"] = timing.get("guidance", 0.0) + time.perf_counter() - t0
         if "guidance+ik" in methods:
             # guidance+ik steers with fewer steps (generate.GUIDANCE_BEFORE_IK), as `kinmo generate` does.
             t0 = time.perf_counter()
             with torch.enable_grad():
-                g2 = guide_codes(pipe, codes.expand(len(cases), -1, -1), tgts, [None] * len(cases),
-                                 GUIDANCE_BEFORE_IK).detach()
+                g2 = guide_codes(pipe, picked_codes, tgts, [None] * len(cases), GUIDANCE_BEFORE_IK).detach()
             guided_ik = [np.asarray(features_to_joints(g2[i, :n].double()).numpy()) for i in range(len(cases))]
             timing["guidance+ik"] = timing.get("guidance+ik", 0.0) + time.perf_counter() - t0
         for ci, (joint, dens, frames) in enumerate(cases):
@@ -138,9 +149,10 @@ def control_protocol(pipe, motions, methods, seed: int, one_case: bool = False) 
                 elif m == "guidance":
                     j = guided[ci]
                 else:
-                    start = base if m == "ik" else guided_ik[ci]
+                    start = cand[pick[ci]] if m == "ik" else guided_ik[ci]
                     j = solve_joints(start, tgts[ci])
-                f = joints_to_motion_features(j) if "ik" in m else np.asarray(plain.float().numpy())
+                # Features as `generate_controlled` writes them (heights kept: level=False).
+                f = joints_to_motion_features(j, level=False) if "ik" in m else np.asarray(plain.float().numpy())
                 if m == "guidance":
                     f = np.asarray(g[ci, :n].float().numpy())
                 j = np.asarray(features_to_joints(f.astype(np.float64)))
@@ -293,7 +305,7 @@ def main() -> int:
     if "fid" not in skip:
         fid_motions = real_motions(args.fid_synth or args.synth, args.fid_motions, 0, args.seed + 1)
         c = control_protocol(pipe, fid_motions, methods, args.seed, one_case=True)
-        real_feats = [np.asarray(joints_to_motion_features(j), np.float32) for _, j, _ in fid_motions]
+        real_feats = [np.asarray(joints_to_motion_features(j, level=False), np.float32) for _, j, _ in fid_motions]
         ev = evaluator_scores(c["features"], c["texts"], real_feats)
         result["evaluator"] = {"motions": len(fid_motions), **ev}
         for m, v in ev.items():

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from kinmo_core.eval.realism import arm_energy, standing_jitter
-from kinmo_core.motion.cleanup import clean_features, clean_feet, clean_motion_joints, joints_to_motion_features
+from kinmo_core.motion.cleanup import (
+    clean_features,
+    clean_feet,
+    clean_motion_joints,
+    fix_limbs,
+    joints_to_motion_features,
+    lower_to_reach,
+)
 from kinmo_core.motion.contacts import skate_per_phase
 from kinmo_core.motion.features import features_to_joints
 from kinmo_core.motion.file import Motion
@@ -122,3 +129,22 @@ def test_cli_and_worker_expose_the_switch(tmp_path):
     args = build_parser().parse_args(["generate", "a person walks", "-o", str(tmp_path), "--no-cleanup"])
     assert args.no_cleanup is True
     assert GENERATE_PARAMS["cleanup"].default is True
+
+
+def test_lower_to_reach_lets_a_leg_reach_a_planted_foot():
+    p = np.repeat(rest_pose()[None].astype(np.float64), 30, axis=0)
+    ankle = JOINT_INDEX["left_ankle"]
+    goal = np.full_like(p, np.nan)
+    # A planted ankle 25 cm ahead at frame 15: out of reach of the straight leg from where the hip stands.
+    goal[15, ankle] = p[15, ankle] + [0.0, 0.0, 0.25]
+    low = lower_to_reach(p, goal)
+    drop = p[:, 0, 1] - low[:, 0, 1]
+    assert 0.0 < drop[15] <= 0.10 and drop[0] == 0.0 and drop[-1] == 0.0  # lowered there only, smoothly
+    assert np.abs(np.diff(drop)).max() < 0.03
+    np.testing.assert_allclose(low - low[:, :1], p - p[:, :1])  # the whole body moves, not its pose
+    out = fix_limbs(low, goal)
+    assert np.linalg.norm(out[15, ankle] - goal[15, ankle]) < 1e-4
+    assert np.linalg.norm(fix_limbs(p, goal)[15, ankle] - goal[15, ankle]) > 0.005  # without lowering: out of reach
+    held = np.zeros(30, bool)
+    held[10:20] = True
+    assert np.array_equal(lower_to_reach(p, goal, ~held), p)  # frames whose height a target holds stay

@@ -23,9 +23,36 @@ METHODS: tuple[str, ...] = ("guidance+ik", "ik", "guidance", "none")
 """guidance: steer the code logits through the decoder; ik: correct in joint space; none: ignore the constraints
 (the unconstrained baseline, for measuring)."""
 DEFAULT_METHOD: str = "ik"
-PATH_CANDIDATES: int = 4
-"""Motions generated per text when a path is given; the one whose gait covers the path's length most nearly is kept
-(its strides need the least stretching), and the path takes that gait's pace."""
+CANDIDATES: int = 4
+"""Motions generated per text under constraints; the one that already lies nearest the targets is corrected (the
+smaller the joint-space correction, the more of the motion stays as the model made it). With a path, the one whose
+gait covers the path's length most nearly (its strides need the least stretching), and the path takes its pace."""
+
+
+def target_fit(joints: np.ndarray, positions: np.ndarray) -> float:
+    """Return the mean distance (m) from a motion's joints (T, 22, 3) to the given target coordinates (NaN free)."""
+    have = np.isfinite(positions)
+    if not have.any():
+        return 0.0
+    d = np.where(have, np.asarray(joints, np.float64) - np.nan_to_num(positions), 0.0)
+    per = np.sqrt((d ** 2).sum(-1))
+    return float(per[have.any(-1)].mean())
+
+
+def choose_candidate(candidates: Sequence[np.ndarray], constraints: Sequence[Constraint], frames: int,
+                     text: str = "") -> int:
+    """Return the index of the candidate motion (joints (T, 22, 3)) the constraints should correct (see CANDIDATES)."""
+    from kinmo_core.control.path import pace_mismatch, path_length
+
+    path = next((c for c in constraints if c.kind == "path"), None)
+    if path is not None:
+        s, e = path.start or 0, frames - 1 if path.end is None else path.end
+        length = path_length(path.points)
+        return min(range(len(candidates)), key=lambda c: pace_mismatch(candidates[c][s:e + 1, 0, [0, 2]], length))
+    positions = build_targets(constraints, frames, text).positions
+    return min(range(len(candidates)), key=lambda c: target_fit(candidates[c], positions))
+
+
 GUIDANCE_BEFORE_IK: GuidanceSettings = GuidanceSettings(steps=12)
 """guidance+ik's guidance: the solve meets the targets exactly afterwards, so the guidance only has to bring the
 motion near them; 12 Adam steps instead of 40 keep a 196-frame generation within 2 s on this CPU."""
@@ -73,7 +100,7 @@ def generate_controlled(pipe, texts: Sequence[str], constraints, frames: int | N
     cons = parse_constraints(constraints)
     n = resolve_frames(pipe, texts, cons, frames, seed)
     path = next((c for c in cons if c.kind == "path"), None)
-    k = PATH_CANDIDATES if path is not None and method != "none" else 1
+    k = CANDIDATES if method != "none" and cons else 1
     levels = pipe.settings.levels if levels is None else levels
     if k > 1 and descriptions is None and levels > 1 and pipe.parts.reasoner is not None:
         descriptions = pipe.expand(list(texts), seed=seed)  # once per text, shared by its candidates
@@ -85,12 +112,7 @@ def generate_controlled(pipe, texts: Sequence[str], constraints, frames: int | N
         plain = pipe.parts.rvq.decode(codes) * pipe.std + pipe.mean
     base = [np.asarray(features_to_joints(plain[i, :n].double()).numpy()) for i in range(len(many))]
     if k > 1:
-        from kinmo_core.control.path import pace_mismatch, path_length
-
-        s, e = path.start or 0, n - 1 if path.end is None else path.end
-        length = path_length(path.points)
-        pick = [i * k + min(range(k), key=lambda c, i=i: pace_mismatch(base[i * k + c][s:e + 1, 0, [0, 2]], length))
-                for i in range(len(texts))]
+        pick = [i * k + choose_candidate(base[i * k:(i + 1) * k], cons, n, texts[i]) for i in range(len(texts))]
         codes, plain = codes[pick], plain[pick]
         base, used = [base[i] for i in pick], [used[i] for i in pick]
     targets: list[ControlTargets] = [build_targets(cons, n, t, None if path is None else b[:, 0, [0, 2]])

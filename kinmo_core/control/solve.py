@@ -76,7 +76,7 @@ _LEG_JOINTS = {0: ("left_hip", "left_knee", "left_ankle", "left_foot"),
 class SolveSettings:
     """Weights (per squared metre or radian) and iterations of the joint-space solve."""
 
-    iterations: int = 60
+    iterations: int = 40
     passes: int = 2
     """Solves; each later one also locks the feet the corrected motion itself plants (half the iterations)."""
     target: float = 1e5

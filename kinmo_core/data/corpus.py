@@ -21,7 +21,7 @@ from kinmo_core.errors import KinmoInputError
 from kinmo_core.motion.kinematic import GROUPS, MIRROR_GROUP
 from kinmo_core.motion.skeleton import FPS
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: leans and looks up/down reach the angles their captions name (synth.LEAN_SPINE_GAIN)
 GROUND_TRUTH_DIR = "ground_truth"
 
 

@@ -209,7 +209,7 @@ def _sample_upper(rng: np.random.Generator, legs: str) -> dict:
     if torso == "bow":
         tspec["angle"] = int(rng.integers(30, 75))
     elif torso == "lean":
-        tspec.update(direction=_side(rng), angle=int(rng.integers(12, 28)))
+        tspec.update(direction=_side(rng), angle=int(rng.integers(16, 32)))
     elif torso == "twist":
         tspec.update(direction=_side(rng), angle=int(rng.integers(20, 45)),
                      mode="alternate" if rng.random() < 0.4 else "hold")
@@ -372,6 +372,16 @@ def arm_curve(spec: dict, side: int, tau: np.ndarray, dur: float, swing: np.ndar
     raise ValueError(f"unknown arm action {a!r}")
 
 
+LEAN_SPINE_GAIN: float = 1.8
+"""A lean's angle is the tilt of the trunk line (pelvis to neck) sideways; the three spine joints share the bend
+and the lowest segment does not turn, so the spine bends by this much more for the line to tilt by the angle
+(with gain 1 a 'lean of 18 degrees' tilted the trunk by 10 and no lean passed the part check's 15 degrees)."""
+
+LOOK_PITCH_GAIN: float = 0.8
+"""Share of a look up/down's angle taken by the neck pitch (the rest is the eyes); 0.6 left a quarter of the looks
+under the part check's 20 degrees."""
+
+
 def torso_curve(spec: dict, tau: np.ndarray, dur: float) -> np.ndarray:
     """Return (m, 3) spine angles (bow, lean-left, twist-left) in radians of a torso action."""
     out = np.zeros((len(tau), 3))
@@ -383,7 +393,7 @@ def torso_curve(spec: dict, tau: np.ndarray, dur: float) -> np.ndarray:
     if a == "bow":
         out[:, 0] = ang * env
     elif a == "lean":
-        out[:, 1] = ang * env * (1 if spec["direction"] == "left" else -1)
+        out[:, 1] = LEAN_SPINE_GAIN * ang * env * (1 if spec["direction"] == "left" else -1)
     elif a == "twist":
         sign = 1 if spec["direction"] == "left" else -1
         if spec.get("mode") == "alternate":
@@ -411,7 +421,7 @@ def neck_curve(spec: dict, tau: np.ndarray, dur: float) -> np.ndarray:
             out[:, 1] = ang * env * (1 if d == "left" else -1)
             out[:, 2] = -0.15 * out[:, 1]
         else:
-            out[:, 0] = 0.6 * ang * env * (1 if d == "down" else -1)
+            out[:, 0] = LOOK_PITCH_GAIN * ang * env * (1 if d == "down" else -1)
     return out
 
 
