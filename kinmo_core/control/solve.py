@@ -108,13 +108,15 @@ STEP_CLEARANCE: float = 0.07
 """Metres a foot stepping between two ground targets is lifted to mid-step (over the skate rule's 5 cm)."""
 
 
-def target_steps(targets: np.ndarray, max_gap: int = 20, max_speed: float = 0.01,
+def target_steps(targets: np.ndarray, max_gap: int = 20, max_speed: float = 0.02,
                  step_speed: float = 0.06) -> tuple[np.ndarray, np.ndarray]:
     """Return locks (T, 22, 3; NaN elsewhere) and swing heights (T, 22; 0 elsewhere) for feet the user targets.
 
     Two consecutive targets of a foot joint, at most `max_gap` frames apart, one or both on the ground (within
     `GROUND_GATE` of the joint's standing height), say what the foot does between them: both on the ground almost
-    at one place (under `max_speed` metres per frame apart) it stands there, held on the line joining them;
+    at one place (under `max_speed` metres per frame apart: 0.4 m/s, under the skate rule's 0.5 m/s, so targets
+    that drift slowly are followed along the ground rather than hopped between every few frames) it stands there,
+    held on the line joining them;
     otherwise it steps: a swing of `step_speed` metres per frame lifted `STEP_CLEARANCE` off the floor (mid-gap
     between two ground targets, last before a lifted one, first after one), standing on each ground target before
     or after it. Without this the foot follows another motion's steps only at the target frames
