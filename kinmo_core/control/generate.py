@@ -39,6 +39,11 @@ def target_fit(joints: np.ndarray, positions: np.ndarray) -> float:
     return float(per[have.any(-1)].mean())
 
 
+def nearest_candidate(candidates: Sequence[np.ndarray], positions: np.ndarray) -> int:
+    """Return the index of the candidate motion (joints (T, 22, 3)) nearest the target coordinates (`target_fit`)."""
+    return min(range(len(candidates)), key=lambda c: target_fit(candidates[c], positions))
+
+
 def choose_candidate(candidates: Sequence[np.ndarray], constraints: Sequence[Constraint], frames: int,
                      text: str = "") -> int:
     """Return the index of the candidate motion (joints (T, 22, 3)) the constraints should correct (see CANDIDATES)."""
@@ -49,8 +54,7 @@ def choose_candidate(candidates: Sequence[np.ndarray], constraints: Sequence[Con
         s, e = path.start or 0, frames - 1 if path.end is None else path.end
         length = path_length(path.points)
         return min(range(len(candidates)), key=lambda c: pace_mismatch(candidates[c][s:e + 1, 0, [0, 2]], length))
-    positions = build_targets(constraints, frames, text).positions
-    return min(range(len(candidates)), key=lambda c: target_fit(candidates[c], positions))
+    return nearest_candidate(candidates, build_targets(constraints, frames, text).positions)
 
 
 GUIDANCE_BEFORE_IK: GuidanceSettings = GuidanceSettings(steps=12)

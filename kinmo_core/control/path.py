@@ -7,6 +7,7 @@ import re
 import warnings
 
 import numpy as np
+from scipy.ndimage import uniform_filter1d
 
 from kinmo_core.motion.skeleton import FPS
 
@@ -121,9 +122,7 @@ def gait_progress(pelvis_xz: np.ndarray, path_len: float) -> np.ndarray | None:
     if n < 3:
         return None
     k = max(1, int(round(PACE_SMOOTH_SECONDS * FPS)))
-    pad = np.pad(xz, ((k, k), (0, 0)), mode="edge")
-    kernel = np.ones(2 * k + 1) / (2 * k + 1)
-    smooth = np.stack([np.convolve(pad[:, a], kernel, mode="valid") for a in range(2)], -1)
+    smooth = uniform_filter1d(xz, 2 * k + 1, axis=0, mode="nearest")
     step = np.linalg.norm(np.diff(smooth, axis=0), axis=-1)
     covered = float(step.sum())
     share = covered / max(path_len, 1e-9)

@@ -57,11 +57,14 @@ from kinmo_core.motion.skeleton import BONE_LENGTHS, FACE_JOINTS, JOINT_INDEX, N
 REACH_TOLERANCE: float = 0.02
 """Metres a target may stay away from its joint before a warning names the residual."""
 
+LIMB_ENDS: tuple[int, ...] = tuple(JOINT_INDEX[n] for n in ("left_wrist", "right_wrist", "left_ankle", "right_ankle",
+                                                              "left_foot", "right_foot"))
+"""Hands and feet: the joints the limbs reach with by themselves (and the analytic limb fix meets exactly)."""
+
 REACH: np.ndarray = np.full(NUM_JOINTS, 0.05)
 """Metres (per joint) a target may lie from the generated joint on the ground before the whole body moves towards
 it: hands and feet reach further by themselves (the solve bends the limb), the trunk and head hardly."""
-for _name in ("left_wrist", "right_wrist", "left_ankle", "right_ankle", "left_foot", "right_foot"):
-    REACH[JOINT_INDEX[_name]] = 0.25
+REACH[list(LIMB_ENDS)] = 0.25
 
 _J = JOINT_INDEX
 _CHAIN = np.zeros(NUM_JOINTS)
@@ -369,14 +372,23 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
         # scipy's L-BFGS-B with torch gradients (torch.optim would import torch._dynamo: seconds on first use).
         size = d_rot.numel()
 
-        def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        def use(x: np.ndarray) -> None:
             with torch.no_grad():
                 d_rot.copy_(torch.from_numpy(x[:size]).view_as(d_rot))
                 d_root.copy_(torch.from_numpy(x[size:]).view_as(d_root))
+
+        def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+            use(x)
             d_rot.grad = d_root.grad = None
             e = loss()
             e.backward()
             return float(e.detach()), np.concatenate((d_rot.grad.numpy().ravel(), d_root.grad.numpy().ravel()))
+
+        def descend(x: np.ndarray, iterations: int) -> np.ndarray:
+            x = minimize(fun, x, jac=True, method="L-BFGS-B",
+                         options={"maxiter": iterations, "maxcor": 20, "gtol": 1e-10, "ftol": 1e-14}).x
+            use(x)
+            return x
 
         x = np.zeros(size + d_root.numel())
         passes = s.passes if lock_feet else 1
@@ -390,12 +402,7 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
                 own = foot_locks(now, None, skip)
                 lock = np.where(np.isfinite(own), own, lock)
                 goal, goal_t, w_t = weights(lock)
-            x = minimize(fun, x, jac=True, method="L-BFGS-B",
-                         options={"maxiter": s.iterations if not k else s.iterations // 2, "maxcor": 20,
-                                  "gtol": 1e-10, "ftol": 1e-14}).x
-            with torch.no_grad():
-                d_rot.copy_(torch.from_numpy(x[:size]).view_as(d_rot))
-                d_root.copy_(torch.from_numpy(x[size:]).view_as(d_root))
+            x = descend(x, s.iterations if not k else s.iterations // 2)
         with torch.no_grad():
             miss = np.linalg.norm(np.nan_to_num(pose().numpy() - tgt), axis=-1)
         far = np.isfinite(tgt).any(-1) & (miss > FAR_MISS)
@@ -403,11 +410,7 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
             # Targets still far out of reach after the solve would strain every joint towards them: they keep a
             # weak pull and the joint limits win (the residual is reported; the body stays plausible).
             goal, goal_t, w_t = weights(lock)
-            x = minimize(fun, x, jac=True, method="L-BFGS-B",
-                         options={"maxiter": s.iterations // 2, "maxcor": 20, "gtol": 1e-10, "ftol": 1e-14}).x
-            with torch.no_grad():
-                d_rot.copy_(torch.from_numpy(x[:size]).view_as(d_rot))
-                d_root.copy_(torch.from_numpy(x[size:]).view_as(d_root))
+            x = descend(x, s.iterations // 2)
     with torch.no_grad():
         q = qmul(rot0, torch.cat((ones, d_rot / 2), dim=-1))
         root = root0 + d_root
@@ -415,9 +418,12 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
             q, root = _snap_keyframes(q, root, off, tgt, np.flatnonzero(posed), s.keyframe_window)
         out = fast_fk(q, root, off).numpy()
     # Height may give where no target but a hand's or a foot's holds it (those the limb fix meets afterwards).
-    ends = [_J[x] for x in ("left_wrist", "right_wrist", "left_ankle", "right_ankle", "left_foot", "right_foot")]
-    held_y = np.isfinite(np.delete(tgt, ends, axis=1)[..., 1]).any(-1)
-    fixed = lift_feet(fix_limbs(lower_to_reach(out, goal, ~held_y), goal))
+    free_y = ~np.isfinite(np.delete(tgt, LIMB_ENDS, axis=1)[..., 1]).any(-1)
+
+    def finish(goal: np.ndarray) -> np.ndarray:
+        return lift_feet(fix_limbs(lower_to_reach(out, goal, free_y), goal))
+
+    fixed = finish(goal)
     for _ in range(TOUCHDOWN_PASSES if lock_feet else 0):
         # The corrected motion's own planted phases win over the generated motion's: it may land a frame earlier
         # (easing into a lock slows the landing step under the contact rule's speed) or join two generated phases
@@ -427,7 +433,7 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
         if np.allclose(more, goal, atol=1e-6, equal_nan=True):
             break
         goal = more
-        fixed = lift_feet(fix_limbs(lower_to_reach(out, goal, ~held_y), goal))
+        fixed = finish(goal)
     return fixed
 
 
