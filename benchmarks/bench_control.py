@@ -42,7 +42,7 @@ from kinmo_core.motion.skeleton import JOINT_INDEX  # noqa: E402
 
 JOINTS = ("pelvis", "left_foot", "right_foot", "head", "left_wrist", "right_wrist")
 DENSITIES = (1.0, 0.25, 0.05, 0.02, 0.01)
-METHODS = ("none", "guidance", "ik", "guidance+ik")
+METHODS = ("none", "guidance", "ik", "guidance+ik", "branch", "branch+ik")
 SHARED = ROOT.parent / "shared" / "data" / "bandai-namco-1"
 
 
@@ -116,7 +116,7 @@ def control_protocol(pipe, motions, methods, seed: int, one_case: bool = False) 
             tgts.append(tg)
         # The constrained methods correct the candidate nearest the targets, as `generate_controlled` does;
         # "none" stays the plain first sample.
-        if set(methods) - {"none"}:
+        if set(methods) & {"ik", "guidance", "guidance+ik"}:
             t0 = time.perf_counter()
             many, _, _ = pipe.generate_codes([text] * CANDIDATES, [n] * CANDIDATES, seed=seed + mi, levels=1)
             with torch.no_grad():
@@ -125,8 +125,26 @@ def control_protocol(pipe, motions, methods, seed: int, one_case: bool = False) 
             pick = [nearest_candidate(cand, tg) for tg in tgts]
             picked_codes = many[pick]
             elapsed = time.perf_counter() - t0
-            for m in set(methods) - {"none"}:
+            for m in set(methods) & {"ik", "guidance", "guidance+ik"}:
                 timing[m] += elapsed  # each constrained method pays for the candidates when run alone
+        branch = None
+        if {"branch", "branch+ik"} & set(methods):
+            # The branch sees each case's targets, so each case gets its own candidates (one batch per motion).
+            t0 = time.perf_counter()
+            tg_batch = torch.from_numpy(np.stack([tg for tg in tgts for _ in range(CANDIDATES)]).astype(np.float32))
+            bcodes, _, _ = pipe.generate_codes([text] * len(tg_batch), [n] * len(tg_batch), seed=seed + mi, levels=1,
+                                               targets=tg_batch)
+            with torch.no_grad():
+                bplain = (pipe.parts.rvq.decode(bcodes) * pipe.std + pipe.mean)[:, :n].double()
+            branch = []
+            for ci, tg in enumerate(tgts):
+                rows = range(ci * CANDIDATES, (ci + 1) * CANDIDATES)
+                cj = [np.asarray(features_to_joints(bplain[r]).numpy()) for r in rows]
+                best = nearest_candidate(cj, tg)
+                branch.append((cj[best], np.asarray(bplain[rows[best]].float().numpy())))
+            elapsed = time.perf_counter() - t0
+            for m in {"branch", "branch+ik"} & set(methods):
+                timing[m] += elapsed
         guided = None
         if "guidance" in methods:
             t0 = time.perf_counter()
@@ -149,13 +167,17 @@ def control_protocol(pipe, motions, methods, seed: int, one_case: bool = False) 
                     j = base
                 elif m == "guidance":
                     j = guided[ci]
+                elif m == "branch":
+                    j = branch[ci][0]
                 else:
-                    start = cand[pick[ci]] if m == "ik" else guided_ik[ci]
+                    start = cand[pick[ci]] if m == "ik" else guided_ik[ci] if m == "guidance+ik" else branch[ci][0]
                     j = solve_joints(start, tgts[ci])
                 # Features as `generate_controlled` writes them (heights kept: level=False).
                 f = joints_to_motion_features(j, level=False) if "ik" in m else np.asarray(plain.float().numpy())
                 if m == "guidance":
                     f = np.asarray(g[ci, :n].float().numpy())
+                elif m == "branch":
+                    f = branch[ci][1]
                 j = np.asarray(features_to_joints(f.astype(np.float64)))
                 timing[m] += time.perf_counter() - t0
                 err = np.linalg.norm(j[frames, JOINT_INDEX[joint]] - real[frames, JOINT_INDEX[joint]], axis=-1)
@@ -269,12 +291,15 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip", default="", help="comma list of parts to skip: control,circle,keyframes,speed,fid")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    ap.add_argument("--model", default=None, help="pipeline folder (default: the shipped model)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from kinmo_core.pipeline import KinMoPipeline
 
-    pipe = KinMoPipeline.from_pretrained(load_reasoner=False)
+    pipe = KinMoPipeline.from_pretrained(args.model, load_reasoner=False)
     methods = [m for m in args.methods.split(",") if m]
+    if not pipe.has_control_branch:
+        methods = [m for m in methods if not m.startswith("branch")]
     skip = set(args.skip.split(","))
     result: dict = {}
     motions = real_motions(args.synth, args.synth_motions, args.bandai_motions, args.seed, args.bandai)

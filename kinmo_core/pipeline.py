@@ -86,6 +86,8 @@ class PipelineParts:
     length_estimator: torch.nn.Module | None = None
     reasoner: object | None = None
     manifest: dict = field(default_factory=dict)
+    control_transformer: torch.nn.Module | None = None
+    """The masked transformer with the spatial-control branch (kinmo_core.control), when the model has one."""
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -166,6 +168,11 @@ def _check_fit(parts: PipelineParts) -> None:
         problems.append(f"the transformers cover fewer than {MAX_FRAMES} frames")
     if parts.mean.shape != (rq.input_dim,) or parts.std.shape != (rq.input_dim,):
         problems.append(f"Mean/Std must have {rq.input_dim} channels")
+    ct = parts.control_transformer
+    if ct is not None and (ct.cfg.codebook_size != rq.codebook_size or ct.cfg.cond_dim != cd
+                           or ct.cfg.control_frames != rq.frames_per_token):
+        problems.append("the control transformer does not fit the RVQ and conditioner (codebook, condition width "
+                        "or frames per token)")
     le = parts.length_estimator
     if le is not None and le.cfg.text_dim != 384:
         problems.append("the length estimator must read 384-d MiniLM sentence embeddings")
@@ -198,7 +205,8 @@ class KinMoPipeline:
         self.settings = settings or GenerationSettings()
         self.device = resolve_device(device)
         self.manifest = dict(parts.manifest)
-        for m in (parts.rvq, parts.mask_transformer, parts.residual_transformer, parts.length_estimator):
+        for m in (parts.rvq, parts.mask_transformer, parts.residual_transformer, parts.length_estimator,
+                  parts.control_transformer):
             if m is not None:
                 m.to(self.device).eval()
         self.mean = torch.from_numpy(parts.mean).to(self.device)
@@ -244,6 +252,7 @@ class KinMoPipeline:
             raise KinmoModelError(f"{folder}: pipeline format {manifest['format_version']} is newer than this KinMo")
         mean, std = _load_stats(folder / "rvq")
         le_dir = folder / "length_estimator"
+        ct_dir = folder / "control_transformer"
         parts = PipelineParts(
             rvq=load_pretrained(RVQVAE, RVQConfig, folder / "rvq"),
             mean=mean,
@@ -256,6 +265,8 @@ class KinMoPipeline:
                               if (le_dir / "config.json").is_file() else None),
             reasoner=_load_reasoner(folder / "reasoner") if load_reasoner else None,
             manifest=manifest,
+            control_transformer=(load_pretrained(MaskTransformer, MaskTransformerConfig, ct_dir)
+                                 if (ct_dir / "config.json").is_file() else None),
         )
         pipe = cls(parts, GenerationSettings.from_dict(manifest.get("settings", {})), dev)
         from kinmo_core.text.scope import PromptScope
@@ -279,7 +290,8 @@ class KinMoPipeline:
         out.mkdir(parents=True, exist_ok=True)
         p = self.parts
         for name, model in (("rvq", p.rvq), ("mask_transformer", p.mask_transformer),
-                            ("residual_transformer", p.residual_transformer), ("length_estimator", p.length_estimator)):
+                            ("residual_transformer", p.residual_transformer), ("length_estimator", p.length_estimator),
+                            ("control_transformer", p.control_transformer)):
             if model is not None:
                 # Each part keeps its own provenance (command, data, commit) beside its weights.
                 meta = self.manifest.get("components", {}).get(name) or None
@@ -307,6 +319,11 @@ class KinMoPipeline:
         if self.scope is None:
             return [""] * len(texts)
         return self.scope.warnings([clean_text(t) for t in texts])
+
+    @property
+    def has_control_branch(self) -> bool:
+        """True when the model has the spatial-control branch (a trained `control_transformer/`)."""
+        return self.parts.control_transformer is not None
 
     @property
     def has_reasoner(self) -> bool:
@@ -356,8 +373,13 @@ class KinMoPipeline:
                        seed: int = 0, levels: int | None = None,
                        descriptions: Sequence[Mapping | None] | None = None, init_codes: torch.Tensor | None = None,
                        keep: torch.Tensor | None = None,
-                       settings: GenerationSettings | None = None) -> tuple[torch.Tensor, list[int], list]:
-        """Generate a batch of RVQ codes: returns (codes (B, T', Q), frames per text, descriptions per text)."""
+                       settings: GenerationSettings | None = None,
+                       targets: torch.Tensor | None = None) -> tuple[torch.Tensor, list[int], list]:
+        """Generate a batch of RVQ codes: returns (codes (B, T', Q), frames per text, descriptions per text).
+
+        targets (B, T, 22, 3), NaN where free: joint targets for the control transformer's branch (the model must
+        have one: `has_control_branch`); the base tokens then come from it instead of the plain masked transformer.
+        """
         s = self.settings if settings is None else settings
         levels = s.levels if levels is None else int(levels)
         if levels not in (1, 2, 3):
@@ -393,13 +415,20 @@ class KinMoPipeline:
         unit = self.parts.rvq.cfg.frames_per_token
         lengths = torch.tensor([math.ceil(f / unit) for f in frames], device=self.device)
         mt, rt = self.parts.mask_transformer, self.parts.residual_transformer
+        if targets is not None:
+            if self.parts.control_transformer is None:
+                raise KinmoModelError("this model has no spatial-control branch (control_transformer/)")
+            mt = self.parts.control_transformer
+            given_targets = {"targets": torch.as_tensor(targets, dtype=torch.float32, device=self.device)}
+        else:
+            given_targets = {}
         first = 1 if s.coarse_to_fine else levels
         level_on = torch.arange(3, device=self.device)[None] < first
         given = {} if keep is None else {"keep": keep.to(self.device)}
         base = None if keep is None else init_codes[..., 0].to(self.device)
         ids, _ = mt.generate(cond, present & level_on, lengths, steps=s.steps, guidance=s.guidance,
                              temperature=s.temperature, topk_ratio=s.topk_ratio, generator=g,
-                             with_confidence=False, init_ids=base, **given)
+                             with_confidence=False, init_ids=base, **given, **given_targets)
         for level in range(first + 1, levels + 1):
             level_on = torch.arange(3, device=self.device)[None] < level
             # Items whose finer descriptions are missing keep their tokens: nothing new to refine them with.
@@ -409,7 +438,7 @@ class KinMoPipeline:
             refined, _ = mt.generate(cond, present & level_on, lengths, steps=s.refine_steps, guidance=s.guidance,
                                      temperature=s.temperature, topk_ratio=s.topk_ratio, init_ids=ids,
                                      remask_ratio=s.refine_remask, generator=g,
-                                     with_confidence=False, **given)
+                                     with_confidence=False, **given, **given_targets)
             ids = torch.where(use[:, None], refined, ids)
         final = present & (torch.arange(3, device=self.device)[None] < levels)
         if keep is not None:
@@ -495,8 +524,11 @@ class KinMoPipeline:
 
 
 def random_pipeline(size: str = "default", seed: int = 0, cond: str = "sentence", mean: np.ndarray | None = None,
-                    std: np.ndarray | None = None, length_estimator: bool = True) -> KinMoPipeline:
+                    std: np.ndarray | None = None, length_estimator: bool = True,
+                    control: bool = False) -> KinMoPipeline:
     """Return a pipeline of untrained, seeded random components, for tests ('tiny') and speed benchmarks ('default').
+
+    control: with a control transformer (its branch random too, not zero, so it changes what is generated).
 
     Its motions mean nothing; it has the shapes (and, at 'default', the cost) of a trained model.
     """
@@ -537,6 +569,12 @@ def random_pipeline(size: str = "default", seed: int = 0, cond: str = "sentence"
         mean = np.asarray(joints_to_features(np.repeat(rest_pose()[None], 3, axis=0)), np.float32).mean(0)
     if std is None:
         std = np.full(rq.input_dim, 0.05, np.float32)
+    ct = None
+    if control:
+        ct = MaskTransformer(MaskTransformerConfig(codebook_size=rq.codebook_size, cond_dim=cd, max_tokens=50,
+                                                   control_frames=rq.frames_per_token, **small))
+        torch.nn.init.normal_(ct.control[-1].weight, std=0.5)
     parts = PipelineParts(rvq, np.asarray(mean, np.float32), np.asarray(std, np.float32), mt, rt, conditioner, le,
-                          manifest={"note": f"untrained random components ({size}), for tests and benchmarks"})
+                          manifest={"note": f"untrained random components ({size}), for tests and benchmarks"},
+                          control_transformer=ct)
     return KinMoPipeline(parts)

@@ -294,3 +294,43 @@ def test_worker_generate_with_constraints(tmp_path):
     assert [r["constraint"] for r in res["control"][0]["residuals"]] == ["targets right_wrist", "path"]
     assert any("right_wrist" in w and "residual error" in w for w in res["warnings"])
     assert final[2]["error"]["type"] == "input" and "unknown joint 'tail'" in final[2]["error"]["message"]
+
+
+# ------------------------------------------------------------------------------------------------ control branch
+
+def test_branch_gets_the_targets_known_before_generation():
+    from kinmo_core.control.generate import branch_targets
+
+    cons = parse_constraints(ISSUE_EXAMPLE)
+    full = build_targets(cons, 80, "a person walks")
+    early = branch_targets(cons, 80, "a person walks")
+    # The wrist, foot, pin and keyframe targets, placed as the file's path places them; not the path itself.
+    for joint, frame in (("left_wrist", 11), ("right_foot", 30), ("right_wrist", 25)):
+        np.testing.assert_array_equal(early[frame, J[joint]], full.positions[frame, J[joint]])
+    np.testing.assert_array_equal(early[0], full.positions[0])  # the keyframe, pelvis included
+    assert np.isnan(early[40, J["pelvis"]]).all() and np.isfinite(full.positions[40, J["pelvis"], [0, 2]]).all()
+    pin_only = parse_constraints([{"kind": "pin", "joint": "right_foot", "start": 10, "end": 20}])
+    assert branch_targets(pin_only, 40) is None  # holds the generated place: nothing to tell the branch
+
+
+def test_branch_steers_generation_and_keeps_the_seed(tmp_path):
+    from kinmo_core.control.generate import default_method, generate_controlled
+
+    pipe = random_pipeline("tiny", control=True)
+    assert default_method(pipe) == "branch+ik" and default_method(random_pipeline("tiny")) == "ik"
+    cons = [{"kind": "trajectory", "joint": "pelvis", "frames": list(range(40)),
+             "positions": [[0.0, 0.9, 0.02 * f] for f in range(40)]}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (plain,), _ = generate_controlled(pipe, ["a person walks"], cons, frames=40, levels=1, method="none")
+        (steered,), _ = generate_controlled(pipe, ["a person walks"], cons, frames=40, levels=1, method="branch")
+        (fixed,), rep = generate_controlled(pipe, ["a person walks"], cons, frames=40, levels=1)
+        (again,), _ = generate_controlled(pipe, ["a person walks"], cons, frames=40, levels=1)
+    assert rep[0]["method"] == "branch+ik"
+    assert not np.allclose(steered.features, plain.features)  # the branch changed what was generated
+    assert rep[0]["residuals"][0]["mean_m"] < 0.01
+    np.testing.assert_array_equal(again.features, fixed.features)
+    pipe.save_pretrained(tmp_path / "p")
+    assert KinMoPipeline.from_pretrained(tmp_path / "p").has_control_branch
+    with pytest.raises(KinmoInputError, match="control branch"):
+        generate_controlled(random_pipeline("tiny"), ["a person walks"], cons, frames=40, levels=1, method="branch")

@@ -64,3 +64,78 @@ def test_bf16_only_where_the_cpu_has_it(monkeypatch, capsys, env, flag, expected
     setup(args)
     assert provenance(args)["precision"] == expected
     assert ("no native bfloat16" in capsys.readouterr().out) == (env == "0" and not flag)
+
+
+def test_control_branch_trains_from_a_plain_masked_transformer(setup) -> None:
+    import torch
+
+    from kinmo_core.models.io import load_pretrained
+    from kinmo_core.models.masked_transformer import MaskTransformer, MaskTransformerConfig
+
+    common = ["--data", str(setup["data"]), "--rvq", str(setup["rvq"]), "--cond", "sentence", "--batch", "4",
+              "--d-model", "32", "--layers", "1", "--eval-every", "0", "--threads", "1",
+              "--cache", str(setup["base"] / "cache")]
+    plain_dir, ctl_dir = setup["base"] / "plain_mask", setup["base"] / "control_mask"
+    assert train_generator.main(common + ["--steps", "2", "--out", str(plain_dir)]) == 0
+    assert train_generator.main(common + ["--steps", "3", "--control", "--init", str(plain_dir),
+                                          "--out", str(ctl_dir)]) == 0
+    meta = json.loads((ctl_dir / "config.json").read_text())
+    assert meta["config"]["control_frames"] == 4 and meta["meta"]["kind"] == "control"
+    ctl = load_pretrained(MaskTransformer, MaskTransformerConfig, ctl_dir)
+    assert ctl.control is not None and float(ctl.control[-1].weight.detach().abs().sum()) > 0  # the branch learned
+    # The plain model's config keeps its old form (no control field), so its version hash is unchanged.
+    assert "control_frames" not in json.loads((plain_dir / "config.json").read_text())["config"]
+    with pytest.raises(ValueError, match="no spatial-control branch"):
+        load_pretrained(MaskTransformer, MaskTransformerConfig, plain_dir).embed_control(torch.zeros(1, 8, 22, 3), 2)
+
+
+def test_control_branch_starts_as_the_plain_model() -> None:
+    import torch
+
+    from kinmo_core.models.masked_transformer import MaskTransformer, MaskTransformerConfig
+
+    torch.manual_seed(0)
+    plain = MaskTransformer(MaskTransformerConfig(d_model=32, n_layers=1, n_heads=2, cond_dim=8)).eval()
+    ctl = MaskTransformer(MaskTransformerConfig(d_model=32, n_layers=1, n_heads=2, cond_dim=8,
+                                                control_frames=4)).eval()
+    ctl.load_state_dict(plain.state_dict() | {k: v for k, v in ctl.state_dict().items() if k.startswith("control.")})
+    ids = torch.randint(0, 256, (2, 6))
+    cond, present, pad = torch.randn(2, 3, 8), torch.ones(2, 3, dtype=torch.bool), torch.zeros(2, 6, dtype=torch.bool)
+    targets = torch.full((2, 24, 22, 3), float("nan"))
+    targets[:, ::3, 0] = torch.randn(2, 8, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(ctl(ids, cond, present, pad, ctl.embed_control(targets, 6)),
+                                   plain(ids, cond, present, pad))
+
+
+def test_control_targets_come_from_the_crop_placed_as_its_own_motion(setup) -> None:
+    import numpy as np
+    import torch
+
+    from kinmo_core.data.dataset import MotionTextDataset
+    from kinmo_core.motion.features import features_to_joints
+    from training.generator_data import crop_joints, joint_cache, sample_control
+
+    ds = MotionTextDataset(setup["data"], "train")
+    cache = joint_cache(setup["data"], "train", 4, setup["base"] / "jcache")
+    assert len(cache["joints"]) == len(ds.items)
+    turned = 0
+    for i, it in enumerate(ds.items):
+        x = np.load(setup["data"] / "new_joint_vecs" / f"{it['id']}.npy")[it["start"]:it["end"]].astype(np.float64)
+        x = x[: len(x) - len(x) % 4]
+        if len(x) < 16:
+            continue
+        start = 8
+        turned += abs(float(cache["angle"][i][start])) > 0.05
+        # A crop of the cached joints equals the joints of the crop's own features (pelvis at the origin, facing +Z).
+        np.testing.assert_allclose(crop_joints(cache["joints"][i], cache["angle"][i], start, len(x) - start),
+                                   features_to_joints(torch.from_numpy(x[start:])).numpy(), atol=1e-4)
+    assert turned > 0  # some crops start after a turn, so the rotation is exercised
+    rng = np.random.default_rng(0)
+    j = crop_joints(cache["joints"][0], cache["angle"][0], 0, 16)
+    draws = [sample_control(j, rng) for _ in range(200)]
+    given = np.array([np.isfinite(d).any() for d in draws])
+    assert 0.02 < 1 - given.mean() < 0.25  # sometimes nothing
+    for d in draws:
+        ok = np.isfinite(d)
+        np.testing.assert_array_equal(d[ok], j.astype(np.float32)[ok])  # only true positions, never invented ones

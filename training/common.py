@@ -138,10 +138,13 @@ def init_weights(model: torch.nn.Module, cfg_cls: type, init: str | None) -> Non
     except KinmoModelError as exc:
         raise KinmoInputError(f"--init {init}: {exc}") from None
     theirs, ours = source.state_dict(), model.state_dict()
-    wrong = [k for k in ours if k not in theirs or theirs[k].shape != ours[k].shape]
+    # Parts this model adds to the source's (a new branch) keep their fresh initialisation.
+    new = tuple(getattr(model, "new_on_init", ()))
+    wrong = [k for k in ours if (k not in theirs and not k.startswith(new or ("\0",)))
+             or (k in theirs and theirs[k].shape != ours[k].shape)]
     if wrong or set(theirs) - set(ours):
         raise KinmoInputError(f"--init {init}: its model has another shape than this run's ({', '.join(wrong[:3])})")
-    model.load_state_dict({k: v.to(ours[k].dtype) for k, v in theirs.items()})
+    model.load_state_dict({k: theirs[k].to(v.dtype) if k in theirs else v for k, v in ours.items()})
 
 
 def add_time_budget(p: argparse.ArgumentParser) -> None:

@@ -133,6 +133,93 @@ def cond_cache(data: str | os.PathLike, split: str, conditioner, annotations: st
     return out | {"path": str(path)}
 
 
+@torch.no_grad()
+def joint_cache(data: str | os.PathLike, split: str, unit: int, cache_dir: str | os.PathLike) -> dict:
+    """Return {'joints': list of (T, 22, 3) float32, 'angle': list of (T,) root half angles} per item of a split.
+
+    The items and frames are the code cache's (`code_cache`: whole items up to MAX_SOURCE_FRAMES, cut to whole
+    tokens), so token t of an item's codes covers frames unit*t .. unit*t + unit - 1 here. Joints are in the item's
+    own frame (pelvis at x = z = 0 facing +Z at its first frame); `crop_joints` re-places a crop.
+    """
+    from kinmo_core.motion.features import features_to_joints
+    from training.common import data_version
+
+    ds = _items(data, split, unit)
+    key = _digest("joints", data_version(str(data)), split, MAX_SOURCE_FRAMES, unit)
+    path = Path(cache_dir) / f"joints-{split}-{key}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            flat, ang, offsets = z["joints"], z["angle"], z["offsets"]
+    else:
+        joints, angles = [], []
+        for it in tqdm(ds.items, desc=f"joints {split}", unit="item"):
+            x = ds._features(it["id"])[it["start"]:it["end"]][:MAX_SOURCE_FRAMES]
+            x = torch.from_numpy(x[: len(x) - len(x) % unit]).double()
+            joints.append(features_to_joints(x).float().numpy())
+            angles.append(torch.cat([x.new_zeros(1), torch.cumsum(x[:-1, 0], 0)]).float().numpy())
+        offsets = np.concatenate([[0], np.cumsum([len(j) for j in joints])]).astype(np.int64)
+        flat, ang = np.concatenate(joints), np.concatenate(angles)
+        _save_npz(path, joints=flat, angle=ang, offsets=offsets)
+    return {"joints": [flat[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)],
+            "angle": [ang[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)], "path": str(path)}
+
+
+def crop_joints(joints: np.ndarray, angle: np.ndarray, start: int, frames: int) -> np.ndarray:
+    """Return joints[start:start + frames] placed as a motion starting there would be (pelvis at x = z = 0, +Z)."""
+    j = joints[start:start + frames].astype(np.float64)
+    # HumanML3D's root angle is a half angle; rotating by the heading at `start` undoes the turn up to there.
+    a = 2.0 * float(angle[start])
+    c, s = np.cos(a), np.sin(a)
+    x, z = j[..., 0] - j[0, 0, 0], j[..., 2] - j[0, 0, 2]
+    out = j.copy()
+    out[..., 0] = c * x + s * z
+    out[..., 2] = -s * x + c * z
+    return out
+
+
+SIX_JOINTS: tuple[int, ...] = (0, 10, 11, 15, 20, 21)
+"""pelvis, left foot, right foot, head, left wrist, right wrist: the joints of OmniControl's protocol."""
+
+
+def sample_control(joints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Return training targets (T, 22, 3), NaN where free, drawn from a crop's own joints (T, 22, 3).
+
+    The kinds a user gives: one of the protocol's joints or a few of them, dense, over a span or at a sparse share of
+    frames (1-30%); the pelvis on the ground only (a path); full-body keyframes; and sometimes nothing.
+    """
+    t = len(joints)
+    out = np.full(joints.shape, np.nan, np.float32)
+    u = rng.random()
+    if u < 0.1:
+        return out
+    if u < 0.2:  # keyframes: every joint at a few frames
+        frames = rng.choice(t, size=min(t, int(rng.integers(1, 5))), replace=False)
+        out[frames] = joints[frames]
+        return out
+    if u < 0.3:  # a path: the pelvis on the ground at every frame
+        out[:, 0, 0], out[:, 0, 2] = joints[:, 0, 0], joints[:, 0, 2]
+        return out
+    if u < 0.75:
+        chosen = [SIX_JOINTS[int(rng.integers(len(SIX_JOINTS)))]]
+    elif u < 0.95:
+        chosen = list(rng.choice(SIX_JOINTS, size=int(rng.integers(2, 4)), replace=False))
+    else:
+        chosen = [int(rng.integers(joints.shape[1]))]
+    v = rng.random()
+    if v < 0.3:
+        frames = np.arange(t)
+    elif v < 0.5:
+        n = max(1, int(round(t * rng.uniform(0.2, 1.0))))
+        s = int(rng.integers(0, t - n + 1))
+        frames = np.arange(s, s + n)
+    else:
+        share = float(np.exp(rng.uniform(np.log(0.01), np.log(0.3))))
+        frames = rng.choice(t, size=max(1, int(round(share * t))), replace=False)
+    for j in chosen:
+        out[frames, j] = joints[frames, j]
+    return out
+
+
 class TokenBatches:
     """Random training batches in token space: an item's caption, a random crop of its codes, its conditions."""
 
@@ -155,7 +242,7 @@ class TokenBatches:
     def sample(self, batch: int) -> dict[str, torch.Tensor]:
         """Return codes (B, T, Q) padded with -1, token lengths (B,), cond (B, 3, C), present (B, 3)."""
         rows = self.rng.integers(0, len(self.item), batch)
-        crops, lengths = [], []
+        crops, lengths, self.last_crops = [], [], []
         for r in rows:
             c = self.codes[int(self.item[r])]
             n = min(len(c), self.max_tokens)
@@ -165,6 +252,7 @@ class TokenBatches:
             off = int(self.rng.integers(0, len(c) - n + 1))
             crops.append(c[off:off + n])
             lengths.append(n)
+            self.last_crops.append((int(self.item[r]), off, n))
         t = max(lengths)
         q = crops[0].shape[1]
         codes = torch.full((batch, t, q), -1, dtype=torch.long)
@@ -172,3 +260,23 @@ class TokenBatches:
             codes[i, : len(c)] = torch.from_numpy(c.astype(np.int64))
         return {"codes": codes, "lengths": torch.tensor(lengths), "cond": self.cond[rows],
                 "present": self.present[rows]}
+
+
+class ControlBatches(TokenBatches):
+    """TokenBatches with spatial-control targets drawn from each crop's own joints (`sample_control`)."""
+
+    def __init__(self, codes: list[np.ndarray], cond: dict, joints: dict, unit: int, **kwargs) -> None:
+        super().__init__(codes, cond, **kwargs)
+        if len(joints["joints"]) != len(codes):
+            raise KinmoInputError(f"{len(codes)} code items but {len(joints['joints'])} joint items; delete the caches")
+        self.joints, self.angle, self.unit = joints["joints"], joints["angle"], unit
+
+    def sample(self, batch: int) -> dict[str, torch.Tensor]:
+        """TokenBatches.sample plus targets (B, T' * unit, 22, 3), NaN where free."""
+        out = super().sample(batch)
+        t = out["codes"].shape[1] * self.unit
+        targets = np.full((batch, t, 22, 3), np.nan, np.float32)
+        for i, (item, off, n) in enumerate(self.last_crops):
+            j = crop_joints(self.joints[item], self.angle[item], off * self.unit, n * self.unit)
+            targets[i, : len(j)] = sample_control(j, self.rng)
+        return out | {"targets": torch.from_numpy(targets)}

@@ -7,6 +7,15 @@
 
 --size full is MoMask's published masked transformer (8 layers, d=384, 6 heads, feed-forward 1024).
 
+--control trains the spatial-control branch (the pipeline's `control_transformer`): a copy of the masked
+transformer that also takes joint targets drawn from each training crop's own joints (dense, spans, sparse shares,
+ground paths, keyframes: `generator_data.sample_control`); with --init from a plain masked transformer the new
+branch starts at zero, so it begins as that model and learns to follow the targets:
+
+    python -m training.train_generator --control --data data/synth20k data/bandai:8 data/bandai2:2 \
+        --rvq kinmo_core/assets/default/rvq --cond htma --htma kinmo_core/assets/default/htma \
+        --init kinmo_core/assets/default/mask_transformer --out runs/control --max-minutes 40
+
 --cond sentence: MiniLM sentence embeddings (caption, mean of group descriptions, mean of interaction descriptions);
 --cond htma --htma runs/htma: HTMA's aligned text means; --cond htma+sentence --htma runs/htma: both side by side.
 --levels 1 trains on the global caption only (the MoMask-like
@@ -46,8 +55,8 @@ SIZES = {
 }
 
 
-def parser(description: str):
-    """Arguments of both token-transformer trainers."""
+def parser(description: str, control: bool = False):
+    """Arguments of both token-transformer trainers (control: the masked one's --control too)."""
     from kinmo_core.conditioning import CONDITIONER_KINDS
 
     p = base_parser(description)
@@ -63,6 +72,9 @@ def parser(description: str):
     p.add_argument("--layers", type=int, default=None, help="transformer layers (default: the size's)")
     p.add_argument("--eval-every", type=int, default=1000, help="validation every N steps")
     add_time_budget(p)
+    if control:
+        p.add_argument("--control", action="store_true",
+                       help="train the spatial-control branch (joint targets from each crop; see the module doc)")
     return p
 
 
@@ -73,6 +85,7 @@ def prepare(args, kind: str, run=None):
 
     from kinmo_core.conditioning import make_conditioner
     from training.common import parse_data
+    from training.generator_data import ControlBatches, joint_cache
 
     folders = parse_data(args.data)
     annotations = list(args.annotations or [])
@@ -89,7 +102,9 @@ def prepare(args, kind: str, run=None):
     rvq_cfg = read_config(args.rvq)["config"]
     unit = 2 ** int(rvq_cfg["down_t"])
     conditioner = make_conditioner(args.cond, args.htma)
+    control = bool(getattr(args, "control", False))
     codes_all: list = []
+    joints_all: dict[str, list] = {"joints": [], "angle": []}
     conds, present, items = [], [], []
     for (folder, rep), ann in zip(folders, annotations, strict=True):
         codes = code_cache(folder, "train", args.rvq, cache)
@@ -99,14 +114,23 @@ def prepare(args, kind: str, run=None):
             present.append(cond["present"])
             items.append(cond["item"] + len(codes_all))
         codes_all += codes["codes"]
+        if control:
+            j = joint_cache(folder, "train", unit, cache)
+            joints_all["joints"] += j["joints"]
+            joints_all["angle"] += j["angle"]
     # Each rank draws its own random batches (rank 0 with --seed itself): the DDP shards of random sampling.
-    train = TokenBatches(codes_all, {"cond": np.concatenate(conds), "present": np.concatenate(present),
-                                     "item": np.concatenate(items)}, levels=args.levels,
-                         seed=run.rank_seed(args.seed) if run is not None else args.seed)
+    seed = run.rank_seed(args.seed) if run is not None else args.seed
+    cond_all = {"cond": np.concatenate(conds), "present": np.concatenate(present), "item": np.concatenate(items)}
     first, ann0 = folders[0][0], annotations[0]
-    val = TokenBatches(code_cache(first, "val", args.rvq, cache)["codes"],
-                       cond_cache(first, "val", conditioner, ann0, cache, unit=unit), levels=args.levels,
-                       seed=args.seed + 1)
+    val_codes = code_cache(first, "val", args.rvq, cache)["codes"]
+    val_cond = cond_cache(first, "val", conditioner, ann0, cache, unit=unit)
+    if control:
+        train = ControlBatches(codes_all, cond_all, joints_all, unit, levels=args.levels, seed=seed)
+        val = ControlBatches(val_codes, val_cond, joint_cache(first, "val", unit, cache), unit, levels=args.levels,
+                             seed=args.seed + 1)
+    else:
+        train = TokenBatches(codes_all, cond_all, levels=args.levels, seed=seed)
+        val = TokenBatches(val_codes, val_cond, levels=args.levels, seed=args.seed + 1)
     return train, val, int(rvq_cfg["codebook_size"]), int(rvq_cfg["num_quantizers"]), conditioner
 
 
@@ -121,7 +145,8 @@ def validate(model, val: TokenBatches, base_only: bool, batches: int = 10, batch
     for _ in range(batches):
         b = {k: v.to(device) for k, v in val.sample(batch).items()}
         codes = b["codes"][..., 0] if base_only else b["codes"]
-        r = model.training_loss(codes, b["lengths"], b["cond"], b["present"], generator=g)
+        extra = {"targets": b["targets"]} if "targets" in b else {}
+        r = model.training_loss(codes, b["lengths"], b["cond"], b["present"], generator=g, **extra)
         loss += float(r["loss"])
         acc += float(r["acc"])
     val.rng.bit_generator.state = state
@@ -136,7 +161,7 @@ def train(kind: str, argv: list[str] | None = None) -> int:
     from kinmo_core.models.residual_transformer import ResidualTransformer, ResidualTransformerConfig
 
     doc = __doc__ if kind == "mask" else "Train the residual transformer (RVQ layers 1..Q-1) under text conditions."
-    args = parser(doc.splitlines()[0]).parse_args(argv)
+    args = parser(doc.splitlines()[0], control=kind == "mask").parse_args(argv)
     run = setup(args)
     out = Path(args.out)
     refuse_existing_model(out, args.overwrite)
@@ -145,7 +170,9 @@ def train(kind: str, argv: list[str] | None = None) -> int:
         train_b, val_b, codebook, nq, conditioner = prepare(args, kind, run)
     sizes.update({k: v for k, v in (("d_model", args.d_model), ("n_layers", args.layers)) if v is not None})
     if kind == "mask":
-        cfg = MaskTransformerConfig(codebook_size=codebook, cond_dim=conditioner.cond_dim, max_tokens=50, **sizes)
+        unit = 2 ** int(read_config(args.rvq)["config"]["down_t"])
+        cfg = MaskTransformerConfig(codebook_size=codebook, cond_dim=conditioner.cond_dim, max_tokens=50,
+                                    control_frames=unit if args.control else 0, **sizes)
         model = MaskTransformer(cfg)
     else:
         cfg = ResidualTransformerConfig(codebook_size=codebook, num_quantizers=nq, cond_dim=conditioner.cond_dim,
@@ -169,8 +196,9 @@ def train(kind: str, argv: list[str] | None = None) -> int:
     for step in schedule:
         b = run.to(next(batches))
         codes = b["codes"][..., 0] if kind == "mask" else b["codes"]
+        extra = {"targets": b["targets"]} if "targets" in b else {}
         with run.autocast():
-            r = step_fn(codes, b["lengths"], b["cond"], b["present"], generator=g)
+            r = step_fn(codes, b["lengths"], b["cond"], b["present"], generator=g, **extra)
         opt.zero_grad(set_to_none=True)
         r["loss"].float().backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -186,7 +214,8 @@ def train(kind: str, argv: list[str] | None = None) -> int:
     if run.is_main:
         final = validate(model, val_b, kind == "mask", batches=30)
         model.eval()
-        meta = provenance(args, kind=kind, size=args.size, cond=conditioner.kind, levels=args.levels,
+        role = "control" if getattr(args, "control", False) else kind
+        meta = provenance(args, kind=role, size=args.size, cond=conditioner.kind, levels=args.levels,
                           rvq=str(args.rvq), annotations=args.annotations, htma=args.htma, steps=steps,
                           steps_done=schedule.done, batch=batch_size, lr=peak, max_train_tokens=MAX_TRAIN_TOKENS,
                           minutes=round((time.time() - t0) / 60, 2), **run.describe(), **final)

@@ -46,8 +46,10 @@ def register(subparsers) -> None:
                    help="decode once under all levels instead of coarse to fine (about 25%% faster; see BENCHMARKS)")
     p.add_argument("--control", type=Path, default=None,
                    help="control file (JSON): paths, joint trajectories, targets, pins, keyframes (see README)")
-    p.add_argument("--control-method", default=None, choices=("guidance+ik", "ik", "guidance"),
-                   help="how constraints are met (default ik; see BENCHMARKS.md); control.json reports the residuals")
+    p.add_argument("--control-method", default=None, choices=("branch+ik", "branch", "guidance+ik", "ik", "guidance"),
+                   help="how constraints are met: branch = the generator's trained control branch, ik = a joint-space "
+                        "correction (default branch+ik when the model has the branch, else ik; see BENCHMARKS.md); "
+                        "control.json reports the residuals")
     p.add_argument("--loop", action="store_true",
                    help="seamless loop: the last frame runs into the first (in-place actions return to the start, "
                    "locomotion advances by a constant offset per cycle)")

@@ -371,7 +371,8 @@ GENERATE_PARAMS: dict[str, Param] = {
     "out": Param((str, type(None)), default=None, max_len=4096),
     "bvh": Param(bool, default=True),
     "constraints": Param((dict, list, type(None)), default=None, check=_constraints),
-    "control_method": Param((str, type(None)), default=None, choices=(None, "ik", "guidance+ik", "guidance")),
+    "control_method": Param((str, type(None)), default=None,
+                            choices=(None, "branch+ik", "branch", "ik", "guidance+ik", "guidance")),
     "loop": Param(bool, default=False),
     "cleanup": Param(bool, default=True),
 }  # fmt: skip
@@ -387,8 +388,9 @@ def _generate(params: dict, ctx: Context) -> dict:
     folder inside an allowed folder to write motion_<k>.npz / .bvh into, must not hold them yet; default: a new
     temporary folder); bvh (true); loop (false: a seamless loop); cleanup (true: feet locked where planted, on
     the floor, no standing jitter; false: the decoder's motion as it is); constraints (spatial control: a control file's
-    object or its list, see kinmo_core.control) and control_method ("ik", the default, "guidance+ik" or "guidance"):
-    with constraints the reply adds "control" (per motion: placement and residual error per constraint) and
+    object or its list, see kinmo_core.control) and control_method ("branch+ik", the default for a model with the
+    control branch, "branch", "ik", the default otherwise, "guidance+ik" or "guidance"): with constraints the reply
+    adds "control" (per motion: placement and residual error per constraint) and
     "warnings" (e.g. a target out of reach, with its residual).
     """
     from kinmo_core.pipeline import frames_for

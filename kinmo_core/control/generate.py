@@ -19,14 +19,40 @@ from kinmo_core.control.guidance import GuidanceSettings, guide_codes
 from kinmo_core.control.solve import SolveSettings, joints_to_motion_features, solve_joints, warn_residuals
 from kinmo_core.errors import KinmoInputError
 
-METHODS: tuple[str, ...] = ("guidance+ik", "ik", "guidance", "none")
-"""guidance: steer the code logits through the decoder; ik: correct in joint space; none: ignore the constraints
-(the unconstrained baseline, for measuring)."""
+METHODS: tuple[str, ...] = ("branch+ik", "branch", "guidance+ik", "ik", "guidance", "none")
+"""branch: the generator takes the targets as a condition (the control transformer's trained branch, the paper's
+ControlNet); guidance: steer the code logits through the decoder; ik: correct in joint space; none: ignore the
+constraints (the unconstrained baseline, for measuring)."""
 DEFAULT_METHOD: str = "ik"
+"""The default for models without the control branch; those with one use "branch+ik" (`default_method`)."""
+BRANCH_PATHS: bool = False
+"""Whether a path's targets go to the branch too. Off: a path is timed by the generated gait afterwards
+(`path.gait_progress`), which the branch cannot know before it generates."""
 CANDIDATES: int = 4
 """Motions generated per text under constraints; the one that already lies nearest the targets is corrected (the
 smaller the joint-space correction, the more of the motion stays as the model made it). With a path, the one whose
 gait covers the path's length most nearly (its strides need the least stretching), and the path takes its pace."""
+
+
+def default_method(pipe) -> str:
+    """Return the control method used when none is given: "branch+ik" where the model has the branch, else "ik"."""
+    return "branch+ik" if getattr(pipe, "has_control_branch", False) else DEFAULT_METHOD
+
+
+def branch_targets(constraints: Sequence[Constraint], frames: int, text: str = "") -> np.ndarray | None:
+    """Return the targets (T, 22, 3) known before generation, for the branch (NaN where free), or None if none.
+
+    Pins without a position hold the generated motion's own place and a path takes the generated gait's pace, so
+    neither is known yet (unless BRANCH_PATHS); every other constraint is, placed as the whole file places it.
+    """
+    tg = build_targets(constraints, frames, text)
+    use = np.zeros((frames, 22), bool)
+    for c, (_, m) in zip(constraints, tg.labels, strict=True):
+        if (c.kind != "path" or BRANCH_PATHS) and not (c.kind == "pin" and c.positions is None):
+            use |= m
+    if not use.any():
+        return None
+    return np.where(use[..., None], tg.positions, np.nan)
 
 
 def target_fit(joints: np.ndarray, positions: np.ndarray) -> float:
@@ -95,9 +121,12 @@ def generate_controlled(pipe, texts: Sequence[str], constraints, frames: int | N
     from kinmo_core.motion.features import features_to_joints
     from kinmo_core.motion.file import Motion
 
-    method = DEFAULT_METHOD if method is None else method
+    method = default_method(pipe) if method is None else method
     if method not in METHODS:
         raise KinmoInputError(f"unknown control method {method!r}; expected one of {', '.join(METHODS)}")
+    if method.startswith("branch") and not getattr(pipe, "has_control_branch", False):
+        raise KinmoInputError(f"control method {method!r} needs a model with the control branch "
+                              "(control_transformer/); this one has none: use 'ik'")
     if isinstance(texts, str):
         texts = [texts]
     texts = [pipe.clean_text(t) for t in texts]
@@ -110,8 +139,14 @@ def generate_controlled(pipe, texts: Sequence[str], constraints, frames: int | N
         descriptions = pipe.expand(list(texts), seed=seed)  # once per text, shared by its candidates
     many = [t for t in texts for _ in range(k)]
     many_desc = None if descriptions is None else [d for d in descriptions for _ in range(k)]
+    early = None
+    if method.startswith("branch"):
+        known = [branch_targets(cons, n, t) for t in texts]
+        if any(e is not None for e in known):
+            early = torch.from_numpy(np.stack([np.full((n, 22, 3), np.nan) if e is None else e
+                                               for e in known for _ in range(k)]).astype(np.float32))
     codes, lengths, used = pipe.generate_codes(many, [n] * len(many), seed=seed, levels=levels,
-                                               descriptions=many_desc)
+                                               descriptions=many_desc, targets=early)
     with torch.no_grad():
         plain = pipe.parts.rvq.decode(codes) * pipe.std + pipe.mean
     base = [np.asarray(features_to_joints(plain[i, :n].double()).numpy()) for i in range(len(many))]
@@ -133,7 +168,7 @@ def generate_controlled(pipe, texts: Sequence[str], constraints, frames: int | N
     motions, reports = [], []
     for i, text in enumerate(texts):
         f = feats[i, :n].double()
-        if "ik" in method:
+        if method.endswith("ik"):
             joints = np.asarray(features_to_joints(f).numpy())
             fixed = solve_joints(joints, targets[i].positions, targets[i].heading, settings=solve)
             out = joints_to_motion_features(fixed, level=False)

@@ -5,6 +5,11 @@ level (global, group, interaction). A missing level uses a learned null embeddin
 the same weights generate coarse (global only) and fine (all three levels) motion.
 Training masks a cosine-scheduled share of the tokens; generation unmasks them
 iteratively by confidence, with classifier-free guidance.
+
+With `control_frames` set, the model also takes spatial control (the paper's ControlNet-style branch): joint
+targets at some frames (positions, which axes are given, and displacements between given frames), gathered per
+token and added to the token embeddings through a zero-initialised projection, so a model fine-tuned from a plain
+one starts out generating exactly as it did.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from kinmo_core.motion.skeleton import NUM_JOINTS
 
 
 @dataclass
@@ -34,12 +41,15 @@ class MaskTransformerConfig:
     level_drop_prob: float = 0.3
 
     ff_dim: int = 0  # feed-forward width; 0 means d_model * ff_mult (MoMask's full size uses 1024 at d=384)
+    control_frames: int = 0
+    """Frames per token of the spatial-control branch (the RVQ's); 0: no branch, text only."""
 
     def to_dict(self) -> dict:
-        """Return the config as a JSON-ready dict (ff_dim only when set, so older configs keep their versions)."""
+        """Return the config as a JSON-ready dict (optional fields only when set, so older configs keep versions)."""
         d = asdict(self)
-        if not d["ff_dim"]:
-            del d["ff_dim"]
+        for key in ("ff_dim", "control_frames"):
+            if not d[key]:
+                del d[key]
         return d
 
     @property
@@ -56,6 +66,31 @@ class MaskTransformerConfig:
 def cosine_schedule(t: torch.Tensor) -> torch.Tensor:
     """Share of tokens masked at time t in [0, 1] (1 at t=0, 0 at t=1)."""
     return torch.cos(t * math.pi / 2)
+
+
+CONTROL_CHANNELS: int = 9
+"""Per joint and frame: the target position (3, zero where free), which axes are given (3), and the displacement
+from the previous frame where both give the axis (3)."""
+
+
+def control_input(targets: torch.Tensor, frames_per_token: int) -> torch.Tensor:
+    """Return the branch input (B, T', frames_per_token * 22 * CONTROL_CHANNELS) from targets (B, T, 22, 3), NaN free.
+
+    T is padded with free frames up to a whole number of tokens.
+    """
+    b, t, j, _ = targets.shape
+    tokens = -(-t // frames_per_token)
+    pad = tokens * frames_per_token - t
+    if pad:
+        targets = torch.cat([targets, targets.new_full((b, pad, j, 3), float("nan"))], dim=1)
+    given = torch.isfinite(targets)
+    pos = torch.nan_to_num(targets, nan=0.0)
+    step = torch.zeros_like(pos)
+    both = given[:, 1:] & given[:, :-1]
+    # Displacements in cm per frame: a speed the branch can read at every frame of a dense trajectory.
+    step[:, 1:] = torch.where(both, (pos[:, 1:] - pos[:, :-1]) * 100.0, 0.0)
+    x = torch.cat([pos, given.to(pos.dtype), step], dim=-1)
+    return x.reshape(b, tokens, frames_per_token * j * CONTROL_CHANNELS)
 
 
 def gumbel_noise(shape: torch.Size, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
@@ -102,6 +137,16 @@ class MaskTransformer(nn.Module):
         nn.init.normal_(self.null_cond, std=0.02)
         nn.init.normal_(self.level_emb, std=0.02)
         self.head = nn.Linear(cfg.d_model, cfg.codebook_size)
+        self.control = None
+        if cfg.control_frames:
+            self.control = nn.Sequential(nn.Linear(cfg.control_frames * NUM_JOINTS * CONTROL_CHANNELS, cfg.d_model),
+                                         nn.GELU(), nn.Linear(cfg.d_model, cfg.d_model))
+            # Zero at the start: the branch adds nothing until training teaches it (ControlNet's zero convolution).
+            nn.init.zeros_(self.control[-1].weight)
+            nn.init.zeros_(self.control[-1].bias)
+
+    new_on_init: tuple[str, ...] = ("control.",)
+    """Weight names a model may lack when it initialises this one (`training.common.init_weights`)."""
 
     def condition_tokens(self, cond: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         """Project cond (B, L, cond_dim); levels where present (B, L) is False use the null embedding."""
@@ -109,14 +154,33 @@ class MaskTransformer(nn.Module):
         null = self.null_cond[None].expand_as(proj)
         return torch.where(present[..., None], proj, null) + self.level_emb[None]
 
-    def forward(self, ids: torch.Tensor, cond: torch.Tensor, present: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
-        """Return logits (B, T, K) for token ids (B, T) under conditions (B, L, C) and present (B, L)."""
+    def embed_control(self, targets: torch.Tensor | None, tokens: int) -> torch.Tensor | None:
+        """Return the branch's additions (B, tokens, D) for targets (B, T, 22, 3) NaN where free, or None."""
+        if targets is None:
+            return None
+        if self.control is None:
+            raise ValueError("this masked transformer has no spatial-control branch")
+        x = control_input(targets, self.cfg.control_frames)[:, :tokens]
+        if x.shape[1] < tokens:
+            x = torch.cat([x, x.new_zeros(x.shape[0], tokens - x.shape[1], x.shape[2])], dim=1)
+        return self.control(x.to(self.head.weight.dtype))
+
+    def forward(self, ids: torch.Tensor, cond: torch.Tensor, present: torch.Tensor, pad: torch.Tensor,
+                control: torch.Tensor | None = None) -> torch.Tensor:
+        """Return logits (B, T, K) for token ids (B, T) under conditions (B, L, C) and present (B, L).
+
+        control: the branch's additions (B, T, D) from `embed_control`, or None.
+        """
         prefix = self.condition_tokens(cond, present)
-        return self.head(self.net(prefix, self.net.tok(ids), pad))
+        x = self.net.tok(ids)
+        if control is not None:
+            x = x + control
+        return self.head(self.net(prefix, x, pad))
 
     def training_loss(self, codes: torch.Tensor, lengths: torch.Tensor, cond: torch.Tensor, present: torch.Tensor,
-                      generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """MoMask's masked-token loss on base codes (B, T) with token lengths (B,)."""
+                      generator: torch.Generator | None = None,
+                      targets: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """MoMask's masked-token loss on base codes (B, T) with token lengths (B,); targets: spatial control."""
         cfg = self.cfg
         b, t = codes.shape
         device = codes.device
@@ -142,7 +206,7 @@ class MaskTransformer(nn.Module):
         rand_codes = torch.randint(0, cfg.codebook_size, (b, t), generator=generator, device=device)
         inp = torch.where(is_mask & (r < 0.8), torch.full_like(ids, cfg.mask_id), ids)
         inp = torch.where(is_mask & (r >= 0.8) & (r < 0.9), rand_codes, inp)
-        logits = self(inp, cond, present, pad)
+        logits = self(inp, cond, present, pad, self.embed_control(targets, t))
         target = codes.masked_fill(~is_mask, -100)
         loss = F.cross_entropy(logits.reshape(-1, cfg.codebook_size), target.reshape(-1), ignore_index=-100)
         with torch.no_grad():
@@ -150,12 +214,12 @@ class MaskTransformer(nn.Module):
         return {"loss": loss, "acc": acc}
 
     def guided_logits(self, ids: torch.Tensor, cond: torch.Tensor, present: torch.Tensor, pad: torch.Tensor,
-                      guidance: float) -> torch.Tensor:
-        """Classifier-free guided logits: uncond + guidance * (cond - uncond)."""
+                      guidance: float, control: torch.Tensor | None = None) -> torch.Tensor:
+        """Classifier-free guided logits: uncond + guidance * (cond - uncond); the control is in both terms."""
         if guidance == 1.0:
-            return self(ids, cond, present, pad)
+            return self(ids, cond, present, pad, control)
         both = self(torch.cat([ids, ids]), torch.cat([cond, cond]), torch.cat([present, torch.zeros_like(present)]),
-                    torch.cat([pad, pad]))
+                    torch.cat([pad, pad]), None if control is None else torch.cat([control, control]))
         c, u = both.chunk(2)
         return u + guidance * (c - u)
 
@@ -165,9 +229,11 @@ class MaskTransformer(nn.Module):
                  init_ids: torch.Tensor | None = None, remask_ratio: float = 1.0,
                  generator: torch.Generator | None = None,
                  with_confidence: bool = True,
-                 keep: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                 keep: torch.Tensor | None = None,
+                 targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Decode base tokens by confidence; with init_ids, re-mask and refine the least fitting share.
 
+        targets (B, T, 22, 3), NaN where free: spatial control through the branch (models with one).
         keep (B, T) bool, with init_ids: in-painting; those positions hold init_ids throughout and the schedule
         runs over the other positions only (remask_ratio 1.0 regenerates all of them).
         Returns (ids (B, T), confidence (B, T), or None when with_confidence is False, which saves a forward pass).
@@ -178,6 +244,7 @@ class MaskTransformer(nn.Module):
         t = int(lengths.max())
         device = cond.device
         pad = torch.arange(t, device=device)[None] >= lengths[:, None]
+        ctl = self.embed_control(targets, t)
         if keep is not None and init_ids is None:
             raise ValueError("keep needs init_ids (the tokens to keep)")
         fixed = pad if keep is None else pad | keep[:, :t].bool()
@@ -194,7 +261,7 @@ class MaskTransformer(nn.Module):
         else:
             ids = init_ids[:, :t].clone()
             # How well each given token fits the new (finer) condition decides what is redone first.
-            logits = self.guided_logits(ids.masked_fill(pad, cfg.pad_id), cond, present, pad, guidance)
+            logits = self.guided_logits(ids.masked_fill(pad, cfg.pad_id), cond, present, pad, guidance, ctl)
             scores = logits.softmax(-1).gather(-1, ids.clamp(max=cfg.codebook_size - 1)[..., None])[..., 0]
             start = float(torch.acos(torch.tensor(remask_ratio).clamp(0, 1)) * 2 / math.pi)
         scores = scores.masked_fill(fixed, 1e5)
@@ -205,7 +272,7 @@ class MaskTransformer(nn.Module):
             ranks = scores.argsort(1).argsort(1)
             is_mask = (ranks < n_mask[:, None]) & ~fixed
             ids = torch.where(is_mask, torch.full_like(ids, cfg.mask_id), ids)
-            logits = self.guided_logits(ids, cond, present, pad, guidance)
+            logits = self.guided_logits(ids, cond, present, pad, guidance, ctl)
             k = max(1, int(math.ceil((1 - topk_ratio) * cfg.codebook_size)))
             kth = logits.topk(k, dim=-1).values[..., -1:]
             filtered = logits.masked_fill(logits < kth, float("-inf"))
@@ -218,6 +285,6 @@ class MaskTransformer(nn.Module):
             scores = torch.where(is_mask, probs, torch.full_like(probs, 1e5)).masked_fill(fixed, 1e5)
         if not with_confidence:
             return ids, None
-        conf = self.guided_logits(ids, cond, present, pad, guidance).softmax(-1)
+        conf = self.guided_logits(ids, cond, present, pad, guidance, ctl).softmax(-1)
         conf = conf.gather(-1, ids.clamp(max=cfg.codebook_size - 1)[..., None])[..., 0]
         return ids, conf.masked_fill(pad, 0.0)
