@@ -4,12 +4,13 @@
 
 Steps (each a separate `python -m training.<trainer>` process, skipped when its output already exists, so an
 interrupted build resumes): rvq, evaluator (-> kinmo_core/assets/evaluator), length_estimator, mask_transformer,
-residual_transformer; then the pipeline folder is assembled with a `pipeline.json` recording every command, the data
-version and the commit. Conditioning is HTMA when --htma names a trained HTMA folder, else raw sentence embeddings.
+residual_transformer, control_transformer (the masked transformer fine-tuned with the spatial-control branch);
+then the pipeline folder is assembled with a `pipeline.json` recording every command, the data version and the
+commit. Conditioning is HTMA when --htma names a trained HTMA folder, else raw sentence embeddings.
 The Motion Reasoner (--reasoner, trained by its own trainer) is copied in when given.
 
-    python -m training.build_default --assemble-only --rvq R --mask M --residual S [--length L] --cond sentence \\
-        --out runs/pipe_sentence_l3
+    python -m training.build_default --assemble-only --rvq R --mask M --residual S [--length L] [--control C] \\
+        --cond sentence --out runs/pipe_sentence_l3
 
 assembles a pipeline from already trained parts (the ablation rows of BENCHMARKS.md).
 """
@@ -44,7 +45,7 @@ def _meta(folder: Path) -> dict:
 
 def assemble(out: Path, rvq: Path, mask: Path, residual: Path, length: Path | None, cond: str,
              htma: Path | None = None, reasoner: Path | None = None, levels: int = 3, commands: list | None = None,
-             data: list[str] | None = None, overwrite: bool = False) -> Path:
+             data: list[str] | None = None, overwrite: bool = False, control: Path | None = None) -> Path:
     """Build a pipeline folder from trained component folders; return it."""
     import numpy as np
 
@@ -56,7 +57,7 @@ def assemble(out: Path, rvq: Path, mask: Path, residual: Path, length: Path | No
     from kinmo_core.models.rvq import RVQVAE, RVQConfig
     from kinmo_core.pipeline import GenerationSettings, KinMoPipeline, PipelineParts
 
-    for folder in (mask, residual):
+    for folder in (mask, residual) + ((control,) if control else ()):
         trained = _meta(folder).get("cond")
         if trained is not None and trained != cond:
             raise SystemExit(f"{folder} was trained with --cond {trained}, not {cond}")
@@ -68,10 +69,12 @@ def assemble(out: Path, rvq: Path, mask: Path, residual: Path, length: Path | No
         residual_transformer=load_pretrained(ResidualTransformer, ResidualTransformerConfig, residual),
         conditioner=make_conditioner(cond, htma),
         length_estimator=load_pretrained(LengthEstimator, LengthEstimatorConfig, length) if length else None,
+        control_transformer=load_pretrained(MaskTransformer, MaskTransformerConfig, control) if control else None,
     )
     components = {name: _meta(folder) for name, folder in (("rvq", rvq), ("mask_transformer", mask),
                                                            ("residual_transformer", residual),
-                                                           ("length_estimator", length)) if folder}
+                                                           ("length_estimator", length),
+                                                           ("control_transformer", control)) if folder}
     if htma:
         components["htma"] = _meta(htma)
     if reasoner:
@@ -91,7 +94,8 @@ def assemble(out: Path, rvq: Path, mask: Path, residual: Path, length: Path | No
     pipe = KinMoPipeline(parts, GenerationSettings(levels=levels))
     pipe.manifest = manifest
     if out.exists() and overwrite:
-        for name in ("rvq", "mask_transformer", "residual_transformer", "length_estimator", "htma", "reasoner"):
+        for name in ("rvq", "mask_transformer", "residual_transformer", "length_estimator", "htma", "reasoner",
+                     "control_transformer"):
             shutil.rmtree(out / name, ignore_errors=True)
     pipe.save_pretrained(out, overwrite=overwrite, reasoner_from=str(reasoner) if reasoner else None)
     return out
@@ -114,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-evaluator", action="store_true")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
-    for name in ("rvq", "eval", "length", "mask", "residual"):
+    for name in ("rvq", "eval", "length", "mask", "residual", "control"):
         p.add_argument(f"--{name}-steps", type=int, default=None, help=f"steps of the {name} trainer (its default)")
     p.add_argument("--overwrite", action="store_true", help="replace an assembled pipeline in --out")
     p.add_argument("--assemble-only", action="store_true")
@@ -122,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mask", default=None)
     p.add_argument("--residual", default=None)
     p.add_argument("--length", default=None)
+    p.add_argument("--control", default=None, help="trained control transformer (train_generator --control)")
     p.add_argument("--cond", choices=CONDITIONER_KINDS, default=None)
     p.add_argument("--levels", type=int, choices=(1, 2, 3), default=3, help="default levels of the pipeline")
     args = p.parse_args(argv)
@@ -132,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         out = assemble(Path(args.out), Path(args.rvq), Path(args.mask), Path(args.residual),
                        Path(args.length) if args.length else None, cond, Path(args.htma) if args.htma else None,
                        Path(args.reasoner) if args.reasoner else None, args.levels, data=args.data,
-                       overwrite=args.overwrite)
+                       overwrite=args.overwrite, control=Path(args.control) if args.control else None)
         print(f"assembled {out}")
         return 0
     runs = Path(args.runs)
@@ -153,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
                  args.mask_steps))
     plan.append(("residual_transformer", runs / f"residual_{cond}_l3", ["-m", "training.train_residual", *gen],
                  args.residual_steps))
+    plan.append(("control_transformer", runs / f"control_{cond}_l3",
+                 ["-m", "training.train_generator", "--control", "--init", str(runs / f"mask_{cond}_l3"), *gen],
+                 args.control_steps))
     for name, out, cmd, steps in plan:
         if (out / "config.json").is_file():
             print(f"{name}: {out} exists, kept")
@@ -161,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         _run([py, *cmd, *common, "--out", str(out)] + (["--steps", str(steps)] if steps else []), log)
     folder = assemble(Path(args.out), runs / "rvq", runs / f"mask_{cond}_l3", runs / f"residual_{cond}_l3",
                       runs / "length_estimator", cond, Path(args.htma) if args.htma else None,
-                      Path(args.reasoner) if args.reasoner else None, args.levels, log, args.data, args.overwrite)
+                      Path(args.reasoner) if args.reasoner else None, args.levels, log, args.data, args.overwrite,
+                      runs / f"control_{cond}_l3")
     print(f"assembled {folder}")
     print(json.dumps(log, indent=2))
     return 0
