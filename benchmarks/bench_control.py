@@ -138,10 +138,10 @@ def control_protocol(pipe, motions, methods, seed: int, one_case: bool = False) 
                 bplain = (pipe.parts.rvq.decode(bcodes) * pipe.std + pipe.mean)[:, :n].double()
             branch = []
             for ci, tg in enumerate(tgts):
-                rows = range(ci * CANDIDATES, (ci + 1) * CANDIDATES)
-                cj = [np.asarray(features_to_joints(bplain[r]).numpy()) for r in rows]
+                idx = range(ci * CANDIDATES, (ci + 1) * CANDIDATES)
+                cj = [np.asarray(features_to_joints(bplain[r]).numpy()) for r in idx]
                 best = nearest_candidate(cj, tg)
-                branch.append((cj[best], np.asarray(bplain[rows[best]].float().numpy())))
+                branch.append((cj[best], np.asarray(bplain[idx[best]].float().numpy())))
             elapsed = time.perf_counter() - t0
             for m in {"branch", "branch+ik"} & set(methods):
                 timing[m] += elapsed

@@ -39,16 +39,18 @@ def default_method(pipe) -> str:
     return "branch+ik" if getattr(pipe, "has_control_branch", False) else DEFAULT_METHOD
 
 
-def branch_targets(constraints: Sequence[Constraint], frames: int, text: str = "") -> np.ndarray | None:
+def branch_targets(constraints: Sequence[Constraint], frames: int, text: str = "",
+                   paths: bool = BRANCH_PATHS) -> np.ndarray | None:
     """Return the targets (T, 22, 3) known before generation, for the branch (NaN where free), or None if none.
 
     Pins without a position hold the generated motion's own place and a path takes the generated gait's pace, so
-    neither is known yet (unless BRANCH_PATHS); every other constraint is, placed as the whole file places it.
+    neither is known yet (paths: give the path anyway, timed by the text's pace); every other constraint is, placed
+    as the whole file places it.
     """
     tg = build_targets(constraints, frames, text)
     use = np.zeros((frames, 22), bool)
     for c, (_, m) in zip(constraints, tg.labels, strict=True):
-        if (c.kind != "path" or BRANCH_PATHS) and not (c.kind == "pin" and c.positions is None):
+        if (c.kind != "path" or paths) and not (c.kind == "pin" and c.positions is None):
             use |= m
     if not use.any():
         return None
@@ -141,7 +143,8 @@ def generate_controlled(pipe, texts: Sequence[str], constraints, frames: int | N
     many_desc = None if descriptions is None else [d for d in descriptions for _ in range(k)]
     early = None
     if method.startswith("branch"):
-        known = [branch_targets(cons, n, t) for t in texts]
+        # The branch alone has no later correction to time a path by the gait: it gets the path as timed by the text.
+        known = [branch_targets(cons, n, t, paths=BRANCH_PATHS or method == "branch") for t in texts]
         if any(e is not None for e in known):
             early = torch.from_numpy(np.stack([np.full((n, 22, 3), np.nan) if e is None else e
                                                for e in known for _ in range(k)]).astype(np.float32))
