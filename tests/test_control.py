@@ -303,12 +303,15 @@ def test_branch_gets_the_targets_known_before_generation():
 
     cons = parse_constraints(ISSUE_EXAMPLE)
     full = build_targets(cons, 80, "a person walks")
-    early = branch_targets(cons, 80, "a person walks")
+    early = branch_targets(cons, 80, "a person walks", paths=False)
     # The wrist, foot, pin and keyframe targets, placed as the file's path places them; not the path itself.
     for joint, frame in (("left_wrist", 11), ("right_foot", 30), ("right_wrist", 25)):
         np.testing.assert_array_equal(early[frame, J[joint]], full.positions[frame, J[joint]])
     np.testing.assert_array_equal(early[0], full.positions[0])  # the keyframe, pelvis included
     assert np.isnan(early[40, J["pelvis"]]).all() and np.isfinite(full.positions[40, J["pelvis"], [0, 2]]).all()
+    with_path = branch_targets(cons, 80, "a person walks", paths=True)  # the path too, timed by the text's pace
+    np.testing.assert_array_equal(with_path[40, J["pelvis"]], full.positions[40, J["pelvis"]])
+    assert np.isnan(with_path[40, J["pelvis"], 1])  # on the ground only: the height stays free
     pin_only = parse_constraints([{"kind": "pin", "joint": "right_foot", "start": 10, "end": 20}])
     assert branch_targets(pin_only, 40) is None  # holds the generated place: nothing to tell the branch
 

@@ -25,9 +25,10 @@ ControlNet); guidance: steer the code logits through the decoder; ik: correct in
 constraints (the unconstrained baseline, for measuring)."""
 DEFAULT_METHOD: str = "ik"
 """The default for models without the control branch; those with one use "branch+ik" (`default_method`)."""
-BRANCH_PATHS: bool = False
-"""Whether a path's targets go to the branch too. Off: a path is timed by the generated gait afterwards
-(`path.gait_progress`), which the branch cannot know before it generates."""
+BRANCH_PATHS: bool = True
+"""Whether a path goes to the branch too, timed by the text's pace (`path.sample_path`); the solve then times it by
+the generated gait (`path.gait_progress`). On the 3 m circle (8 seeds, three levels) the largest slide per contact
+phase was 0.1-8.4 cm without and 0.4-3.6 cm with (BENCHMARKS.md)."""
 CANDIDATES: int = 4
 """Motions generated per text under constraints; the one that already lies nearest the targets is corrected (the
 smaller the joint-space correction, the more of the motion stays as the model made it). With a path, the one whose
@@ -43,9 +44,9 @@ def branch_targets(constraints: Sequence[Constraint], frames: int, text: str = "
                    paths: bool = BRANCH_PATHS) -> np.ndarray | None:
     """Return the targets (T, 22, 3) known before generation, for the branch (NaN where free), or None if none.
 
-    Pins without a position hold the generated motion's own place and a path takes the generated gait's pace, so
-    neither is known yet (paths: give the path anyway, timed by the text's pace); every other constraint is, placed
-    as the whole file places it.
+    Pins without a position hold the generated motion's own place, so they are not known yet; a path is given timed
+    by the text's pace when `paths` is set (its final timing comes from the generated gait); every other constraint
+    is, placed as the whole file places it.
     """
     tg = build_targets(constraints, frames, text)
     use = np.zeros((frames, 22), bool)
