@@ -28,7 +28,7 @@ DEFAULT_METHOD: str = "ik"
 BRANCH_PATHS: bool = True
 """Whether a path goes to the branch too, timed by the text's pace (`path.sample_path`); the solve then times it by
 the generated gait (`path.gait_progress`). On the 3 m circle (8 seeds, three levels) the largest slide per contact
-phase was 0.1-8.4 cm without and 0.4-3.6 cm with (BENCHMARKS.md)."""
+phase was 0.1-8.4 cm without and 0.2-0.9 cm with the shipped branch (BENCHMARKS.md)."""
 CANDIDATES: int = 4
 """Motions generated per text under constraints; the one that already lies nearest the targets is corrected (the
 smaller the joint-space correction, the more of the motion stays as the model made it). With a path, the one whose
