@@ -139,8 +139,8 @@ def init_weights(model: torch.nn.Module, cfg_cls: type, init: str | None) -> Non
         raise KinmoInputError(f"--init {init}: {exc}") from None
     theirs, ours = source.state_dict(), model.state_dict()
     # Parts this model adds to the source's (a new branch) keep their fresh initialisation.
-    new = tuple(getattr(model, "new_on_init", ()))
-    wrong = [k for k in ours if (k not in theirs and not k.startswith(new or ("\0",)))
+    new = tuple(getattr(model, "new_on_init", ()))  # str.startswith(()) is False: no new parts, none missing
+    wrong = [k for k in ours if (k not in theirs and not k.startswith(new))
              or (k in theirs and theirs[k].shape != ours[k].shape)]
     if wrong or set(theirs) - set(ours):
         raise KinmoInputError(f"--init {init}: its model has another shape than this run's ({', '.join(wrong[:3])})")

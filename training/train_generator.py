@@ -170,9 +170,9 @@ def train(kind: str, argv: list[str] | None = None) -> int:
         train_b, val_b, codebook, nq, conditioner = prepare(args, kind, run)
     sizes.update({k: v for k, v in (("d_model", args.d_model), ("n_layers", args.layers)) if v is not None})
     if kind == "mask":
-        unit = 2 ** int(read_config(args.rvq)["config"]["down_t"])
+        # ControlBatches carry the RVQ's frames per token, which the branch gathers its targets by.
         cfg = MaskTransformerConfig(codebook_size=codebook, cond_dim=conditioner.cond_dim, max_tokens=50,
-                                    control_frames=unit if args.control else 0, **sizes)
+                                    control_frames=train_b.unit if args.control else 0, **sizes)
         model = MaskTransformer(cfg)
     else:
         cfg = ResidualTransformerConfig(codebook_size=codebook, num_quantizers=nq, cond_dim=conditioner.cond_dim,

@@ -37,7 +37,7 @@ gait covers the path's length most nearly (its strides need the least stretching
 
 def default_method(pipe) -> str:
     """Return the control method used when none is given: "branch+ik" where the model has the branch, else "ik"."""
-    return "branch+ik" if getattr(pipe, "has_control_branch", False) else DEFAULT_METHOD
+    return "branch+ik" if pipe.has_control_branch else DEFAULT_METHOD
 
 
 def branch_targets(constraints: Sequence[Constraint], frames: int, text: str = "",
@@ -127,7 +127,7 @@ def generate_controlled(pipe, texts: Sequence[str], constraints, frames: int | N
     method = default_method(pipe) if method is None else method
     if method not in METHODS:
         raise KinmoInputError(f"unknown control method {method!r}; expected one of {', '.join(METHODS)}")
-    if method.startswith("branch") and not getattr(pipe, "has_control_branch", False):
+    if method.startswith("branch") and not pipe.has_control_branch:
         raise KinmoInputError(f"control method {method!r} needs a model with the control branch "
                               "(control_transformer/); this one has none: use 'ik'")
     if isinstance(texts, str):
