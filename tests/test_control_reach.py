@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kinmo_core.control.solve import _root_shift, joints_to_motion_features, solve_joints, target_steps
+from kinmo_core.control.solve import (
+    _root_shift,
+    joints_to_motion_features,
+    release_locks,
+    solve_joints,
+    target_steps,
+)
 from kinmo_core.eval.plausibility_report import foot_skating
 from kinmo_core.motion.contacts import skate_per_phase
 from kinmo_core.motion.features import features_to_joints
@@ -63,6 +69,35 @@ def test_far_targets_are_met_with_the_body_intact(walk, joint, every):
         assert angles[name].min() >= lo - 1.0 and angles[name].max() <= hi + 1.0, name
     assert out[..., 1].min() > -0.005
     assert skate_per_phase(out).max() < 0.02  # planted feet stay planted (the walk itself drifts 9.6 cm)
+
+
+def test_release_locks_frees_only_the_contact_phases_near_a_missed_target():
+    locks = np.full((40, 22, 3), np.nan)
+    foot = J["left_foot"]
+    locks[0:10, foot] = 1.0  # a phase far from the miss: kept
+    locks[20:30, foot] = 2.0  # a phase within the window: freed whole
+    missed = np.zeros((40, 22), bool)
+    missed[33, J["pelvis"]] = True
+    out = release_locks(locks, missed, window=5)
+    assert np.isfinite(out[0:10, foot]).all() and np.isnan(out[20:30, foot]).all()
+    assert np.isnan(locks[20:30, foot]).sum() == 0  # the input is not changed
+
+
+def test_a_travelling_pelvis_path_on_a_standing_motion_is_met(walk):
+    # The generated motion stands (its feet planted throughout) and the targets walk 2.4 m out and turn back: the
+    # planted feet cannot follow, so they let go and re-plant where the body now stands. Before, the feet won and the
+    # path was missed by a metre.
+    pipe = KinMoPipeline.from_pretrained(load_reasoner=False)
+    stand = pipe("a person stands still", frames=120, seed=3, levels=1, cleanup=False).joints.astype(np.float64)
+    t = np.linspace(0.0, 1.0, len(stand))
+    tg = np.full_like(stand, np.nan)
+    tg[:, J["pelvis"]] = walk[:, J["pelvis"]]
+    tg[:, J["pelvis"], 0] = np.sin(np.pi * t)
+    tg[:, J["pelvis"], 2] = 8.0 * t * (1.1 - t)
+    out = solve_joints(stand, tg)
+    assert np.linalg.norm(out[:, J["pelvis"]] - tg[:, J["pelvis"]], axis=-1).max() < 0.02
+    np.testing.assert_allclose(bone_lengths(out)[:, 1:], np.broadcast_to(BONE_LENGTHS[1:], (len(out), 21)), atol=1e-9)
+    assert out[..., 1].min() > -0.005
 
 
 def test_features_keep_a_motion_that_floats_above_the_floor(walk):

@@ -13,7 +13,10 @@ and as smoothly in time as it can while it
   counts them sliding.
 
 Before it, a pelvis target moves the root (interpolated in time between the constrained frames) and a facing target
-turns the body about the pelvis, so the optimisation only has the small remainder to do. The model-free pieces it
+turns the body about the pelvis, so the optimisation only has the small remainder to do. Where a target is still
+missed by over `FAR_MISS`, the generated gait's planted feet near it are what holds the body back (targets from a
+motion that travels faster or elsewhere): those contact phases let go (`release_locks`) and the solve runs again;
+only what is missed after that counts as out of reach. The model-free pieces it
 shares with the pipeline's cleanup (foot locks, analytic two-bone IK, lifting feet onto the floor, features of
 corrected joints) live in `kinmo_core.motion.cleanup`; `clean_feet` (re-exported here) is that module's
 foot-contact cleanup on its own.
@@ -97,6 +100,8 @@ class SolveSettings:
     """Weight of a target still over `FAR_MISS` from its joint after the solve (out of reach), in a last pass."""
     keyframe_window: int = 10
     """Frames either side of a keyframe over which its last exact correction fades in and out."""
+    release_window: int = 10
+    """Frames either side of a missed target within which planted feet may let go (`release_locks`)."""
 
 
 FAR_MISS: float = 0.10
@@ -155,6 +160,20 @@ def target_steps(targets: np.ndarray, max_gap: int = 20, max_speed: float = 0.02
                 locks[s0 + swing:b + 1, joint] = pb
             lift[s0:s0 + swing, joint] = FLOOR + stand[joint] + STEP_CLEARANCE
     return locks, lift
+
+
+def release_locks(locks: np.ndarray, missed: np.ndarray, window: int) -> np.ndarray:
+    """Return foot locks (T, 22, 3; NaN where free) without the contact phases within `window` frames of a missed
+    target (missed: (T, 22) bool), so the body can follow the targets and the feet step anew."""
+    out = np.array(locks, np.float64)
+    near = np.convolve(missed.any(-1).astype(float), np.ones(2 * window + 1), mode="same") > 0
+    for joint in FOOT_JOINTS:
+        held = np.isfinite(out[:, joint]).all(-1)
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], held.astype(np.int8), [0]))))
+        for a, b in zip(edges[::2], edges[1::2], strict=True):
+            if near[a:b].any():
+                out[a:b, joint] = np.nan
+    return out
 
 
 def _interp_fill(values: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -403,9 +422,23 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
                 lock = np.where(np.isfinite(own), own, lock)
                 goal, goal_t, w_t = weights(lock)
             x = descend(x, s.iterations if not k else s.iterations // 2)
-        with torch.no_grad():
-            miss = np.linalg.norm(np.nan_to_num(pose().numpy() - tgt), axis=-1)
-        far = np.isfinite(tgt).any(-1) & (miss > FAR_MISS)
+        def missed() -> np.ndarray:
+            with torch.no_grad():
+                miss = np.linalg.norm(np.nan_to_num(pose().numpy() - tgt), axis=-1)
+            return np.isfinite(tgt).any(-1) & (miss > FAR_MISS)
+
+        missing = missed()
+        if missing.any() and lock_feet:
+            # Feet planted where the generated gait stood can hold the body back from targets another motion reached
+            # (a faster gait, a turn elsewhere): those contact phases let go, and the feet re-plant where the
+            # corrected motion stands (the touchdown passes below).
+            freed = release_locks(lock, missing, s.release_window)
+            if not np.array_equal(np.isfinite(freed), np.isfinite(lock)):
+                lock = freed
+                goal, goal_t, w_t = weights(lock)
+                x = descend(x, s.iterations)
+                missing = missed()
+        far = missing
         if far.any():
             # Targets still far out of reach after the solve would strain every joint towards them: they keep a
             # weak pull and the joint limits win (the residual is reported; the body stays plausible).
