@@ -279,17 +279,24 @@ class RVQVAE(nn.Module):
 
 
 def rvq_loss(
-    out: dict[str, torch.Tensor], target: torch.Tensor, cfg: RVQConfig, mask: torch.Tensor | None = None
+    out: dict[str, torch.Tensor], target: torch.Tensor, cfg: RVQConfig, mask: torch.Tensor | None = None,
+    channel_weights: torch.Tensor | None = None,
 ) -> dict:
-    """MoMask's loss: smooth-L1 reconstruction + velocity (joint-position channels) + commitment."""
+    """MoMask's loss: smooth-L1 reconstruction + velocity (joint-position channels) + commitment.
+
+    channel_weights (C,): relative weight of each feature channel (default all 1: MoMask's plain mean).
+    """
     recon = out["recon"]
+    c = torch.ones(target.shape[-1], device=target.device) if channel_weights is None else channel_weights
+    c = c.to(target.device, torch.float32)
     m = torch.ones(target.shape[:2], device=target.device) if mask is None else mask.float()
     w = m[..., None]
-    rec = (F.smooth_l1_loss(recon, target, reduction="none") * w).sum() / (w.sum() * target.shape[-1])
+    rec = (F.smooth_l1_loss(recon, target, reduction="none") * w * c).sum() / (w.sum() * c.sum())
     # Velocity term on the local joint positions (features 4:67) as MoMask does.
     dv_r = recon[:, 1:, 4:67] - recon[:, :-1, 4:67]
     dv_t = target[:, 1:, 4:67] - target[:, :-1, 4:67]
     wv = (m[:, 1:] * m[:, :-1])[..., None]
-    vel = (F.smooth_l1_loss(dv_r, dv_t, reduction="none") * wv).sum() / (wv.sum() * 63).clamp_min(1)
+    cv = c[4:67]
+    vel = (F.smooth_l1_loss(dv_r, dv_t, reduction="none") * wv * cv).sum() / (wv.sum() * cv.sum()).clamp_min(1)
     total = rec + cfg.velocity_weight * vel + cfg.commit_weight * out["commit"]
     return {"loss": total, "recon": rec.detach(), "velocity": vel.detach(), "commit": out["commit"].detach()}

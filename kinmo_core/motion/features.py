@@ -19,6 +19,7 @@ takes numpy arrays or torch tensors with any leading batch dimensions and return
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TypeVar
 
 import numpy as np
@@ -55,6 +56,27 @@ ROOT_LINEAR_VELOCITY = slice(1, 3)
 ROOT_HEIGHT = slice(3, 4)
 LEFT_CONTACTS = slice(259, 261)
 RIGHT_CONTACTS = slice(261, 263)
+
+
+
+def joint_channels(joints: Iterable[int]) -> np.ndarray:
+    """Return the indices of the feature channels that describe the given joints (position, rotation, velocity).
+
+    The pelvis (0) has no position or rotation channels of its own (the root block describes it) but a velocity.
+    """
+    out: list[int] = []
+    for j in joints:
+        if not 0 <= int(j) < NUM_JOINTS:
+            raise KinmoInputError(f"joint index {j} is outside 0..{NUM_JOINTS - 1}")
+        j = int(j)
+        if j > 0:
+            ric, rot = FEATURE_SLICES["ric"].start, FEATURE_SLICES["rot6d"].start
+            out += range(ric + 3 * (j - 1), ric + 3 * j)
+            out += range(rot + 6 * (j - 1), rot + 6 * j)
+        vel = FEATURE_SLICES["velocity"].start
+        out += range(vel + 3 * j, vel + 3 * j + 3)
+    return np.array(sorted(set(out)), dtype=np.int64)
+
 
 SMOOTH_FORWARD_SIGMA: float = 20.0
 """Gaussian sigma (frames) HumanML3D applies to the facing direction before computing root rotations."""
