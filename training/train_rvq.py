@@ -10,6 +10,7 @@ global batch (every rank's codes), so N processes train as one process with N ti
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from pathlib import Path
@@ -61,15 +62,10 @@ class RVQStep(nn.Module):
             # those of the source tokenizer.
             self.model.encoder.eval()
             self.model.quantizer.eval()
-            with torch.no_grad(), self.run.autocast():
-                enc = self.model.encoder(x.transpose(1, 2))
-            zq, _, commit, perplexity = self.model.quantizer(enc.float(), generator)
-            commit = commit.detach()
-        else:
-            with self.run.autocast():
-                enc = self.model.encoder(x.transpose(1, 2))
-            # Quantization and its EMA codebooks run in float32 so the statistics stay exact.
-            zq, _, commit, perplexity = self.model.quantizer(enc.float(), generator)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen), self.run.autocast():
+            enc = self.model.encoder(x.transpose(1, 2))
+        # Quantization and its EMA codebooks run in float32 so the statistics stay exact.
+        zq, _, commit, perplexity = self.model.quantizer(enc.float(), generator)
         with self.run.autocast():
             recon = self.model.decoder(zq).transpose(1, 2)
         return recon.float(), commit, perplexity
@@ -92,7 +88,7 @@ def joint_weights(spec: str | None) -> torch.Tensor | None:
             weight = float(value)
         except ValueError:
             raise KinmoInputError(f"--joint-weights: {item!r} needs a number after '=' (like head=10)") from None
-        if not weight > 0 or weight != weight or weight == float("inf"):
+        if not (math.isfinite(weight) and weight > 0):
             raise KinmoInputError(f"--joint-weights: the weight of {name} must be a positive number, got {value}")
         w[torch.from_numpy(joint_channels([JOINT_INDEX[name]]))] = weight
     return w
@@ -147,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     peak = args.lr or 2e-4
     out = Path(args.out)
     refuse_existing_model(out, args.overwrite)
+    weights = joint_weights(args.joint_weights)
+    if args.decoder_only and not args.init:
+        raise KinmoInputError("--decoder-only needs --init (the tokenizer whose encoder and codebooks stay)")
     first = parse_data(args.data)[0][0]
     # A fine-tune keeps its tokenizer's normalisation (the codes keep their meaning); else the first folder's.
     stats = Path(args.init) if args.init else first
@@ -159,9 +158,6 @@ def main(argv: list[str] | None = None) -> int:
     val = MotionTextDataset(first, "val", max_frames=196, min_frames=args.window, unit=cfg.frames_per_token,
                             seed=args.seed, mean=mean, std=std)
     batches = ShardedBatches(train, batch_size, collate_motions, run, seed=args.seed)
-    weights = joint_weights(args.joint_weights)
-    if args.decoder_only and not args.init:
-        raise KinmoInputError("--decoder-only needs --init (the tokenizer whose encoder and codebooks stay)")
     model = RVQVAE(cfg)
     init_weights(model, RVQConfig, args.init)
     if args.decoder_only:

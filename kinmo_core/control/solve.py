@@ -427,6 +427,7 @@ def solve_joints(joints: np.ndarray, targets: np.ndarray | None = None, heading:
                 miss = np.linalg.norm(np.nan_to_num(pose().numpy() - tgt), axis=-1)
             return np.isfinite(tgt).any(-1) & (miss > FAR_MISS)
 
+        # Not `far` yet: `weights` reads `far`, and the released re-solve keeps these targets at full weight.
         missing = missed()
         if missing.any() and lock_feet:
             # Feet planted where the generated gait stood can hold the body back from targets another motion reached

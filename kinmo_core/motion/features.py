@@ -58,17 +58,15 @@ LEFT_CONTACTS = slice(259, 261)
 RIGHT_CONTACTS = slice(261, 263)
 
 
-
 def joint_channels(joints: Iterable[int]) -> np.ndarray:
     """Return the indices of the feature channels that describe the given joints (position, rotation, velocity).
 
     The pelvis (0) has no position or rotation channels of its own (the root block describes it) but a velocity.
     """
     out: list[int] = []
-    for j in joints:
-        if not 0 <= int(j) < NUM_JOINTS:
+    for j in map(int, joints):
+        if not 0 <= j < NUM_JOINTS:
             raise KinmoInputError(f"joint index {j} is outside 0..{NUM_JOINTS - 1}")
-        j = int(j)
         if j > 0:
             ric, rot = FEATURE_SLICES["ric"].start, FEATURE_SLICES["rot6d"].start
             out += range(ric + 3 * (j - 1), ric + 3 * j)
