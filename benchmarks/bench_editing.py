@@ -201,6 +201,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--coarse-to-fine", action="store_true", help="decode coarse to fine instead of in one pass")
     ap.add_argument("--out", type=Path, default=None, help="write the full results (every edit) as JSON here")
+    ap.add_argument("--model", default=None, help="pipeline folder (default: the shipped model)")
     args = ap.parse_args()
     global ONE_PASS
     ONE_PASS = not args.coarse_to_fine
@@ -210,7 +211,7 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
-    pipe = KinMoPipeline.from_pretrained()
+    pipe = KinMoPipeline.from_pretrained(args.model)
     sections = args.sections.split(",")
     result: dict = {}
     if "edits" in sections:

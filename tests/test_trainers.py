@@ -89,6 +89,34 @@ def test_control_branch_trains_from_a_plain_masked_transformer(setup) -> None:
         load_pretrained(MaskTransformer, MaskTransformerConfig, plain_dir).embed_control(torch.zeros(1, 8, 22, 3), 2)
 
 
+def test_init_branch_moves_a_trained_branch_onto_another_masked_transformer(setup) -> None:
+    import torch
+
+    from kinmo_core.errors import KinmoInputError
+    from kinmo_core.models.io import load_pretrained
+    from kinmo_core.models.masked_transformer import MaskTransformer, MaskTransformerConfig
+
+    common = ["--data", str(setup["data"]), "--rvq", str(setup["rvq"]), "--cond", "sentence", "--batch", "4",
+              "--d-model", "32", "--layers", "1", "--eval-every", "0", "--threads", "1",
+              "--cache", str(setup["base"] / "cache")]
+    plain, ctl, moved = (setup["base"] / n for n in ("ib_plain", "ib_control", "ib_moved"))
+    assert train_generator.main(common + ["--steps", "2", "--out", str(plain)]) == 0
+    assert train_generator.main(common + ["--steps", "3", "--control", "--init", str(plain), "--out", str(ctl)]) == 0
+    model = MaskTransformer(MaskTransformerConfig(**json.loads((ctl / "config.json").read_text())["config"]))
+    train_generator.init_branch(model, str(ctl))
+    trained = load_pretrained(MaskTransformer, MaskTransformerConfig, ctl)
+    for a, b in zip(model.control.parameters(), trained.control.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(KinmoInputError, match="no spatial-control branch"):
+        train_generator.init_branch(model, str(plain))
+    assert train_generator.main(common + ["--steps", "1", "--control", "--init", str(plain), "--init-branch",
+                                          str(ctl), "--out", str(moved)]) == 0
+    # One warm-up step barely moves the branch: it started from the trained one, not from zero.
+    after = load_pretrained(MaskTransformer, MaskTransformerConfig, moved)
+    torch.testing.assert_close(after.control[-1].weight, trained.control[-1].weight, atol=1e-3, rtol=0)
+    assert float(trained.control[-1].weight.abs().sum()) > 0
+
+
 def test_control_branch_starts_as_the_plain_model() -> None:
     import torch
 

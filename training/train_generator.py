@@ -75,7 +75,30 @@ def parser(description: str, control: bool = False):
     if control:
         p.add_argument("--control", action="store_true",
                        help="train the spatial-control branch (joint targets from each crop; see the module doc)")
+        p.add_argument("--init-branch", default=None,
+                       help="with --control: take the branch's weights from this trained control transformer (the "
+                            "rest from --init), e.g. a trained branch onto a new tokenizer's masked transformer")
     return p
+
+
+def init_branch(model, folder: str) -> None:
+    """Copy the spatial-control branch of a trained control transformer (folder) into model's branch."""
+    from kinmo_core.errors import KinmoInputError, KinmoModelError
+    from kinmo_core.models.io import load_pretrained
+    from kinmo_core.models.masked_transformer import MaskTransformer, MaskTransformerConfig
+
+    if model.control is None:
+        raise KinmoInputError("--init-branch needs --control")
+    try:
+        source = load_pretrained(MaskTransformer, MaskTransformerConfig, folder)
+    except KinmoModelError as exc:
+        raise KinmoInputError(f"--init-branch {folder}: {exc}") from None
+    if source.control is None:
+        raise KinmoInputError(f"--init-branch {folder}: that masked transformer has no spatial-control branch")
+    theirs, ours = source.control.state_dict(), model.control.state_dict()
+    if any(theirs[k].shape != v.shape for k, v in ours.items()):
+        raise KinmoInputError(f"--init-branch {folder}: its branch has another shape than this run's")
+    model.control.load_state_dict(theirs)
 
 
 def prepare(args, kind: str, run=None):
@@ -179,6 +202,8 @@ def train(kind: str, argv: list[str] | None = None) -> int:
                                         max_tokens=50, **sizes)
         model = ResidualTransformer(cfg)
     init_weights(model, type(cfg), args.init)
+    if getattr(args, "init_branch", None):
+        init_branch(model, args.init_branch)
     steps = args.steps or (20000 if kind == "mask" else 12000)
     batch_size = args.batch or 64
     peak = args.lr or 2e-4
