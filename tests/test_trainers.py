@@ -111,6 +111,8 @@ def test_init_branch_moves_a_trained_branch_onto_another_masked_transformer(setu
         train_generator.init_branch(model, str(plain))
     assert train_generator.main(common + ["--steps", "1", "--control", "--init", str(plain), "--init-branch",
                                           str(ctl), "--out", str(moved)]) == 0
+    with pytest.raises(SystemExit, match="needs --control"):
+        train_generator.main(common + ["--steps", "1", "--init-branch", str(ctl), "--out", str(moved) + "x"])
     # One warm-up step barely moves the branch: it started from the trained one, not from zero.
     after = load_pretrained(MaskTransformer, MaskTransformerConfig, moved)
     torch.testing.assert_close(after.control[-1].weight, trained.control[-1].weight, atol=1e-3, rtol=0)

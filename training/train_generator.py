@@ -185,6 +185,8 @@ def train(kind: str, argv: list[str] | None = None) -> int:
 
     doc = __doc__ if kind == "mask" else "Train the residual transformer (RVQ layers 1..Q-1) under text conditions."
     args = parser(doc.splitlines()[0], control=kind == "mask").parse_args(argv)
+    if getattr(args, "init_branch", None) and not args.control:
+        raise SystemExit("--init-branch needs --control")
     run = setup(args)
     out = Path(args.out)
     refuse_existing_model(out, args.overwrite)
