@@ -11,7 +11,8 @@
   (eval.plausibility_report.foot_skating) and the largest slide per contact phase (motion.contacts.skate_per_phase),
   and FID / R-precision with the project's evaluator against the same model without constraints ("none": same codes,
   same seeds).
-- Circle: a 3 m circle walked in 8 s: mean / max distance of the pelvis from the path, slide per contact phase.
+- Circle: a 3 m circle walked in 8 s: mean / max distance of the pelvis from the path, slide per contact phase
+  (`--circle-seeds 1:6,3:8`: the default method over seeds, at one level and at three).
 - Keyframes: poses of a real motion every 2 s as keyframes: the largest joint error at those frames.
 - Speed: one 196-frame constrained generation after loading (median of 3), per method.
 """
@@ -217,25 +218,39 @@ def evaluator_scores(feats: dict, texts: list[str], real_feats: list[np.ndarray]
     return out
 
 
-def circle_test(pipe, methods, seed: int) -> dict:
+def circle_case(pipe, method: str | None, seed: int, levels: int = 1) -> dict:
+    """The 3 m / 8 s circle walked once ("a person walks"): path error, slide per contact phase, skating."""
     from kinmo_core.control.generate import generate_controlled
 
     th = np.linspace(0, 2 * np.pi, 65)
     pts = np.stack([1.5 - 1.5 * np.cos(th), 1.5 * np.sin(th)], -1)
     cons = [{"kind": "path", "points": pts.tolist(), "seconds": 8}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (mo,), rep = generate_controlled(pipe, ["a person walks"], cons, seed=seed, levels=levels, method=method)
+    j = mo.joints.astype(np.float64)
+    yaw, off = np.radians(rep[0]["placement"]["yaw_degrees"]), np.array(rep[0]["placement"]["offset"])
+    centre = np.array([[np.cos(yaw), np.sin(yaw)], [-np.sin(yaw), np.cos(yaw)]]) @ (np.array([1.5, 0.0]) - off)
+    ring = np.abs(np.linalg.norm(j[:, 0, [0, 2]] - centre, axis=-1) - 1.5)  # distance from the placed circle
+    sk = skate_per_phase(j)
+    return {"path_mean_cm": 100 * float(ring.mean()), "path_max_cm": 100 * float(ring.max()),
+            "slide_max_cm": 100 * float(sk.max()), "phases_over_2cm": int((sk > 0.02).sum()),
+            "skate_ratio": foot_skating(j)["skate_ratio"]}
+
+
+def circle_test(pipe, methods, seed: int) -> dict:
+    return {m: circle_case(pipe, m, seed) for m in methods}
+
+
+def circle_seeds(pipe, spec: str) -> dict:
+    """The default method's circle over seeds; spec "LEVELS:SEEDS,..." (e.g. "1:6,3:8": seeds 0-5 at one level...)."""
     out = {}
-    for m in methods:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            (mo,), rep = generate_controlled(pipe, ["a person walks"], cons, seed=seed, levels=1, method=m)
-        j = mo.joints.astype(np.float64)
-        yaw, off = np.radians(rep[0]["placement"]["yaw_degrees"]), np.array(rep[0]["placement"]["offset"])
-        centre = np.array([[np.cos(yaw), np.sin(yaw)], [-np.sin(yaw), np.cos(yaw)]]) @ (np.array([1.5, 0.0]) - off)
-        ring = np.abs(np.linalg.norm(j[:, 0, [0, 2]] - centre, axis=-1) - 1.5)  # distance from the placed circle
-        sk = skate_per_phase(j)
-        out[m] = {"path_mean_cm": 100 * float(ring.mean()), "path_max_cm": 100 * float(ring.max()),
-                  "slide_max_cm": 100 * float(sk.max()), "phases_over_2cm": int((sk > 0.02).sum()),
-                  "skate_ratio": foot_skating(j)["skate_ratio"]}
+    for part in spec.split(","):
+        levels, seeds = (int(x) for x in part.split(":"))
+        runs = [circle_case(pipe, None, seed, levels) for seed in range(seeds)]
+        out[f"{levels} levels"] = {"slide_max_cm": [round(r["slide_max_cm"], 2) for r in runs],
+                                   "runs_over_2cm": sum(r["phases_over_2cm"] > 0 for r in runs),
+                                   "path_mean_cm": float(np.mean([r["path_mean_cm"] for r in runs]))}
     return out
 
 
@@ -292,11 +307,14 @@ def main() -> int:
     ap.add_argument("--skip", default="", help="comma list of parts to skip: control,circle,keyframes,speed,fid")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     ap.add_argument("--model", default=None, help="pipeline folder (default: the shipped model)")
+    ap.add_argument("--circle-seeds", default=None, metavar="LEVELS:SEEDS,...",
+                    help='also walk the circle with the default method over seeds, e.g. "1:6,3:8" (seeds 0-5 at one '
+                         "level, 0-7 at three with the Motion Reasoner)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from kinmo_core.pipeline import KinMoPipeline
 
-    pipe = KinMoPipeline.from_pretrained(args.model, load_reasoner=False)
+    pipe = KinMoPipeline.from_pretrained(args.model, load_reasoner=bool(args.circle_seeds))
     methods = [m for m in args.methods.split(",") if m]
     if not pipe.has_control_branch:
         methods = [m for m in methods if not m.startswith("branch")]
@@ -342,6 +360,11 @@ def main() -> int:
         result["circle"] = circle_test(pipe, [m for m in methods if m != "none"], args.seed)
         for m, v in result["circle"].items():
             print(f"circle {m:13s} " + "  ".join(f"{k} {x:.3f}" for k, x in v.items()))
+    if args.circle_seeds:
+        result["circle_seeds"] = circle_seeds(pipe, args.circle_seeds)
+        for k, v in result["circle_seeds"].items():
+            print(f"circle over seeds, {k}: largest slide per seed {v['slide_max_cm']} cm, runs with a phase over "
+                  f"2 cm {v['runs_over_2cm']}, path mean {v['path_mean_cm']:.2f} cm")
     if "keyframes" not in skip:
         result["keyframes"] = keyframe_test(pipe, motions, methods, args.seed)
         for m, v in result["keyframes"].items():
