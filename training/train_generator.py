@@ -87,8 +87,8 @@ def init_branch(model, folder: str) -> None:
     from kinmo_core.models.io import load_pretrained
     from kinmo_core.models.masked_transformer import MaskTransformer, MaskTransformerConfig
 
-    if model.control is None:
-        raise KinmoInputError("--init-branch needs --control")
+    if model.control is None:  # train() refuses --init-branch without --control before reading data
+        raise KinmoInputError("this masked transformer has no spatial-control branch to copy into")
     try:
         source = load_pretrained(MaskTransformer, MaskTransformerConfig, folder)
     except KinmoModelError as exc:
