@@ -128,3 +128,20 @@ def test_worker_edit_and_compose(tmp_path):
     assert results[2]["error"]["type"] == "input"
     assert results[3]["result"]["frames"] == 180
     assert results[4]["error"]["type"] == "input"
+
+
+def test_transition_seams_go_where_the_motion_is_calm():
+    """A transition's seam moves out of a burst of the segment's own motion (a foot strike), never into the span."""
+    from kinmo_core.editing.composite import placed_features
+    from kinmo_core.editing.timeline import SEAM_SHIFTS, _calm_seams, _seam_peak
+    from kinmo_core.motion.skeleton import rest_pose
+
+    rest = rest_pose()
+    joints = np.repeat((rest - rest[:1] * np.array([1.0, 0.0, 1.0]))[None], 100, 0)
+    joints[50:59, 10] += 0.05 * np.sin(np.arange(9) * 2.5)[:, None]  # the left foot shakes over frames 50-58
+    old = placed_features(joints)
+    new = old.copy()
+    s0, s1 = _calm_seams(old, new, 20, 56)
+    assert s0 == 20  # a calm start stays where it is
+    assert 56 < s1 <= 56 + SEAM_SHIFTS[-1]
+    assert _seam_peak(old, s1) < 0.1 * _seam_peak(old, 56)

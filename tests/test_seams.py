@@ -55,3 +55,24 @@ def test_no_fade_where_the_seam_is_already_calm():
     res = blend_seams(calm, src, 20, 80)
     # Only the short Hermite blend touches the frames next to the seams: the rest of the new motion is kept as is.
     np.testing.assert_array_equal(res[30:70], calm[30:70])
+
+
+def test_a_seam_is_held_to_the_calm_motion_it_joins():
+    """A track ending where a busy stretch turns calm (a walk, then a stand) blends at the calm stretch's scale."""
+    from kinmo_core.editing.composite import seam_scale
+
+    rng = np.random.default_rng(1)
+    t = np.arange(160, dtype=np.float64)
+    src = rng.normal(0.0, 0.3, (NUM_JOINTS, 3))[None] + np.zeros((160, 1, 1))
+    src[:40] += 0.08 * np.sin(t[:40] * 1.3)[:, None, None]  # busy until frame 40, then still
+    arm = [j for j in GROUP_JOINTS["left_arm"] if j != GROUP_JOINTS["left_arm"][0]]
+    out = src.copy()
+    out[40:100, arm] += np.array([0.0, 0.6, 0.0])  # the arm raised over the range, dropped at its stop seam
+    p95 = lambda j: float(np.percentile(np.linalg.norm(np.diff(j, 2, axis=0), axis=-1), 95))  # noqa: E731
+    assert seam_scale(src, 40, 100, "stop") == p95(src[100:140]) < p95(src) / 10
+    assert seam_scale(src, 40, 100, "start") == min(p95(src), p95(src[:40]))  # never above the whole source
+    res = blend_seams(out, src, 40, 100)
+    # Judged against the stand it joins, the arm comes down gently: under the least blend acceleration (2 m/s^2),
+    # where a blend at the whole source's scale would drop it within a few frames.
+    assert _seam_peak(res, 100, arm) <= 2.0 / 400
+    assert _seam_peak(blend_seams(out, src, 40, 100, blend=6), 100, arm) > 4 * 2.0 / 400

@@ -48,6 +48,9 @@ SEAM_TARGET_FACTOR: float = 1.2
 source's 95th percentile; the issue's bound is 1.5x, so this leaves a margin."""
 CROSSFADE_FRAMES: tuple[int, ...] = (6, 8, 12, 16, 20, 24, 30)
 """Cross-fade lengths tried at a seam, shortest first (a longer fade keeps less of the new motion near the seam)."""
+SEAM_CONTEXT_FRAMES: int = 40
+"""Source frames outside the range, next to a seam, whose accelerations set that seam's scale (2 s): a blend joins
+the motion there, so a calm stretch next to a busy one (a stand after a walk in a timeline) gets a calm seam."""
 ORIGIN_TOLERANCE: float = 1e-3
 """Metres: a motion's first root must lie this close to x = z = 0 (the motion file contract)."""
 
@@ -155,11 +158,24 @@ def seam_blend_frames(x0: np.ndarray, v0: np.ndarray, budget: float) -> int:
     return int(np.ceil((4 * v + np.sqrt(16 * v * v + 24 * x * budget)) / (2 * budget)))
 
 
-def acceleration_budget(src: np.ndarray, fps: int = FPS) -> float:
-    """m/frame^2: BLEND_BUDGET_SHARE of the source's 95th percentile joint acceleration (MIN_BLEND_ACCELERATION
-    at least)."""
-    acc = np.linalg.norm(np.diff(src.astype(np.float64), 2, axis=0), axis=-1)
-    p95 = float(np.percentile(acc, 95)) if acc.size else 0.0
+def _p95(joints: np.ndarray) -> float:
+    acc = np.linalg.norm(np.diff(joints.astype(np.float64), 2, axis=0), axis=-1)
+    return float(np.percentile(acc, 95)) if acc.size else 0.0
+
+
+def seam_scale(src: np.ndarray, start: int, stop: int, side: str) -> float:
+    """m/frame^2: the 95th percentile joint acceleration a seam is held to, the lower of the whole source's and that
+    of the SEAM_CONTEXT_FRAMES source frames the seam joins (before the range's start, after its stop)."""
+    whole = _p95(src)
+    near = src[max(0, start - SEAM_CONTEXT_FRAMES):start] if side == "start" else src[stop:stop + SEAM_CONTEXT_FRAMES]
+    return min(whole, _p95(near)) if len(near) >= 3 else whole
+
+
+def acceleration_budget(src: np.ndarray, start: int | None = None, stop: int | None = None, side: str = "start",
+                        fps: int = FPS) -> float:
+    """m/frame^2: BLEND_BUDGET_SHARE of the seam's acceleration scale (`seam_scale`; the whole source's without a
+    range), MIN_BLEND_ACCELERATION at least."""
+    p95 = _p95(src) if start is None else seam_scale(src, start, stop, side)
     return max(BLEND_BUDGET_SHARE * p95, MIN_BLEND_ACCELERATION / fps**2)
 
 
@@ -173,7 +189,6 @@ def blend_seams(out: np.ndarray, src: np.ndarray, start: int, stop: int, blend: 
     res = out.astype(np.float64).copy()
     s = src.astype(np.float64)
     n = stop - start
-    budget = acceleration_budget(s) if blend is None else 0.0
     touched = np.zeros(len(res), bool)
     for side in ("start", "stop"):
         if (side == "start" and start == 0) or (side == "stop" and stop == len(s)):
@@ -186,7 +201,7 @@ def blend_seams(out: np.ndarray, src: np.ndarray, start: int, stop: int, blend: 
         v0 = (s[i1] - s[i0]) - (res[i1] - res[i0])
         k = DEFAULT_BLEND if blend is None else int(blend)
         if blend is None:
-            k = max(k, seam_blend_frames(x0, v0, budget))
+            k = max(k, seam_blend_frames(x0, v0, acceleration_budget(s, start, stop, side)))
         k = max(1, min(k, int(n * MAX_BLEND_SHARE)))
         h = _hermite_decay(x0, v0, k, k)
         if side == "start":
@@ -225,12 +240,11 @@ def _crossfade_seams(res: np.ndarray, s: np.ndarray, start: int, stop: int) -> n
     n = stop - start
     if not changed.any() or n < 4:
         return res
-    acc = np.linalg.norm(np.diff(s, 2, axis=0), axis=-1)
-    target = SEAM_TARGET_FACTOR * float(np.percentile(acc, 95)) if acc.size else 0.0
     t = np.arange(start, stop, dtype=np.float64)
     for seam in (start, stop):
         if seam <= 0 or seam >= len(s):
             continue
+        target = SEAM_TARGET_FACTOR * seam_scale(s, start, stop, "start" if seam == start else "stop")
         best, best_peak = res, _seam_peak(res, seam, changed)
         for frames in CROSSFADE_FRAMES:
             if best_peak <= target:
