@@ -183,6 +183,25 @@ def test_candidate_nearest_the_targets_is_corrected():
     assert choose_candidate([walk_a, walk_b], path, 30) == 1
 
 
+def test_a_sliding_correction_tries_the_next_candidate(monkeypatch):
+    """When the corrected candidate's planted foot drifts, the next is corrected too and the steadier one kept."""
+    import kinmo_core.control.generate as gen
+    from kinmo_core.motion.contacts import skate_per_phase
+
+    calls = []
+    monkeypatch.setattr(gen, "solve_joints", lambda start, *a, **k: calls.append(1) or start)  # the solve as is
+    still = np.repeat(rest_pose()[None], 40, axis=0)
+    sliding = still.copy()
+    sliding[:, [J["left_ankle"], J["left_foot"]], 0] += np.linspace(0, 0.04, 40)[:, None]  # 4 cm while planted
+    assert skate_per_phase(sliding).max() > gen.SLIDE_RECHECK >= skate_per_phase(still).max()
+    tg = build_targets(parse_constraints([{"kind": "targets", "joint": "head", "frames": [10],
+                                           "positions": [still[10, J["head"]].tolist()]}]), 40)
+    index, joints = gen.solve_least_sliding([sliding, still, sliding], [tg, tg, tg])
+    assert index == 1 and joints is still and len(calls) == 2  # the steady one ends the search
+    calls.clear()
+    assert gen.solve_least_sliding([still, sliding], [tg, tg])[0] == 0 and len(calls) == 1  # one solve if it holds
+
+
 # ------------------------------------------------------------------------------------------------ joint-space solve
 
 def test_solve_meets_targets_with_exact_bones_and_planted_feet(walk):
