@@ -99,6 +99,17 @@ def gumbel_noise(shape: torch.Size, generator: torch.Generator | None, device: t
     return -torch.log(-torch.log(u))
 
 
+@dataclass
+class Negative:
+    """A negative condition for some rows of a batch (`guided_logits`): cond (R, 3, D) and present (R, 3) for the
+    rows where rows (B,) is True."""
+
+    cond: torch.Tensor
+    present: torch.Tensor
+    rows: torch.Tensor
+    scale: float
+
+
 class TokenTransformer(nn.Module):
     """Bidirectional transformer over [conditions; tokens] with learned positions (shared by both generators)."""
 
@@ -214,14 +225,28 @@ class MaskTransformer(nn.Module):
         return {"loss": loss, "acc": acc}
 
     def guided_logits(self, ids: torch.Tensor, cond: torch.Tensor, present: torch.Tensor, pad: torch.Tensor,
-                      guidance: float, control: torch.Tensor | None = None) -> torch.Tensor:
-        """Classifier-free guided logits: uncond + guidance * (cond - uncond); the control is in both terms."""
-        if guidance == 1.0:
+                      guidance: float, control: torch.Tensor | None = None,
+                      negative: Negative | None = None) -> torch.Tensor:
+        """Classifier-free guided logits: uncond + guidance * (cond - uncond); the control is in every term.
+
+        negative: for its rows, the logits also move by negative.scale * (cond - the negative condition's).
+        """
+        rows = None if negative is None or negative.scale == 0.0 else negative.rows
+        if guidance == 1.0 and rows is None:
             return self(ids, cond, present, pad, control)
-        both = self(torch.cat([ids, ids]), torch.cat([cond, cond]), torch.cat([present, torch.zeros_like(present)]),
-                    torch.cat([pad, pad]), None if control is None else torch.cat([control, control]))
-        c, u = both.chunk(2)
-        return u + guidance * (c - u)
+        k = 0 if rows is None else int(rows.sum())
+        many = [ids, ids] + ([ids[rows]] if k else [])
+        conds = [cond, cond] + ([negative.cond] if k else [])
+        presents = [present, torch.zeros_like(present)] + ([negative.present & present[rows]] if k else [])
+        ctl = None if control is None else torch.cat([control, control] + ([control[rows]] if k else []))
+        out = self(torch.cat(many), torch.cat(conds), torch.cat(presents),
+                   torch.cat([pad, pad] + ([pad[rows]] if k else [])), ctl)
+        b = ids.shape[0]
+        c, u = out[:b], out[b:2 * b]
+        logits = u + guidance * (c - u)
+        if k:
+            logits[rows] = logits[rows] + negative.scale * (c[rows] - out[2 * b:])
+        return logits
 
     @torch.no_grad()
     def generate(self, cond: torch.Tensor, present: torch.Tensor, lengths: torch.Tensor, steps: int = 10,
@@ -230,12 +255,14 @@ class MaskTransformer(nn.Module):
                  generator: torch.Generator | None = None,
                  with_confidence: bool = True,
                  keep: torch.Tensor | None = None,
-                 targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                 targets: torch.Tensor | None = None,
+                 negative: Negative | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Decode base tokens by confidence; with init_ids, re-mask and refine the least fitting share.
 
         targets (B, T, 22, 3), NaN where free: spatial control through the branch (models with one).
         keep (B, T) bool, with init_ids: in-painting; those positions hold init_ids throughout and the schedule
         runs over the other positions only (remask_ratio 1.0 regenerates all of them).
+        negative: a condition some rows are guided away from (`guided_logits`).
         Returns (ids (B, T), confidence (B, T), or None when with_confidence is False, which saves a forward pass).
         Padding positions hold pad_id.
         """
@@ -261,7 +288,7 @@ class MaskTransformer(nn.Module):
         else:
             ids = init_ids[:, :t].clone()
             # How well each given token fits the new (finer) condition decides what is redone first.
-            logits = self.guided_logits(ids.masked_fill(pad, cfg.pad_id), cond, present, pad, guidance, ctl)
+            logits = self.guided_logits(ids.masked_fill(pad, cfg.pad_id), cond, present, pad, guidance, ctl, negative)
             scores = logits.softmax(-1).gather(-1, ids.clamp(max=cfg.codebook_size - 1)[..., None])[..., 0]
             start = float(torch.acos(torch.tensor(remask_ratio).clamp(0, 1)) * 2 / math.pi)
         scores = scores.masked_fill(fixed, 1e5)
@@ -272,7 +299,7 @@ class MaskTransformer(nn.Module):
             ranks = scores.argsort(1).argsort(1)
             is_mask = (ranks < n_mask[:, None]) & ~fixed
             ids = torch.where(is_mask, torch.full_like(ids, cfg.mask_id), ids)
-            logits = self.guided_logits(ids, cond, present, pad, guidance, ctl)
+            logits = self.guided_logits(ids, cond, present, pad, guidance, ctl, negative)
             k = max(1, int(math.ceil((1 - topk_ratio) * cfg.codebook_size)))
             kth = logits.topk(k, dim=-1).values[..., -1:]
             filtered = logits.masked_fill(logits < kth, float("-inf"))
@@ -285,6 +312,6 @@ class MaskTransformer(nn.Module):
             scores = torch.where(is_mask, probs, torch.full_like(probs, 1e5)).masked_fill(fixed, 1e5)
         if not with_confidence:
             return ids, None
-        conf = self.guided_logits(ids, cond, present, pad, guidance, ctl).softmax(-1)
+        conf = self.guided_logits(ids, cond, present, pad, guidance, ctl, negative).softmax(-1)
         conf = conf.gather(-1, ids.clamp(max=cfg.codebook_size - 1)[..., None])[..., 0]
         return ids, conf.masked_fill(pad, 0.0)
