@@ -297,13 +297,13 @@ def compose(pipe, timeline, seed: int = 0, levels: int | None = None, progress: 
 
 
 def _seam_peak(feats: np.ndarray, seam: int) -> float:
-    """Largest joint acceleration (m/frame^2) within 5 frames of the seam of a feature window (rigid-invariant, so
-    the window is decoded on its own)."""
+    """Largest joint acceleration (m/frame^2) within SEAM_WINDOW frames of the seam of a feature window (accelerations
+    do not change under a rigid move, so the window is decoded on its own)."""
+    from kinmo_core.editing.composite import _seam_peak as joint_seam_peak
     from kinmo_core.motion.features import features_to_joints
 
-    acc = np.linalg.norm(np.diff(np.asarray(features_to_joints(feats.astype(np.float64))), 2, axis=0), axis=-1)
-    window = acc[max(0, seam - 6):seam + 5]
-    return float(window.max()) if window.size else 0.0
+    joints = np.asarray(features_to_joints(feats.astype(np.float64)))
+    return joint_seam_peak(joints, seam, np.ones(joints.shape[1], bool))
 
 
 def _calm_seams(old: np.ndarray, new: np.ndarray, start: int, stop: int) -> tuple[int, int]:
