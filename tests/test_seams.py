@@ -59,7 +59,7 @@ def test_no_fade_where_the_seam_is_already_calm():
 
 def test_a_seam_is_held_to_the_calm_motion_it_joins():
     """A track ending where a busy stretch turns calm (a walk, then a stand) blends at the calm stretch's scale."""
-    from kinmo_core.editing.composite import seam_scale
+    from kinmo_core.editing.composite import seam_scales
 
     rng = np.random.default_rng(1)
     t = np.arange(160, dtype=np.float64)
@@ -69,8 +69,9 @@ def test_a_seam_is_held_to_the_calm_motion_it_joins():
     out = src.copy()
     out[40:100, arm] += np.array([0.0, 0.6, 0.0])  # the arm raised over the range, dropped at its stop seam
     p95 = lambda j: float(np.percentile(np.linalg.norm(np.diff(j, 2, axis=0), axis=-1), 95))  # noqa: E731
-    assert seam_scale(src, 40, 100, "stop") == p95(src[100:140]) < p95(src) / 10
-    assert seam_scale(src, 40, 100, "start") == min(p95(src), p95(src[:40]))  # never above the whole source
+    scales = seam_scales(src, 40, 100)
+    assert scales["stop"] == p95(src[100:140]) < p95(src) / 10
+    assert scales["start"] == min(p95(src), p95(src[:40]))  # never above the whole source
     res = blend_seams(out, src, 40, 100)
     # Judged against the stand it joins, the arm comes down gently: under the least blend acceleration (2 m/s^2),
     # where a blend at the whole source's scale would drop it within a few frames.

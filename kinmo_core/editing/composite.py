@@ -12,7 +12,8 @@ Motions are (T, 22, 3) joint positions in the world frame of the source (`Motion
 3. `blend_seams`: inertialization inside the range. The jump (position and velocity) between the source and the
    composite at each seam decays over `blend` frames with a cubic Hermite curve, so position and velocity are
    continuous across the seam; bone lengths are then restored to the source's frame by frame. Where the new
-   motion's own accelerations near a seam still exceed SEAM_TARGET_FACTOR x the source's 95th percentile, the range
+   motion's own accelerations near a seam still exceed SEAM_TARGET_FACTOR x the seam's scale (`seam_scales`: the
+   95th percentile of the source, or of the stretch the seam joins where that is calmer), the range
    is then cross-faded from the source into the new motion with a minimum-jerk (quintic) weight over the fewest of
    CROSSFADE_FRAMES frames that brings them under it, so position, velocity and acceleration are continuous.
 
@@ -163,32 +164,32 @@ def _p95(joints: np.ndarray) -> float:
     return float(np.percentile(acc, 95)) if acc.size else 0.0
 
 
-def seam_scale(src: np.ndarray, start: int, stop: int, side: str) -> float:
-    """m/frame^2: the 95th percentile joint acceleration a seam is held to, the lower of the whole source's and that
-    of the SEAM_CONTEXT_FRAMES source frames the seam joins (before the range's start, after its stop)."""
+def seam_scales(src: np.ndarray, start: int, stop: int) -> dict[str, float]:
+    """m/frame^2 per seam ("start", "stop"): the 95th percentile joint acceleration it is held to, the lower of the
+    whole source's and that of the SEAM_CONTEXT_FRAMES source frames it joins (before the start, after the stop)."""
     whole = _p95(src)
-    near = src[max(0, start - SEAM_CONTEXT_FRAMES):start] if side == "start" else src[stop:stop + SEAM_CONTEXT_FRAMES]
-    return min(whole, _p95(near)) if len(near) >= 3 else whole
+    near = {"start": src[max(0, start - SEAM_CONTEXT_FRAMES):start], "stop": src[stop:stop + SEAM_CONTEXT_FRAMES]}
+    return {side: min(whole, _p95(rows)) if len(rows) >= 3 else whole for side, rows in near.items()}
 
 
-def acceleration_budget(src: np.ndarray, start: int | None = None, stop: int | None = None, side: str = "start",
-                        fps: int = FPS) -> float:
-    """m/frame^2: BLEND_BUDGET_SHARE of the seam's acceleration scale (`seam_scale`; the whole source's without a
-    range), MIN_BLEND_ACCELERATION at least."""
-    p95 = _p95(src) if start is None else seam_scale(src, start, stop, side)
-    return max(BLEND_BUDGET_SHARE * p95, MIN_BLEND_ACCELERATION / fps**2)
+def acceleration_budget(scale: float, fps: int = FPS) -> float:
+    """m/frame^2: BLEND_BUDGET_SHARE of a seam's acceleration scale (`seam_scales`), MIN_BLEND_ACCELERATION at
+    least."""
+    return max(BLEND_BUDGET_SHARE * scale, MIN_BLEND_ACCELERATION / fps**2)
 
 
 def blend_seams(out: np.ndarray, src: np.ndarray, start: int, stop: int, blend: int | None = None) -> np.ndarray:
     """Remove the jumps between src (outside [start, stop)) and out (inside) by decaying offsets inside the range.
 
     out and src are full-length (T, 22, 3); returns a copy of out with the range's first and last frames corrected
-    over `blend` frames (None: as many as keep the blend's own acceleration under the source's 95th percentile,
-    at least DEFAULT_BLEND, at most MAX_BLEND_SHARE of the range). Joints equal in out and src stay exactly equal.
+    over `blend` frames (None: as many as keep the blend's own acceleration under a share of the seam's scale
+    (`acceleration_budget`), at least DEFAULT_BLEND, at most MAX_BLEND_SHARE of the range). Joints equal in out and
+    src stay exactly equal.
     """
     res = out.astype(np.float64).copy()
     s = src.astype(np.float64)
     n = stop - start
+    scales = seam_scales(s, start, stop) if blend is None else {}
     touched = np.zeros(len(res), bool)
     for side in ("start", "stop"):
         if (side == "start" and start == 0) or (side == "stop" and stop == len(s)):
@@ -201,7 +202,7 @@ def blend_seams(out: np.ndarray, src: np.ndarray, start: int, stop: int, blend: 
         v0 = (s[i1] - s[i0]) - (res[i1] - res[i0])
         k = DEFAULT_BLEND if blend is None else int(blend)
         if blend is None:
-            k = max(k, seam_blend_frames(x0, v0, acceleration_budget(s, start, stop, side)))
+            k = max(k, seam_blend_frames(x0, v0, acceleration_budget(scales[side])))
         k = max(1, min(k, int(n * MAX_BLEND_SHARE)))
         h = _hermite_decay(x0, v0, k, k)
         if side == "start":
@@ -213,7 +214,7 @@ def blend_seams(out: np.ndarray, src: np.ndarray, start: int, stop: int, blend: 
     if touched.any():
         res[touched] = _restore_bones(res[touched], s[touched])
     if blend is None:
-        res = _crossfade_seams(res, s, start, stop)
+        res = _crossfade_seams(res, s, start, stop, scales)
     return res
 
 
@@ -230,7 +231,7 @@ def _seam_peak(joints: np.ndarray, seam: int, changed: np.ndarray) -> float:
     return float(acc.max()) if acc.size else 0.0
 
 
-def _crossfade_seams(res: np.ndarray, s: np.ndarray, start: int, stop: int) -> np.ndarray:
+def _crossfade_seams(res: np.ndarray, s: np.ndarray, start: int, stop: int, scales: dict[str, float]) -> np.ndarray:
     """Cross-fade each seam of res from s with the shortest CROSSFADE_FRAMES ramp whose seam peak meets the target.
 
     The fade mixes positions (untouched joints stay exactly the source's) and restores the source's bone lengths in
@@ -244,7 +245,7 @@ def _crossfade_seams(res: np.ndarray, s: np.ndarray, start: int, stop: int) -> n
     for seam in (start, stop):
         if seam <= 0 or seam >= len(s):
             continue
-        target = SEAM_TARGET_FACTOR * seam_scale(s, start, stop, "start" if seam == start else "stop")
+        target = SEAM_TARGET_FACTOR * scales["start" if seam == start else "stop"]
         best, best_peak = res, _seam_peak(res, seam, changed)
         for frames in CROSSFADE_FRAMES:
             if best_peak <= target:
