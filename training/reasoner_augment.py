@@ -282,7 +282,7 @@ def _scenario(rng: np.random.Generator) -> tuple[str, list[dict]]:
         if rng.random() < 0.25:
             return _caption(subject, str(_pick(rng, KNEES_ALTERNATE))), [_segment("march")]
         seg = _segment("still")
-        seg[f"{side}_leg"] = ("lift", {})
+        seg[f"{side}_leg"] = ("lift", {"knee": "high"})  # described as a knee raise, not a tuck
         phrase = _fill_side(str(_pick(rng, KNEE_RAISE)), side)
         if rng.random() < 0.3:
             lead = str(_pick(rng, ("using the {side} leg, ", "with the {side} leg, ")))

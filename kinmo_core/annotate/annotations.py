@@ -6,7 +6,7 @@ Output schema (`format_version` 1):
       "format_version": 1,
       "kind": "kinmo-annotations",
       "dataset": "<folder>",
-      "annotator": {"name": "rules", "version": "rules-1"},
+      "annotator": {"name": "rules", "version": "rules-2"},
       "settings": {"threshold": 0.85, "embedding": "groups"},
       "complete": true,                      # false while a run is in progress (checkpoints)
       "motions": {
@@ -17,7 +17,7 @@ Output schema (`format_version` 1):
           "keyframes": [0, 14, ...],                     # frame indices
           "n_frames": 120, "fps": 20,
           "actions": {"<group>": [{"start": 0, "end": 60, "action": "walk", ...}]},  # detected, not ground truth
-          "annotator": {"name": "rules", "version": "rules-1"}
+          "annotator": {"name": "rules", "version": "rules-2"}
         }
       },
       "failures": {"<id>": "reason"},

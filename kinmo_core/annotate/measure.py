@@ -37,6 +37,7 @@ LEG_LENGTH: float = float(
 
 REST_HEAD_TILT: float = 18.0
 """Degrees the resting head (neck->head) leans further forward than the neck bone on HumanML3D-shaped skeletons."""
+HEAD_YAW_LIMIT: float = 100.0  # degrees; no neck turns the head further
 
 
 def validate_joints(joints: np.ndarray, motion_id: str = "motion") -> np.ndarray:
@@ -163,8 +164,13 @@ def measure(joints: np.ndarray, fps: float = FPS, motion_id: str = "motion") -> 
     # Positive yaw = facing the body's left. Pitch is measured against the neck bone (spine3->neck) so that a
     # bowing torso does not read as a lowered head; positive = tipped up, 0 = the skeleton's resting head.
     # A head tipped far up or down has almost no horizontal direction: its yaw is noise, read it as 0.
+    # A head tipped back past vertical points its neck->head line backward: read as a turn, that is a yaw near 180
+    # degrees, which no neck makes (a look up read as "looks left" in rules-1); beyond HEAD_YAW_LIMIT it is a head
+    # tipped back, whose face still points along the reversed line.
     flat = np.hypot(hx, hz) / np.maximum(np.linalg.norm(head, axis=-1), 1e-9)
-    m["head_yaw"] = np.where(flat > 0.15, np.degrees(np.arctan2(hx, hz)), 0.0)
+    yaw = np.degrees(np.arctan2(hx, hz))
+    yaw = np.where(np.abs(yaw) > HEAD_YAW_LIMIT, np.degrees(np.arctan2(-hx, -hz)), yaw)
+    m["head_yaw"] = np.where(flat > 0.15, yaw, 0.0)
     neck_bone = L[:, J["neck"]] - L[:, J["spine3"]]
     nz = neck_bone[:, 0] * np.sin(tw) + neck_bone[:, 2] * np.cos(tw)
     head_tilt = np.degrees(np.arctan2(hz, head[:, 1])) - np.degrees(np.arctan2(nz, neck_bone[:, 1]))

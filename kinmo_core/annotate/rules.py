@@ -16,7 +16,11 @@ from kinmo_core.annotate.temporal import Segment
 from kinmo_core.data.actions import GROUP_ACTIONS, STILL_ACTIONS, mentioned_actions
 from kinmo_core.motion.kinematic import GROUPS, PAIR_GROUPS, PAIRS
 
-RULES_VERSION: str = "rules-1"
+RULES_VERSION: str = "rules-2"
+"""2: a held-up leg with the thigh level reads as a knee raise, and its rise and fall are no kicks (temporal); a head
+tipped back past vertical reads as a look up, no longer as a head turned 180 degrees ("looks left", measure)."""
+WORDING_SALT: str = "rules-1"
+"""Seeds each motion's choice of wording; kept across versions so a new version changes only what it fixes."""
 
 SUBJECTS: dict[str, tuple[str, ...]] = {
     "torso": ("The torso", "The upper body", "The trunk"),
@@ -78,6 +82,10 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
         "look": ("turns to look {side}", "looks {side}"),
     },
 }
+KNEE_RAISE_TEMPLATES: tuple[str, ...] = ("lifts the knee up to hip height",
+                                         "is raised, the knee up in front at hip level",
+                                         "is held up, the knee raised in front of the body")
+"""A held-up leg whose thigh comes up level (segment detail knee='high'), told apart from a leg tucked behind."""
 # Punches and throws are wording collisions: "throws punches" names throw as well. Keep the first template only.
 TEMPLATES["arm"]["punch"] = ("punches forward", "jabs forward")
 
@@ -117,6 +125,8 @@ def _dir_word(d: dict, kind: str) -> str:
 def action_phrase(group: str, seg: Segment, rng: np.random.Generator) -> str:
     """Return a verb phrase naming the segment's action with its details."""
     options = TEMPLATES[_kind(group)][seg.action]
+    if seg.action == "lift" and seg.details.get("knee") == "high":
+        options = KNEE_RAISE_TEMPLATES
     tpl = options[int(rng.integers(len(options)))]
     d = seg.details
     amp = d.get("amplitude_m")
@@ -189,7 +199,7 @@ def describe_pair(pair: str, segments: dict[str, list[Segment]], relation: str, 
 
 def annotate_rules(analysis, captions: list[str] | None = None) -> dict[str, dict[str, str]]:
     """Return {'groups': {6 keys}, 'interactions': {15 keys}} for an analysed motion."""
-    rng = motion_rng(analysis.motion_id, RULES_VERSION)
+    rng = motion_rng(analysis.motion_id, WORDING_SALT)
     segs = analysis.timeline.segments
     key = analysis.keyframes[len(analysis.keyframes) // 2] if analysis.keyframes else 0
     groups: dict[str, str] = {}
@@ -208,9 +218,12 @@ def actions_vocabulary_check() -> list[str]:
     sample = {"direction": "forward", "side": "left", "rate_hz": 1.5, "amplitude_m": 0.1, "height": "high"}
     for g in GROUPS:
         for action in GROUP_ACTIONS[g]:
-            for i in range(len(TEMPLATES[_kind(g)][action])):
+            variants = [("low", len(TEMPLATES[_kind(g)][action]))]
+            if action == "lift":
+                variants.append(("high", len(KNEE_RAISE_TEMPLATES)))
+            for i, knee in ((i, k) for k, count in variants for i in range(count)):
                 for direction in ("forward", "backward", "in place", "overhead", "sideways", "left", "up", "down"):
-                    seg = Segment(0, 10, action, {**sample, "direction": direction})
+                    seg = Segment(0, 10, action, {**sample, "direction": direction, "knee": knee})
 
                     class _Pick:
                         def integers(self, n, _i=i):

@@ -42,6 +42,8 @@ JUMP_PELVIS_RANGE: float = 0.2
 JUMP_FOOT_HEIGHT: float = 0.12
 FEET_HEIGHT_MATCH: float = 0.08  # both feet peak within this of each other: they move together
 KICK_FOOT_HEIGHT: float = 0.25
+KICK_EXTENSION: float = 0.45  # a kick sends the ankle this far out from the pelvis (forward or sideways)
+KNEE_HIGH_ELEVATION: float = 65.0  # a held-up thigh this far from hanging (90 = level) is a knee raise, not a tuck
 HIGH_STEP_HEIGHT: float = 0.23  # a swing foot this high is a high knee (march) or a step over something
 RUN_STEP_HEIGHT: float = 0.2  # swing-foot clearance separating a run from a jog
 MARCH_MAX_SPEED: float = 0.62
@@ -216,6 +218,22 @@ def _high_steps(m: dict[str, np.ndarray], side: str, labels: np.ndarray, fps: fl
     return out
 
 
+def _knee_raises(m: dict[str, np.ndarray], side: str, labels: np.ndarray) -> np.ndarray:
+    """Relabel as 'lift' the 'kick' runs whose ankle never extends and whose knee comes up level or that border a
+    held-up leg: a knee raised and lowered again, not a kick."""
+    reach = np.maximum(m[f"{side}_foot_forward"], m[f"{side}_foot_outward"])
+    thigh = m[f"{side}_thigh_elevation"]
+    runs = _runs(labels)
+    out = labels.copy()
+    for k, (a, b, lab) in enumerate(runs):
+        if lab != "kick" or float(reach[a:b].max()) >= KICK_EXTENSION:
+            continue
+        near_lift = any(0 <= j < len(runs) and runs[j][2] == "lift" for j in (k - 1, k + 1))
+        if near_lift or float(np.percentile(thigh[a:b], 90)) > KNEE_HIGH_ELEVATION:
+            out[a:b] = "lift"
+    return out
+
+
 def _arm_labels(m: dict[str, np.ndarray], win: int, hop: int, fps: float) -> dict[str, np.ndarray]:
     hands = _windows(m["hands_distance"], win, hop)
     _, clap_a, clap_s = periodicity(hands, fps)
@@ -373,6 +391,9 @@ def _segment_details(group: str, action: str, m: dict[str, np.ndarray], a: int, 
             d["direction"] = "left" if lat > 0 else "right"
         if action in ("jump", "hop"):
             d["direction"] = "forward" if fwd > 0.3 else "in place"
+        if action == "lift" and float(np.percentile(m[f"{group.split('_')[0]}_thigh_elevation"][sl], 90)) > \
+                KNEE_HIGH_ELEVATION:
+            d["knee"] = "high"
         if action == "kneel":
             lower = float(np.min(m["left_knee_height"][sl])) < float(np.min(m["right_knee_height"][sl]))
             d["side"] = "left" if lower else "right"
@@ -456,7 +477,7 @@ def analyse(body: BodyMeasures) -> GroupTimeline:
         seconds = ARM_MIN_SEGMENT_SECONDS if g.endswith("_arm") else MIN_SEGMENT_SECONDS
         labels = _merge_short(frames[g], max(1, int(round(seconds * fps))))
         if g.endswith("_leg"):
-            labels = _high_steps(m, g.split("_")[0], labels, fps)
+            labels = _knee_raises(m, g.split("_")[0], _high_steps(m, g.split("_")[0], labels, fps))
         frame_labels[g] = labels
         segments[g] = [Segment(a, b, act, _segment_details(g, act, m, a, b, fps)) for a, b, act in _runs(labels)]
     return GroupTimeline(segments=segments, frame_labels=frame_labels)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from kinmo_core.cli.printable import printable
+from kinmo_core.errors import KinmoInputError
 
 EXIT_PARTIAL = 1
 """Exit code of an import where some files failed (the others were imported)."""
@@ -31,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("-o", "--out", type=Path, required=True, help="output folder (new or empty)")
     s.add_argument("--workers", type=int, default=max(1, min(os.cpu_count() or 1, 8)),
                    help="processes to use (default: the CPU count, at most 8)")
+    s.add_argument("--leg-weight", action="append", default=None, metavar="ACTION=W",
+                   help="sampling weight of a leg activity (repeatable), e.g. knee_lift=1.0 to add single knee raises "
+                        "(weight 0 by default); the others keep theirs (see kinmo_core.data.synth.LEG_CHOICES)")
     s.add_argument("--overwrite", action="store_true", help="write into a non-empty folder, replacing files")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=run_synth)
@@ -94,9 +98,18 @@ def run_synth(args: argparse.Namespace) -> int:
 
     from kinmo_core.data.corpus import synth_corpus
 
+    weights: dict[str, float] = {}
+    for item in args.leg_weight or []:
+        name, eq, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise KinmoInputError(f"--leg-weight expects ACTION=WEIGHT, got {item!r}") from None
+        if not eq:
+            raise KinmoInputError(f"--leg-weight expects ACTION=WEIGHT, got {item!r}")
     t0 = time.perf_counter()
     summary = synth_corpus(args.num, args.seed, args.out, workers=args.workers, overwrite=args.overwrite,
-                           progress=not args.quiet)
+                           progress=not args.quiet, leg_weights=weights or None)
     dt = time.perf_counter() - t0
     sp = summary["splits"]
     print(f"wrote {summary['motions']} motions + {summary['motions']} mirrors to {args.out} in {dt:.1f} s "

@@ -122,6 +122,14 @@ def leg_phrases(spec: dict) -> list[str]:
         side = spec["side"]
         return [f"^kneel on the {side} knee", "^kneel down", "^go down on one knee", "^kneel down and ^get back up",
                 f"^put the {side} knee on the ground"]
+    if a == "knee_lift":
+        side = spec["side"]
+        other = "right" if side == "left" else "left"
+        c = spec.get("count", 1)
+        return [f"^lift the {side} knee", f"^raise the {side} knee to hip height", f"^bring the {side} knee up",
+                f"^stand on the {other} leg and ^lift the {side} knee", f"^balance on one leg with the {side} knee up",
+                f"^raise the {side} knee {_times(c)}" if c > 1 else f"^lift the {side} knee and ^hold it up",
+                "^raise one knee"]
     if a == "kick":
         side = spec["side"]
         high = " high" if spec.get("height") == "high" else ""
@@ -339,14 +347,15 @@ _NOUN_PLURALS = {"hands": "hand", "arms": "arm", "hips": "hip", "knees": "knee",
                  "feet": "foot", "steps": "step", "squats": "squat", "punches": "punch", "times": "time"}
 _NOUNS = ("person man woman figure human guy hand arm hip knee leg fist foot head torso body waist chest ground "
           "circle curve step squat punch lunge kick jump bow pace spot obstacle object ball motion side time u-turn "
-          "upper reverse")
+          "upper reverse height")
 _add("NOUN", _NOUNS)
 for _plural, _lemma in _NOUN_PLURALS.items():
     _LEXICON[_plural] = (_lemma, "NOUN")
 _VERBS = ("walk stroll pace take step turn circle make jog trot run sprint dash march lift move sidestep shuffle side "
           "jump leap do hop squat crouch get stand bend lower lunge kneel go put kick stay wave raise hold punch "
           "throw jab reach stretch extend point clap rest place cross fold toss swing bow lean tilt twist rotate nod "
-          "shake look glance back dance perform guide gesture show respond answer react call beckon slash")
+          "shake look glance back dance perform guide gesture show respond answer react call beckon slash bring "
+          "balance")
 for _v in _VERBS.split():
     for _form in (_v, third_person(_v), gerund(_v)):
         if _form not in _LEXICON or _LEXICON[_form][1] != "NOUN" or _form != _v:

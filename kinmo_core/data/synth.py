@@ -17,6 +17,7 @@ from kinmo_core.data import synth_legs as L
 from kinmo_core.data.actions import GROUP_ACTIONS
 from kinmo_core.data.captions import caption_motion
 from kinmo_core.data.synth_body import HIP_OFFSET, limit_pelvis_height, pose_body, rot_y
+from kinmo_core.errors import KinmoInputError
 from kinmo_core.motion.kinematic import GROUPS
 from kinmo_core.motion.skeleton import FPS
 
@@ -24,9 +25,11 @@ MIN_SECONDS, MAX_SECONDS = 2.0, 10.0
 GAIT_ACTIONS = ("walk", "jog", "run", "march", "side_step", "step_over")
 LEG_CHOICES: dict[str, float] = {
     "still": 0.14, "walk": 0.24, "jog": 0.06, "run": 0.06, "march": 0.05, "side_step": 0.06, "step_over": 0.04,
-    "jump": 0.08, "hop": 0.04, "squat": 0.06, "lunge": 0.05, "kneel": 0.05, "kick": 0.07,
+    "jump": 0.08, "hop": 0.04, "squat": 0.06, "lunge": 0.05, "kneel": 0.05, "kick": 0.07, "knee_lift": 0.0,
 }
-"""Sampling weights of the segment's leg activity (step_over is labelled walk + lift in the ground truth)."""
+"""Sampling weights of the segment's leg activity (step_over is labelled walk + lift in the ground truth, knee_lift
+lift on the raised leg). knee_lift came in generator version 3 with weight 0 here, so a seed draws the same corpus
+as before (the one the shipped models are measured on); `kinmo corpus synth --leg-weight knee_lift=W` adds it."""
 
 ARM_POSES: dict[str, tuple[float, float, float, float]] = {
     # flexion (forward), abduction (out), twist (elbow plane), elbow flexion; degrees, left arm
@@ -137,6 +140,11 @@ def _sample_legs(rng: np.random.Generator, kind: str) -> tuple[dict, float]:
                      "depth": round(u(0.2, 0.3), 2)}, u(3.0, 4.5)
     elif kind == "kneel":
         spec, dur = {"action": "kneel", "side": _side(rng), "back": round(u(0.4, 0.5), 2)}, u(3.5, 5.5)
+    elif kind == "knee_lift":
+        count = int(rng.integers(1, 3))
+        spec = {"action": "knee_lift", "side": _side(rng), "count": count, "hold": round(u(0.9, 2.0), 2),
+                "angle": int(rng.integers(-12, 12))}
+        dur = 0.9 + count * (spec["hold"] + 1.1)
     elif kind == "kick":
         count = int(rng.integers(1, 3))
         style = "front" if rng.random() < 0.6 else "side"
@@ -236,13 +244,27 @@ def _sample_upper(rng: np.random.Generator, legs: str) -> dict:
     return {**out, "defaults": defaults}
 
 
-def sample_plan(rng: np.random.Generator) -> list[dict]:
+def leg_weights(overrides: dict[str, float] | None = None) -> dict[str, float]:
+    """Return LEG_CHOICES with `overrides` (leg activity -> weight) applied, checked."""
+    weights = dict(LEG_CHOICES)
+    for name, w in (overrides or {}).items():
+        if name not in LEG_CHOICES:
+            raise KinmoInputError(f"unknown leg activity {name!r}; known: {', '.join(LEG_CHOICES)}")
+        if not np.isfinite(w) or w < 0:
+            raise KinmoInputError(f"the weight of {name!r} must be a number >= 0, got {w}")
+        weights[name] = float(w)
+    if sum(weights.values()) <= 0:
+        raise KinmoInputError("the leg activity weights sum to 0")
+    return weights
+
+
+def sample_plan(rng: np.random.Generator, weights: dict[str, float] | None = None) -> list[dict]:
     """Return a list of 1-3 segment specs (legs, arms, torso, neck, seconds) totalling 2-10 s."""
     k = int(rng.choice([1, 2, 3], p=[0.45, 0.35, 0.2]))
     segments: list[dict] = []
     total = 0.0
     for _ in range(k):
-        legs, dur = _sample_legs(rng, _choice(rng, LEG_CHOICES))
+        legs, dur = _sample_legs(rng, _choice(rng, weights or LEG_CHOICES))
         if total + dur > MAX_SECONDS:
             if segments:
                 break
@@ -302,6 +324,9 @@ def leg_track(spec: dict, n: int) -> L.LegTrack:
         angle = np.radians(80 if spec["height"] == "high" else 55)
         return L.kick(n, side=_side_index(spec["side"]), style=spec["style"], angle=angle, count=spec["count"],
                       params=p)
+    if a == "knee_lift":
+        return L.knee_lift(n, side=_side_index(spec["side"]), count=spec["count"], hold=spec["hold"],
+                           angle=np.radians(spec["angle"]), params=p)
     if a == "still":
         return L.still(n, amp=spec.get("sway", 0.01), rate=spec.get("rate", 0.2), phase=spec.get("phase", 0.0),
                        params=p)
@@ -575,10 +600,10 @@ def render_plan(segments: list[dict]) -> tuple[np.ndarray, np.ndarray, dict]:
     return joints, planted, ordered
 
 
-def synthesize(seed: int, index: int) -> SynthMotion:
-    """Return motion `index` of the synthetic corpus with `seed` (deterministic)."""
+def synthesize(seed: int, index: int, weights: dict[str, float] | None = None) -> SynthMotion:
+    """Return motion `index` of the synthetic corpus with `seed` (deterministic); `weights` from `leg_weights`."""
     rng = motion_rng(seed, index)
-    segments = sample_plan(rng)
+    segments = sample_plan(rng, weights)
     joints, planted, groups = render_plan(segments)
     gt = {
         "seed": int(seed),
@@ -605,7 +630,7 @@ def _gt_segments(segments: list[dict]) -> list[dict]:
              "torso": s["torso"], "neck": s["neck"]} for s, (a, b) in zip(segments, frames, strict=True)]
 
 
-def synth_captions(seed: int, index: int) -> list[str]:
-    """Return the captions `synthesize(seed, index)` writes, without rendering the motion (the same draws)."""
+def synth_captions(seed: int, index: int, weights: dict[str, float] | None = None) -> list[str]:
+    """Return the captions `synthesize(seed, index, weights)` writes, without rendering the motion (the same draws)."""
     rng = motion_rng(seed, index)
-    return caption_motion(_gt_segments(sample_plan(rng)), rng)
+    return caption_motion(_gt_segments(sample_plan(rng, weights)), rng)

@@ -480,5 +480,48 @@ def kick(n: int, *, side: int, style: str, angle: float, count: int, params: dic
                   labels=labels, spine_bow=-0.1 * chamber if style == "front" else None)
 
 
-__all__ = ["LegTrack", "gait", "jumps", "still", "squat", "lunge", "kneel", "kick", "keyframes", "hermite",
-           "smoothstep", "SIDES", "THIGH", "SHIN"]
+def knee_lift(n: int, *, side: int, count: int, hold: float, angle: float, params: dict | None = None) -> LegTrack:
+    """Return knee raises on one leg: the weight moves over the other foot, the knee comes up in front, held, lowered.
+
+    `angle` is the thigh's elevation from the horizontal at the top (radians, 0 = knee at hip height); each raise
+    takes 0.35 s up, `hold` seconds held and 0.35 s down, with 0.4 s standing between raises.
+    """
+    t = np.arange(n) / FPS
+    support = 1 - side
+    times, w = [0.0], [0.0]
+    for i in range(count):
+        a = 0.45 + i * (hold + 1.1)
+        times += [a, a + 0.35, a + 0.35 + hold, a + 0.7 + hold]
+        w += [0.0, 1.0, 1.0, 0.0]
+    times.append(max(t[-1], times[-1]) + 1e-3)
+    w.append(0.0)
+    raw = keyframes(t, times, w)
+    # The foot leaves and meets the floor moving upward or downward at once (ease-out), and travels forward only
+    # once it is off the floor (smoothstep), so the velocity contact rule never sees a slowly creeping foot.
+    rise = np.sin(np.pi / 2 * np.clip(raw, 0, 1))
+    end = min(t[-1], times[-2] + 0.45)
+    shift = keyframes(t, [0.0, 0.1, 0.4, end - 0.35, end, t[-1] + 1e-3], [0, 0, 1, 1, 0, 0])
+    pelvis = np.stack((shift * HIP_OFFSET[support][0] * 0.6, np.full(n, STAND_PELVIS_HEIGHT), np.zeros(n)), -1)
+    hips = hip_positions(pelvis, np.zeros(n))
+    knee = np.array([0.0, np.sin(angle), np.cos(angle)]) * THIGH[side]
+    top = knee + np.array([0.0, -0.97, -0.25]) * SHIN[side]  # the shin hangs nearly straight down, foot a little back
+    ankles = _stance_feet(n)
+    target = hips[:, side] + top
+    travel = smoothstep(raw)
+    ankles[:, side, [0, 2]] = ankles[:, side, [0, 2]] * (1 - travel[:, None]) + target[:, [0, 2]] * travel[:, None]
+    ankles[:, side, 1] = np.maximum(ankles[:, side, 1] * (1 - rise) + target[:, 1] * rise, ANKLE_HEIGHT[side])
+    lift = rise
+    planted = np.ones((n, 2), dtype=bool)
+    planted[:, side] = lift < 1e-6
+    knee_up = np.zeros((n, 2))
+    knee_up[:, side] = 0.7 * lift
+    pitch = np.zeros((n, 2))
+    pitch[:, side] = 0.35 * lift
+    labels = [["still"] * n, ["still"] * n]
+    labels[side] = ["lift" if x > 0.05 else "still" for x in lift]
+    return _track(n, pelvis, ankles, planted, "lift", dict(params or {}), knee_up=knee_up, foot_pitch=pitch,
+                  labels=labels)
+
+
+__all__ = ["LegTrack", "gait", "jumps", "still", "squat", "lunge", "kneel", "kick", "knee_lift", "keyframes",
+           "hermite", "smoothstep", "SIDES", "THIGH", "SHIN"]
