@@ -63,9 +63,10 @@ class GenerationSettings:
     """False: one decoding under all the levels at once instead of global first, then refined per level."""
     side_guidance: float = 0.0
     """For prompts that name a side: the masked transformer's logits also move away from the mirrored prompt's
-    (left and right swapped in the text and its descriptions) by this much (0: off, the default). At 4 the shipped
-    model follows the named part in 64.9% of the part-following prompts instead of 61.3%, at FID 0.881 against 0.591
-    (BENCHMARKS.md): for users who want the side over the motion's realism. See `side_negative`."""
+    (left and right swapped in the text and its descriptions) by this much (0: off, the default). At 4 the default
+    model before 2026-12-07's knee-raise retrain followed the named part in 64.9% of the part-following prompts
+    instead of 61.3%, at FID 0.881 against 0.591 (BENCHMARKS.md): for users who want the side over the motion's
+    realism. See `side_negative`."""
 
     def to_dict(self) -> dict:
         """Return the settings as a JSON-ready dict."""
@@ -458,7 +459,8 @@ class KinMoPipeline:
         """The mirrored condition of the prompts that name a side (left / right, clockwise...), for guidance away
         from it (`masked_transformer.Negative`); None when no prompt names one or scale is 0.
 
-        On the 216 sided part-following prompts (BENCHMARKS.md), 3 seeds: followed 65.9% -> 70.2% at scale 4.
+        On the 216 sided part-following prompts (BENCHMARKS.md), 3 seeds, with the default model before the
+        knee-raise retrain: followed 65.9% -> 70.2% at scale 4.
         """
         from kinmo_core.data.captions import mirror_text
         from kinmo_core.models.masked_transformer import Negative

@@ -218,18 +218,22 @@ def _high_steps(m: dict[str, np.ndarray], side: str, labels: np.ndarray, fps: fl
     return out
 
 
+def _knee_level(m: dict[str, np.ndarray], side: str, a: int, b: int) -> bool:
+    """Whether the thigh of `side` comes up (nearly) level in frames [a, b): a knee raise, not a tucked leg."""
+    return float(np.percentile(m[f"{side}_thigh_elevation"][a:b], 90)) > KNEE_HIGH_ELEVATION
+
+
 def _knee_raises(m: dict[str, np.ndarray], side: str, labels: np.ndarray) -> np.ndarray:
     """Relabel as 'lift' the 'kick' runs whose ankle never extends and whose knee comes up level or that border a
     held-up leg: a knee raised and lowered again, not a kick."""
     reach = np.maximum(m[f"{side}_foot_forward"], m[f"{side}_foot_outward"])
-    thigh = m[f"{side}_thigh_elevation"]
     runs = _runs(labels)
     out = labels.copy()
     for k, (a, b, lab) in enumerate(runs):
         if lab != "kick" or float(reach[a:b].max()) >= KICK_EXTENSION:
             continue
         near_lift = any(0 <= j < len(runs) and runs[j][2] == "lift" for j in (k - 1, k + 1))
-        if near_lift or float(np.percentile(thigh[a:b], 90)) > KNEE_HIGH_ELEVATION:
+        if near_lift or _knee_level(m, side, a, b):
             out[a:b] = "lift"
     return out
 
@@ -391,8 +395,7 @@ def _segment_details(group: str, action: str, m: dict[str, np.ndarray], a: int, 
             d["direction"] = "left" if lat > 0 else "right"
         if action in ("jump", "hop"):
             d["direction"] = "forward" if fwd > 0.3 else "in place"
-        if action == "lift" and float(np.percentile(m[f"{group.split('_')[0]}_thigh_elevation"][sl], 90)) > \
-                KNEE_HIGH_ELEVATION:
+        if action == "lift" and _knee_level(m, group.split("_")[0], a, b):
             d["knee"] = "high"
         if action == "kneel":
             lower = float(np.min(m["left_knee_height"][sl])) < float(np.min(m["right_knee_height"][sl]))
@@ -477,7 +480,8 @@ def analyse(body: BodyMeasures) -> GroupTimeline:
         seconds = ARM_MIN_SEGMENT_SECONDS if g.endswith("_arm") else MIN_SEGMENT_SECONDS
         labels = _merge_short(frames[g], max(1, int(round(seconds * fps))))
         if g.endswith("_leg"):
-            labels = _knee_raises(m, g.split("_")[0], _high_steps(m, g.split("_")[0], labels, fps))
+            side = g.split("_")[0]
+            labels = _knee_raises(m, side, _high_steps(m, side, labels, fps))
         frame_labels[g] = labels
         segments[g] = [Segment(a, b, act, _segment_details(g, act, m, a, b, fps)) for a, b, act in _runs(labels)]
     return GroupTimeline(segments=segments, frame_labels=frame_labels)

@@ -102,11 +102,11 @@ def run_synth(args: argparse.Namespace) -> int:
     for item in args.leg_weight or []:
         name, eq, value = item.partition("=")
         try:
+            if not eq:
+                raise ValueError
             weights[name.strip()] = float(value)
         except ValueError:
             raise KinmoInputError(f"--leg-weight expects ACTION=WEIGHT, got {item!r}") from None
-        if not eq:
-            raise KinmoInputError(f"--leg-weight expects ACTION=WEIGHT, got {item!r}")
     t0 = time.perf_counter()
     summary = synth_corpus(args.num, args.seed, args.out, workers=args.workers, overwrite=args.overwrite,
                            progress=not args.quiet, leg_weights=weights or None)

@@ -65,13 +65,13 @@ def mirror_ground_truth(gt: dict) -> dict:
     return out
 
 
-def synth_one(args: tuple) -> dict:
-    """Synthesise motion `index` with `seed` (and leg weights), write it and its mirror under `out`; return summary."""
+def synth_one(args: tuple[int, int, str, dict[str, float] | None]) -> dict:
+    """Synthesise motion `index` with `seed` and leg weights, write it and its mirror under `out`; return summary."""
     from kinmo_core.data.synth import synthesize
 
-    seed, index, out_s, *rest = args
+    seed, index, out_s, weights = args
     out = Path(out_s)
-    m = synthesize(seed, index, rest[0] if rest else None)
+    m = synthesize(seed, index, weights)
     mid = f"{index:06d}"
     (f, j), (mf, mj) = layout.motion_pair(m.joints)
     layout.write_motion(out, mid, f, j, m.captions)

@@ -510,15 +510,14 @@ def knee_lift(n: int, *, side: int, count: int, hold: float, angle: float, param
     travel = smoothstep(raw)
     ankles[:, side, [0, 2]] = ankles[:, side, [0, 2]] * (1 - travel[:, None]) + target[:, [0, 2]] * travel[:, None]
     ankles[:, side, 1] = np.maximum(ankles[:, side, 1] * (1 - rise) + target[:, 1] * rise, ANKLE_HEIGHT[side])
-    lift = rise
     planted = np.ones((n, 2), dtype=bool)
-    planted[:, side] = lift < 1e-6
+    planted[:, side] = rise < 1e-6
     knee_up = np.zeros((n, 2))
-    knee_up[:, side] = 0.7 * lift
+    knee_up[:, side] = 0.7 * rise
     pitch = np.zeros((n, 2))
-    pitch[:, side] = 0.35 * lift
+    pitch[:, side] = 0.35 * rise
     labels = [["still"] * n, ["still"] * n]
-    labels[side] = ["lift" if x > 0.05 else "still" for x in lift]
+    labels[side] = ["lift" if x > 0.05 else "still" for x in rise]
     return _track(n, pelvis, ankles, planted, "lift", dict(params or {}), knee_up=knee_up, foot_pitch=pitch,
                   labels=labels)
 
