@@ -133,7 +133,7 @@ def test_worker_edit_and_compose(tmp_path):
 def test_transition_seams_go_where_the_motion_is_calm():
     """A transition's seam moves out of a burst of the segment's own motion (a foot strike), never into the span."""
     from kinmo_core.editing.composite import placed_features
-    from kinmo_core.editing.timeline import SEAM_SHIFTS, _calm_seams, _seam_peak
+    from kinmo_core.editing.timeline import SEAM_SHIFTS, TRANSITION_FADES, _calm_seams, _seam_peak
     from kinmo_core.motion.skeleton import rest_pose
 
     rest = rest_pose()
@@ -141,7 +141,27 @@ def test_transition_seams_go_where_the_motion_is_calm():
     joints[50:59, 10] += 0.05 * np.sin(np.arange(9) * 2.5)[:, None]  # the left foot shakes over frames 50-58
     old = placed_features(joints)
     new = old.copy()
-    s0, s1 = _calm_seams(old, new, 20, 56)
+    s0, s1, fades = _calm_seams(old, new, 20, 56, target=0.0)
     assert s0 == 20  # a calm start stays where it is
     assert 56 < s1 <= 56 + SEAM_SHIFTS[-1]
     assert _seam_peak(old, s1) < 0.1 * _seam_peak(old, 56)
+    assert fades == (TRANSITION_FADES[0], TRANSITION_FADES[0])  # a longer fade does not calm an unchanged span
+
+
+def test_a_transition_seam_over_its_target_gets_a_longer_fade():
+    """A jump the shortest fade leaves over the target is faded over more rows, the shortest that meets it."""
+    from kinmo_core.editing.composite import placed_features
+    from kinmo_core.editing.loop import _crossfade
+    from kinmo_core.editing.timeline import CROSSFADE, TRANSITION_FADES, _calm_seams, _seam_peak
+    from kinmo_core.motion.skeleton import rest_pose
+
+    rest = rest_pose()
+    joints = np.repeat((rest - rest[:1] * np.array([1.0, 0.0, 1.0]))[None], 120, 0)
+    old = placed_features(joints)
+    moved = joints.copy()
+    moved[:, 20:22] += np.array([0.0, 0.25, 0.2])  # the span holds the wrists 32 cm away
+    new = placed_features(moved)
+    short = _seam_peak(_crossfade(old, new, 50, 70, CROSSFADE), 50)
+    s0, _, (before, _) = _calm_seams(old, new, 50, 70, target=0.5 * short)
+    assert before > TRANSITION_FADES[0]
+    assert _seam_peak(_crossfade(old, new, s0, 70, (before, CROSSFADE)), s0) <= 0.5 * short

@@ -121,6 +121,28 @@ def test_composite_parts_keeps_bone_vectors_in_parent_frame():
                            np.linalg.norm(gen[:, j] - gen[:, p], axis=-1), atol=1e-9)
 
 
+def test_an_edited_leg_keeps_its_world_direction_when_the_pelvis_differs():
+    from kinmo_core.motion.rotations import qrot
+    from kinmo_core.motion.skeleton import rest_pose
+
+    src = np.repeat(rest_pose()[None], 4, 0).astype(np.float64)
+    # The generated clip tips its pelvis back by 20 degrees about x, as a knee lift does, and flexes the left thigh.
+    tilt = np.array([np.cos(np.radians(10)), -np.sin(np.radians(10)), 0.0, 0.0])
+    gen = src[:1].copy()
+    pelvis = gen[0, 0].copy()
+    gen[0] = pelvis + np.asarray(qrot(np.broadcast_to(tilt, (22, 4)), gen[0] - pelvis))
+    knee, hip = GROUP_JOINTS["left_leg"][1], GROUP_JOINTS["left_leg"][0]
+    gen[0, knee] = gen[0, hip] + np.array([0.0, -0.05, 0.37])  # the thigh nearly level, pointing forward
+    gen = np.repeat(gen, 4, 0)
+    out = composite_parts(src, gen, ["left_leg"])
+    for j in GROUP_JOINTS["left_leg"][1:]:  # below the hip: bone vectors as generated, in the world
+        assert np.allclose(out[:, j] - out[:, PARENTS[j]], gen[:, j] - gen[:, PARENTS[j]], atol=1e-6)
+    assert np.allclose(out[:, hip], src[:, hip], atol=0.05)  # hung from the source's (upright) pelvis
+    arm = composite_parts(src, gen, ["left_arm"])  # an arm still follows the source's torso
+    j = GROUP_JOINTS["left_arm"][2]
+    assert not np.allclose(arm[:, j] - arm[:, PARENTS[j]], gen[:, j] - gen[:, PARENTS[j]], atol=1e-3)
+
+
 def test_blend_seams_removes_jumps():
     t = np.arange(60, dtype=np.float64)
     src = np.zeros((60, 22, 3))

@@ -8,7 +8,8 @@ Motions are (T, 22, 3) joint positions in the world frame of the source (`Motion
    at both ends and the clip keeps its own velocity near each seam.
 2. `composite_parts`: the edited groups' joints from the clip, the others from the source. Each joint keeps the local
    rotation of the motion it is taken from (the bone vector in its parent's frame), so an arm follows the source's
-   torso, and joints whose group and ancestors are untouched are copied bit for bit.
+   torso; an edited leg hangs from the source's hip but keeps its bones' world directions (`WORLD_GROUPS`); joints
+   whose group and ancestors are untouched are copied bit for bit.
 3. `blend_seams`: inertialization inside the range. The jump (position and velocity) between the source and the
    composite at each seam decays over `blend` frames with a cubic Hermite curve, so position and velocity are
    continuous across the seam; bone lengths are then restored to the source's frame by frame. Where the new
@@ -52,6 +53,10 @@ CROSSFADE_FRAMES: tuple[int, ...] = (6, 8, 12, 16, 20, 24, 30)
 SEAM_CONTEXT_FRAMES: int = 40
 """Source frames outside the range, next to a seam, whose accelerations set that seam's scale (2 s): a blend joins
 the motion there, so a calm stretch next to a busy one (a stand after a walk in a timeline) gets a calm seam."""
+WORLD_GROUPS: tuple[str, ...] = ("left_leg", "right_leg")
+"""Edited groups whose bones keep their world direction instead of their direction relative to the parent: a
+generated knee lift tips the pelvis back, and the thigh, put at its angle to the source's upright pelvis, ends
+0.1-0.2 m lower (3 of the benchmark's 9 knee-lift edits lost this way, BENCHMARKS.md); legs act against the floor."""
 ORIGIN_TOLERANCE: float = 1e-3
 """Metres: a motion's first root must lie this close to x = z = 0 (the motion file contract)."""
 
@@ -110,9 +115,11 @@ def align_segment(gen: np.ndarray, gen_heading: np.ndarray, src: np.ndarray, src
 def composite_parts(src: np.ndarray, gen: np.ndarray, groups: Sequence[str]) -> np.ndarray:
     """Return frames (N, 22, 3) with the joints of `groups` from gen and the rest from src, local rotations kept.
 
-    src and gen are the same N frames, already placed in the same world frame (`align_segment`).
+    src and gen are the same N frames, already placed in the same world frame (`align_segment`). An edited group
+    of WORLD_GROUPS hangs from the source's pelvis but keeps its bones' directions in the world.
     """
     edited = {j for g in groups for j in GROUP_JOINTS[g]}
+    world = {j for g in groups if g in WORLD_GROUPS for j in GROUP_JOINTS[g]}
     if not edited:
         return src.astype(np.float64).copy()
     if len(edited) == NUM_JOINTS:
@@ -136,7 +143,10 @@ def composite_parts(src: np.ndarray, gen: np.ndarray, groups: Sequence[str]) -> 
         # The bone in the parent's frame of the motion it comes from, put on the output's parent.
         local_bone = np.einsum("nji,nj->ni", use_rot[:, p], use_pos[:, j] - use_pos[:, p])
         out[:, j] = out[:, p] + np.einsum("nij,nj->ni", rot_out[:, p], local_bone)
-        rot_out[:, j] = rot_out[:, p] @ np.swapaxes(use_rot[:, p], -1, -2) @ use_rot[:, j]
+        if j in world:
+            rot_out[:, j] = rg[:, j]  # its children's bones keep their direction in the (placed) world
+        else:
+            rot_out[:, j] = rot_out[:, p] @ np.swapaxes(use_rot[:, p], -1, -2) @ use_rot[:, j]
     return out
 
 

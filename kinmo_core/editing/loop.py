@@ -31,19 +31,18 @@ KEEP_TURN: float = np.pi / 4
 """A heading change per cycle at least this large (radians) is kept (walking in a circle), a smaller one removed."""
 
 
-def _crossfade(base: np.ndarray, new: np.ndarray, start: int, stop: int, ramp: int) -> np.ndarray:
-    """Rows [start, stop) from new, faded in and out over `ramp` rows outside that span."""
+def _crossfade(base: np.ndarray, new: np.ndarray, start: int, stop: int, ramp: int | tuple[int, int]) -> np.ndarray:
+    """Rows [start, stop) from new, faded in and out over `ramp` rows outside that span ((before, after) or both)."""
     out = base.copy()
     w = np.zeros(len(base))
     w[start:stop] = 1.0
-    for i in range(1, ramp + 1):
-        u = 1.0 - i / (ramp + 1)
-        # Minimum-jerk weights: no velocity or acceleration kink where the fade starts and ends.
-        f = u**3 * (10.0 - 15.0 * u + 6.0 * u * u)
-        if start - i >= 0:
-            w[start - i] = f
-        if stop - 1 + i < len(base):
-            w[stop - 1 + i] = f
+    before, after = (ramp, ramp) if isinstance(ramp, int) else ramp
+    for n, rows in ((before, lambda i: start - i), (after, lambda i: stop - 1 + i)):
+        for i in range(1, n + 1):
+            u = 1.0 - i / (n + 1)
+            # Minimum-jerk weights: no velocity or acceleration kink where the fade starts and ends.
+            if 0 <= rows(i) < len(base):
+                w[rows(i)] = u**3 * (10.0 - 15.0 * u + 6.0 * u * u)
     return (1 - w)[:, None] * out + w[:, None] * new
 
 

@@ -36,6 +36,9 @@ TRACK_PIECE_FRAMES: int = 160
 SEAM_FACTOR: float = 1.5
 CROSSFADE: int = 8
 """Rows over which a regenerated span is faded into the rows around it (over kept tokens)."""
+TRANSITION_FADES: tuple[int, ...] = (CROSSFADE, 12, 16, 20, 24)
+"""Fade lengths tried at a transition's seam, shortest first, until its peak is under the edit's seam target
+(`composite.SEAM_TARGET_FACTOR` x the 95th percentile, a margin under the bound)."""
 SEAM_SHIFTS: tuple[int, ...] = tuple(range(0, 13))
 """Frames by which a transition's seam may move out over kept tokens (whose decoded rows follow the old ones), to
 where the joined motion is calmest: a jog's foot strikes exceed 1.5x its own 95th percentile acceleration in 60% of
@@ -216,7 +219,7 @@ def compose(pipe, timeline, seed: int = 0, levels: int | None = None, progress: 
     """
     from tqdm import tqdm
 
-    from kinmo_core.editing.composite import motion_from_placed_joints, placed_features
+    from kinmo_core.editing.composite import SEAM_TARGET_FACTOR, motion_from_placed_joints, placed_features
     from kinmo_core.editing.edit import edit_arrays
     from kinmo_core.editing.inpaint import DEFAULT_MARGIN, decoding_settings
     from kinmo_core.editing.loop import _crossfade
@@ -263,10 +266,11 @@ def compose(pipe, timeline, seed: int = 0, levels: int | None = None, progress: 
                                     [descs.get(segs[i].text) for i in span_seg], seed + 1, levels, settings)
         for (a, b), (lo, hi), g, i in zip(spans, windows, gen, span_seg, strict=True):
             # Cross-faded over kept tokens next to the regenerated ones, where the decoded rows match the old.
-            s0, s1 = _calm_seams(feats[lo:hi], g, a - lo - DEFAULT_MARGIN, b - lo + DEFAULT_MARGIN)
-            feats[lo:hi] = _crossfade(feats[lo:hi], g, s0, s1, CROSSFADE)
             # A transition goes from one segment's motion to the next's: either may set the pace at its seams.
             bound = max(bounds[i], bounds[i - 1]) if i > 0 else bounds[i]
+            target = SEAM_TARGET_FACTOR / SEAM_FACTOR * bound / FPS**2
+            s0, s1, fades = _calm_seams(feats[lo:hi], g, a - lo - DEFAULT_MARGIN, b - lo + DEFAULT_MARGIN, target)
+            feats[lo:hi] = _crossfade(feats[lo:hi], g, s0, s1, fades)
             seams += [(max(lo + s0, 1), bound), (min(lo + s1, total - 1), bound)]
             seam_joints += [everything, everything]
     bar.update(1)
@@ -306,21 +310,41 @@ def _seam_peak(feats: np.ndarray, seam: int) -> float:
     return joint_seam_peak(joints, seam, np.ones(joints.shape[1], bool))
 
 
-def _calm_seams(old: np.ndarray, new: np.ndarray, start: int, stop: int) -> tuple[int, int]:
-    """Where a regenerated span [start, stop) of a window joins the rows around it: each end moved out by one of
-    SEAM_SHIFTS (keeping CROSSFADE rows of fade inside the window) to where the faded result accelerates least."""
+def _calm_seams(old: np.ndarray, new: np.ndarray, start: int, stop: int,
+                target: float) -> tuple[int, int, tuple[int, int]]:
+    """Where and how a regenerated span [start, stop) of a window joins the rows around it: (s0, s1, (fade before,
+    fade after)). Each end moves out by one of SEAM_SHIFTS (over kept tokens) to where the faded result accelerates
+    least, over the shortest of TRANSITION_FADES whose peak is at most `target` (m/frame^2), else the calmest."""
     from kinmo_core.editing.loop import _crossfade
 
     def best(candidates, fade):
         # Ties go to the smaller shift (candidates come in order of shift).
-        peaks = [(_seam_peak(fade(c), c), k) for k, c in enumerate(candidates)]
-        return candidates[min(peaks)[1]]
+        return min((_seam_peak(fade(c), c), k, c) for k, c in enumerate(candidates))
 
-    lefts = [start - d for d in SEAM_SHIFTS if start - d - CROSSFADE >= 0] or [start]
-    s0 = best(lefts, lambda c: _crossfade(old, new, c, stop, CROSSFADE))
-    rights = [stop + d for d in SEAM_SHIFTS if stop + d + CROSSFADE <= len(old)] or [stop]
-    s1 = best(rights, lambda c: _crossfade(old, new, s0, c, CROSSFADE))
-    return s0, s1
+    def end(choose):
+        tried = []
+        for ramp in TRANSITION_FADES:
+            found = choose(ramp)
+            if found is None:
+                break
+            peak, _, seam = found
+            if peak <= target:
+                return seam, ramp
+            tried.append((peak, ramp, seam))
+        return (min(tried)[2], min(tried)[1]) if tried else None
+
+    def left(ramp):
+        cands = [start - d for d in SEAM_SHIFTS if start - d - ramp >= 0]
+        return best(cands, lambda c: _crossfade(old, new, c, stop, (ramp, CROSSFADE))) if cands else None
+
+    s0, r0 = end(left) or (start, CROSSFADE)
+
+    def right(ramp):
+        cands = [stop + d for d in SEAM_SHIFTS if stop + d + ramp <= len(old)]
+        return best(cands, lambda c: _crossfade(old, new, s0, c, (r0, ramp))) if cands else None
+
+    s1, r1 = end(right) or (stop, CROSSFADE)
+    return s0, s1, (r0, r1)
 
 
 def _segment_at(seg_frames: list[tuple[int, int]], frame: int) -> int | None:
