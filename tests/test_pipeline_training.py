@@ -60,3 +60,38 @@ def test_model_losses_accept_the_batches():
                  rt.training_loss(b["codes"], b["lengths"], b["cond"], b["present"], generator=g)["loss"]):
         assert torch.isfinite(loss)
         loss.backward()
+
+
+def test_spliced_crops_pose_an_edit_with_context_from_another_item():
+    """--splice: a stretch of the item inside another item's tokens, the context kept and never predicted."""
+    from kinmo_core.models.masked_transformer import MaskTransformer, MaskTransformerConfig
+    from training.generator_data import SPLICE_TOKENS
+
+    rng = np.random.default_rng(1)
+    codes = [rng.integers(0, 16, size=(40, 2)).astype(np.int16), rng.integers(16, 32, size=(40, 2)).astype(np.int16)]
+    cond = {"cond": rng.normal(size=(2, 3, 8)).astype(np.float32), "present": np.ones((2, 3), bool),
+            "item": np.array([0, 1])}
+    tb = TokenBatches(codes, cond, seed=0, splice=1.0)
+    b = tb.sample(32)
+    assert "keep" in b
+    for i in range(32):
+        n, keep = int(b["lengths"][i]), b["keep"][i]
+        assert n <= MAX_TRAIN_TOKENS and not keep[n:].any()
+        mid = b["codes"][i, :n][~keep[:n]].numpy()
+        assert SPLICE_TOKENS[0] <= len(mid) <= SPLICE_TOKENS[1]
+        own = int(b["cond"][i, 0, 0] == torch.from_numpy(cond["cond"][1, 0, :1])[0])  # the crop's item: its text
+        assert ((mid[:, 0] >= 16) == bool(own)).all()  # the stretch comes from the item whose text it has
+    assert (b["keep"].sum(1) > 0).float().mean() > 0.5  # mostly with context from another item (here: 1 of 2)
+    mt = MaskTransformer(MaskTransformerConfig(codebook_size=32, cond_dim=8, d_model=16, n_layers=1, n_heads=2))
+    seen = torch.zeros_like(b["keep"])
+    real = mt.forward
+
+    def spy(ids, *args, **kwargs):
+        seen.copy_(ids == mt.cfg.mask_id)
+        return real(ids, *args, **kwargs)
+
+    mt.forward = spy
+    mt.training_loss(b["codes"][..., 0], b["lengths"], b["cond"], b["present"], keep=b["keep"],
+                     generator=torch.Generator().manual_seed(0))
+    assert seen.any() and not (seen & b["keep"]).any()  # context tokens are never masked
+    assert _batches(3, seed=5).sample(16).keys() == {"codes", "lengths", "cond", "present"}  # no splice: as before

@@ -220,14 +220,20 @@ def sample_control(joints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+SPLICE_TOKENS: tuple[int, int] = (5, 25)
+"""Length range in tokens (1-5 s at 4 frames a token) of a spliced item's regenerated stretch (`TokenBatches`)."""
+
+
 class TokenBatches:
     """Random training batches in token space: an item's caption, a random crop of its codes, its conditions."""
 
     def __init__(self, codes: list[np.ndarray], cond: dict, levels: int = 3, max_tokens: int = MAX_TRAIN_TOKENS,
-                 min_tokens: int = 2, seed: int = 0) -> None:
+                 min_tokens: int = 2, seed: int = 0, splice: float = 0.0) -> None:
         if levels not in (1, 2, 3):
             raise KinmoInputError(f"levels must be 1, 2 or 3, got {levels}")
-        self.codes, self.max_tokens, self.min_tokens = codes, max_tokens, min_tokens
+        if not 0.0 <= splice <= 1.0:
+            raise KinmoInputError(f"splice must be a share between 0 and 1, got {splice}")
+        self.codes, self.max_tokens, self.min_tokens, self.splice = codes, max_tokens, min_tokens, splice
         self.cond = torch.from_numpy(cond["cond"])
         present = torch.from_numpy(cond["present"]).bool()
         # --levels k trains the generator with only the first k text levels (k=1: the global-only baseline).
@@ -240,9 +246,10 @@ class TokenBatches:
         return len(self.item)
 
     def sample(self, batch: int) -> dict[str, torch.Tensor]:
-        """Return codes (B, T, Q) padded with -1, token lengths (B,), cond (B, 3, C), present (B, 3)."""
+        """Return codes (B, T, Q) padded with -1, token lengths (B,), cond (B, 3, C), present (B, 3); with splice,
+        also keep (B, T): context tokens of another item around the crop, given and never predicted."""
         rows = self.rng.integers(0, len(self.item), batch)
-        crops, lengths, self.last_crops = [], [], []
+        crops, lengths, keeps, self.last_crops = [], [], [], []
         for r in rows:
             c = self.codes[int(self.item[r])]
             n = min(len(c), self.max_tokens)
@@ -250,16 +257,40 @@ class TokenBatches:
             if len(c) > self.min_tokens and self.rng.random() < 0.1:
                 n = int(self.rng.integers(self.min_tokens, n + 1))
             off = int(self.rng.integers(0, len(c) - n + 1))
-            crops.append(c[off:off + n])
-            lengths.append(n)
+            crop, keep = c[off:off + n], np.zeros(n, bool)
+            if self.splice and self.rng.random() < self.splice:
+                crop, keep = self._spliced(c)
+            crops.append(crop)
+            keeps.append(keep)
+            lengths.append(len(crop))
             self.last_crops.append((int(self.item[r]), off, n))
         t = max(lengths)
         q = crops[0].shape[1]
         codes = torch.full((batch, t, q), -1, dtype=torch.long)
-        for i, c in enumerate(crops):
+        keep = torch.zeros(batch, t, dtype=torch.bool)
+        for i, (c, k) in enumerate(zip(crops, keeps, strict=True)):
             codes[i, : len(c)] = torch.from_numpy(c.astype(np.int64))
-        return {"codes": codes, "lengths": torch.tensor(lengths), "cond": self.cond[rows],
-                "present": self.present[rows]}
+            keep[i, : len(k)] = torch.from_numpy(k)
+        out = {"codes": codes, "lengths": torch.tensor(lengths), "cond": self.cond[rows],
+               "present": self.present[rows]}
+        if self.splice:
+            out["keep"] = keep
+        return out
+
+    def _spliced(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """An edit as `kinmo edit` poses it: a 1-5 s stretch of this item (under its own text) inside the tokens of
+        another item, which stay as they are; returns the codes and the keep mask (True: context)."""
+        n = min(len(c), int(self.rng.integers(max(self.min_tokens, SPLICE_TOKENS[0]), SPLICE_TOKENS[1] + 1)))
+        off = int(self.rng.integers(0, len(c) - n + 1))
+        other = self.codes[int(self.item[int(self.rng.integers(0, len(self.item)))])]
+        k = min(len(other), self.max_tokens - n)
+        start = int(self.rng.integers(0, len(other) - k + 1))
+        ctx = other[start:start + k]
+        cut = int(self.rng.integers(0, k + 1))
+        codes = np.concatenate([ctx[:cut], c[off:off + n], ctx[cut:]])
+        keep = np.ones(len(codes), bool)
+        keep[cut:cut + n] = False
+        return codes, keep
 
 
 class ControlBatches(TokenBatches):

@@ -16,6 +16,10 @@ branch starts at zero, so it begins as that model and learns to follow the targe
         --rvq kinmo_core/assets/default/rvq --cond htma --htma kinmo_core/assets/default/htma \
         --init kinmo_core/assets/default/mask_transformer --out runs/control --max-minutes 40
 
+--splice P poses a share P of the training crops as edits (`generator_data.TokenBatches`): a 1-5 s stretch of an item,
+under that item's text, between tokens of another item that are given and never predicted, as `kinmo edit` in-paints
+a range inside a source motion that the text does not describe.
+
 --cond sentence: MiniLM sentence embeddings (caption, mean of group descriptions, mean of interaction descriptions);
 --cond htma --htma runs/htma: HTMA's aligned text means; --cond htma+sentence --htma runs/htma: both side by side.
 --levels 1 trains on the global caption only (the MoMask-like
@@ -75,6 +79,9 @@ def parser(description: str, control: bool = False):
     if control:
         p.add_argument("--control", action="store_true",
                        help="train the spatial-control branch (joint targets from each crop; see the module doc)")
+        p.add_argument("--splice", type=float, default=0.0,
+                       help="share of training crops posed as edits: a 1-5 s stretch of the item (under its text) "
+                            "in-painted between tokens of another item, given as context (default 0)")
         p.add_argument("--init-branch", default=None,
                        help="with --control: take the branch's weights from this trained control transformer (the "
                             "rest from --init), e.g. a trained branch onto a new tokenizer's masked transformer")
@@ -152,7 +159,8 @@ def prepare(args, kind: str, run=None):
         val = ControlBatches(val_codes, val_cond, joint_cache(first, "val", unit, cache), unit, levels=args.levels,
                              seed=args.seed + 1)
     else:
-        train = TokenBatches(codes_all, cond_all, levels=args.levels, seed=seed)
+        train = TokenBatches(codes_all, cond_all, levels=args.levels, seed=seed,
+                             splice=getattr(args, "splice", 0.0))
         val = TokenBatches(val_codes, val_cond, levels=args.levels, seed=args.seed + 1)
     return train, val, int(rvq_cfg["codebook_size"]), int(rvq_cfg["num_quantizers"]), conditioner
 
@@ -168,7 +176,7 @@ def validate(model, val: TokenBatches, base_only: bool, batches: int = 10, batch
     for _ in range(batches):
         b = {k: v.to(device) for k, v in val.sample(batch).items()}
         codes = b["codes"][..., 0] if base_only else b["codes"]
-        extra = {"targets": b["targets"]} if "targets" in b else {}
+        extra = {k: b[k] for k in ("targets", "keep") if k in b}
         r = model.training_loss(codes, b["lengths"], b["cond"], b["present"], generator=g, **extra)
         loss += float(r["loss"])
         acc += float(r["acc"])
@@ -187,6 +195,8 @@ def train(kind: str, argv: list[str] | None = None) -> int:
     args = parser(doc.splitlines()[0], control=kind == "mask").parse_args(argv)
     if getattr(args, "init_branch", None) and not args.control:
         raise SystemExit("--init-branch needs --control")
+    if getattr(args, "splice", 0.0) and (args.control or not 0.0 < args.splice <= 1.0):
+        raise SystemExit("--splice takes a share in (0, 1] and trains the plain masked transformer (not --control)")
     run = setup(args)
     out = Path(args.out)
     refuse_existing_model(out, args.overwrite)
@@ -223,7 +233,7 @@ def train(kind: str, argv: list[str] | None = None) -> int:
     for step in schedule:
         b = run.to(next(batches))
         codes = b["codes"][..., 0] if kind == "mask" else b["codes"]
-        extra = {"targets": b["targets"]} if "targets" in b else {}
+        extra = {k: b[k] for k in ("targets", "keep") if k in b}
         with run.autocast():
             r = step_fn(codes, b["lengths"], b["cond"], b["present"], generator=g, **extra)
         opt.zero_grad(set_to_none=True)

@@ -189,9 +189,10 @@ class MaskTransformer(nn.Module):
         return self.head(self.net(prefix, x, pad))
 
     def training_loss(self, codes: torch.Tensor, lengths: torch.Tensor, cond: torch.Tensor, present: torch.Tensor,
-                      generator: torch.Generator | None = None,
-                      targets: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """MoMask's masked-token loss on base codes (B, T) with token lengths (B,); targets: spatial control."""
+                      generator: torch.Generator | None = None, targets: torch.Tensor | None = None,
+                      keep: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """MoMask's masked-token loss on base codes (B, T) with token lengths (B,); targets: spatial control; keep
+        (B, T): tokens given as context, never masked (in-painting, as an edit decodes)."""
         cfg = self.cfg
         b, t = codes.shape
         device = codes.device
@@ -207,8 +208,9 @@ class MaskTransformer(nn.Module):
         drop_all = torch.rand(b, generator=generator, device=device) < cfg.cond_drop_prob
         present &= ~drop_all[:, None]
         ratio = cosine_schedule(torch.rand(b, generator=generator, device=device))
-        n_mask = (ratio * lengths.float()).ceil().clamp(min=1).long()
-        scores = torch.rand(b, t, generator=generator, device=device).masked_fill(pad, 2.0)
+        given = torch.zeros_like(pad) if keep is None else keep.to(device) & ~pad
+        n_mask = (ratio * (lengths - given.sum(1)).float()).ceil().clamp(min=1).long()
+        scores = torch.rand(b, t, generator=generator, device=device).masked_fill(pad | given, 2.0)
         ranks = scores.argsort(1).argsort(1)
         is_mask = ranks < n_mask[:, None]
         ids = codes.clone().masked_fill(pad, cfg.pad_id)
