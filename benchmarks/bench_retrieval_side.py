@@ -32,7 +32,7 @@ from kinmo_core.eval.retrieval_side import (  # noqa: E402
 )
 
 DATA = ROOT / "data"
-DEFAULT_FOLDERS = [DATA / "synth20k", DATA / "bandai", DATA / "bandai2"]
+DEFAULT_FOLDERS = [DATA / "synth20k", DATA / "bandai", DATA / "bandai2", DATA / "synthknee"]  # `make data` builds them
 TARGET = 0.05
 
 
@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--htma", type=Path, default=None, help="HTMA folder (default: the shipped model)")
     parser.add_argument("--reasoner", type=Path, default=None, help="Motion Reasoner folder (default: shipped)")
     parser.add_argument("--data", type=Path, nargs="+", default=DEFAULT_FOLDERS,
-                        help="gallery folders, HumanML3D layout (default: data/synth20k data/bandai data/bandai2)")
+                        help="gallery folders, HumanML3D layout (default: data/synth20k data/bandai data/bandai2 "
+                             "data/synthknee, those present)")
     parser.add_argument("--split", nargs="+", default=["test"], help="split of each folder (one for all, or one "
                                                                       "per folder; 'all' for every motion)")
     parser.add_argument("--k", type=int, default=5, help="how many motions are judged per query (default 5)")

@@ -1,6 +1,6 @@
 """HTMA as a product: text and motion embeddings in the aligned spaces, and the cached frozen text features.
 
-`HTMAAligner.from_pretrained(path=None)` loads a trained HTMA (default: kinmo_core/assets/default/htma) with the
+`HTMAAligner.from_pretrained(path=None)` loads a trained HTMA (default: kinmo_core/assets/retrieval/htma) with the
 dataset statistics it was trained with and the frozen token encoder named in its config. It gives
 
     mu_text  = aligner.encode_texts(captions, descriptions)      # (N, levels, 256): mu_c, mu_g, mu_i
@@ -32,7 +32,10 @@ from kinmo_core.motion.kinematic import GROUPS, PAIRS
 from kinmo_core.reasoner import load_reasoner
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
-DEFAULT_MODEL_DIR = PACKAGE_ROOT / "assets" / "default" / "htma"
+DEFAULT_MODEL_DIR = PACKAGE_ROOT / "assets" / "retrieval" / "htma"
+"""The default retrieval model (`kinmo retrieve`, `kinmo eval retrieval`). The generator keeps the HTMA its
+transformers were trained on (the pipeline folder's `htma/`, its text conditioner): a newer HTMA improves retrieval at
+once, while the generator moves to one only with its own retraining (BENCHMARKS.md, "HTMA retrained")."""
 MAX_TOKENS: int = 32
 """Captions are cut to this many word pieces (HumanML3D captions average about 12)."""
 MAX_QUERY_CHARS: int = 1000
