@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from kinmo_core.errors import KinmoInputError
 from training.generator_data import MAX_TRAIN_TOKENS, TokenBatches
 
 
@@ -95,3 +96,7 @@ def test_spliced_crops_pose_an_edit_with_context_from_another_item():
                      generator=torch.Generator().manual_seed(0))
     assert seen.any() and not (seen & b["keep"]).any()  # context tokens are never masked
     assert _batches(3, seed=5).sample(16).keys() == {"codes", "lengths", "cond", "present"}  # no splice: as before
+    from training.generator_data import ControlBatches
+
+    with pytest.raises(KinmoInputError, match="cannot be spliced"):
+        ControlBatches(codes, cond, {"joints": [None, None], "angle": [None, None]}, 4, splice=0.5)

@@ -297,6 +297,8 @@ class ControlBatches(TokenBatches):
     """TokenBatches with spatial-control targets drawn from each crop's own joints (`sample_control`)."""
 
     def __init__(self, codes: list[np.ndarray], cond: dict, joints: dict, unit: int, **kwargs) -> None:
+        if kwargs.get("splice"):  # targets follow `last_crops`, which a spliced row (two items' tokens) is not
+            raise KinmoInputError("spatial-control batches cannot be spliced")
         super().__init__(codes, cond, **kwargs)
         if len(joints["joints"]) != len(codes):
             raise KinmoInputError(f"{len(codes)} code items but {len(joints['joints'])} joint items; delete the caches")
